@@ -1,0 +1,19 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def tiny_config(**overrides):
+    """A small spatial-latent config (32 px) that builds and runs in milliseconds."""
+    from leae_hub import LeaeConfig
+
+    return LeaeConfig.from_preset("leae-cifar", **{"hidden_channels": 16, "latent_channels": 8, **overrides})

@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from leae_hub import LeaeImageProcessor
+
+
+@pytest.fixture
+def processor():
+    return LeaeImageProcessor(image_size=32)
+
+
+def _gradient(width, height):
+    x = np.linspace(0, 1, width, dtype=np.float32)[None, :].repeat(height, 0)
+    return np.stack([x, x[::-1, ::-1], np.full_like(x, 0.25)], axis=-1)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "CMYK", "1", "I;16", "I", "F"])
+def test_any_pil_mode_gives_rgb_pixel_values(processor, mode):
+    base = Image.fromarray((_gradient(50, 40) * 255).astype(np.uint8))
+    if mode in ("I;16", "I"):
+        array = (np.asarray(base.convert("L"), dtype=np.uint16) * 257).astype(np.uint16 if mode == "I;16" else np.int32)
+        image = Image.fromarray(array) if mode == "I;16" else Image.fromarray(array).convert("I")
+    elif mode == "F":
+        image = Image.fromarray(np.asarray(base.convert("L"), dtype=np.float32) / 255)
+    else:
+        image = base.convert(mode)
+    pixel_values = processor(image).pixel_values
+    assert pixel_values.shape == (1, 3, 32, 32)
+    assert pixel_values.dtype == torch.float32
+    assert 0 <= pixel_values.min() and pixel_values.max() <= 1
+    assert pixel_values.std() > 0.05
+
+
+def test_sixteen_bit_keeps_precision(processor):
+    array = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
+    pixel_values = processor(Image.fromarray(array)).pixel_values
+    assert torch.allclose(pixel_values[0, 0], torch.from_numpy(array / 65535.0).float(), atol=1e-6)
+    # 4096 distinct levels at 32×32 would collapse to 256 with an 8-bit detour.
+    assert pixel_values[0, 0].unique().numel() > 256
+
+
+def test_rgba_is_composited_on_white(processor):
+    rgba = np.zeros((32, 32, 4), dtype=np.uint8)  # fully transparent black
+    assert torch.allclose(processor(rgba).pixel_values, torch.ones(1, 3, 32, 32))
+
+
+def test_resize_shorter_side_then_centre_crop():
+    processor = LeaeImageProcessor(image_size=4, resample="nearest")
+    array = np.zeros((4, 8), dtype=np.uint8)
+    array[:, 2:6] = 255  # the centre 4 columns are white
+    assert torch.equal(processor(array).pixel_values, torch.ones(1, 3, 4, 4))
+
+
+def test_numpy_tensor_and_pil_agree(processor):
+    array = (_gradient(32, 32) * 255).astype(np.uint8)
+    from_pil = processor(Image.fromarray(array)).pixel_values
+    from_numpy = processor(array).pixel_values
+    from_chw = processor(array.transpose(2, 0, 1)).pixel_values
+    from_tensor = processor(torch.from_numpy(array.transpose(2, 0, 1).copy()).float() / 255).pixel_values
+    assert torch.equal(from_pil, from_numpy) and torch.equal(from_numpy, from_chw)
+    assert torch.allclose(from_numpy, from_tensor, atol=1e-6)
+    assert torch.allclose(from_numpy[0], torch.from_numpy(array.transpose(2, 0, 1) / 255).float(), atol=1e-6)
+
+
+def test_batches_of_mixed_sizes(processor):
+    images = [Image.new("RGB", (100, 60), "red"), Image.new("L", (20, 90), 128), np.zeros((7, 7, 3), np.uint8)]
+    pixel_values = processor(images).pixel_values
+    assert pixel_values.shape == (3, 3, 32, 32)
+    assert torch.allclose(pixel_values[0, 0], torch.ones(32, 32))
+
+
+def test_grey_processor_uses_luma():
+    processor = LeaeImageProcessor(image_size=8, num_channels=1)
+    pixel_values = processor(Image.new("RGB", (8, 8), (255, 0, 0))).pixel_values
+    assert pixel_values.shape == (1, 1, 8, 8)
+    assert torch.allclose(pixel_values, torch.full((1, 1, 8, 8), 0.299))
+
+
+def test_postprocess_round_trip(processor):
+    array = (_gradient(32, 32) * 255).astype(np.uint8)
+    pixel_values = processor(array).pixel_values
+    (image,) = processor.postprocess(pixel_values)
+    assert image.mode == "RGB" and image.size == (32, 32)
+    assert np.array_equal(np.asarray(image), array)
+    (grey,) = LeaeImageProcessor(image_size=32, num_channels=1).postprocess(torch.rand(1, 1, 32, 32))
+    assert grey.mode == "L"
+
+
+def test_save_and_load(tmp_path, processor):
+    processor.save_pretrained(tmp_path)
+    loaded = LeaeImageProcessor.from_pretrained(tmp_path)
+    assert (loaded.image_size, loaded.num_channels, loaded.resample) == (32, 3, "bicubic")
+
+
+@pytest.mark.parametrize(
+    ("image", "error", "message"),
+    [
+        (np.full((8, 8, 3), 200.0, dtype=np.float32), ValueError, "float images must lie in \\[0, 1\\]"),
+        (np.full((8, 8), np.nan, dtype=np.float32), ValueError, "NaN or inf"),
+        (np.zeros((8, 8, 5), np.uint8), ValueError, "1–4 channels"),
+        (np.zeros((8, 8), np.int64), TypeError, "unsupported image dtype"),
+        ("image.png", TypeError, "unsupported image type str"),
+        ([], ValueError, "no images given"),
+    ],
+)
+def test_bad_images_are_rejected(processor, image, error, message):
+    with pytest.raises(error, match=message):
+        processor(image)
+
+
+def test_bad_settings_are_rejected():
+    with pytest.raises(ValueError, match="num_channels must be 1 or 3"):
+        LeaeImageProcessor(num_channels=4)
+    with pytest.raises(ValueError, match="resample must be one of"):
+        LeaeImageProcessor(resample="cubic")
