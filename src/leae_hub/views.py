@@ -1,0 +1,393 @@
+"""Views T of an image batch: crop-resize, masks, detail transforms and JEPA augmentations.
+
+Pure tensor functions on images [B, C, H, W] with values in [0, 1]. Every function is differentiable with respect to
+the image (sampling grids, convolutions and pooling; no in-place writes), so a view of a reconstruction x̂ passes
+gradients back to x̂. Random parameters depend only on the batch size and image size, never on pixel values, and are
+drawn on the generator's device (on CPU without a generator) before being moved to the images: a CPU generator works
+for CUDA images, and two calls with generators in the same state apply the same transform (that is how x and x̂ get
+the same view when they cannot be passed together).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+HoleFill = Literal["image-mean", "visible-mean"]
+
+
+def _random(
+    sampler: Callable[..., Tensor],
+    shape: tuple[int, ...],
+    generator: torch.Generator | None,
+    device: torch.device | str | None,
+) -> Tensor:
+    """Draw `sampler(shape)` (torch.rand or torch.randn) on the generator's device (CPU without one); to `device`."""
+    source = generator.device if generator is not None else torch.device("cpu")
+    return sampler(shape, generator=generator, device=source).to(device)
+
+
+def _check_images(x: Tensor, name: str = "x") -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be an image batch [B, C, H, W], got shape {tuple(x.shape)}")
+
+
+def _check_ratio(value: float, name: str, allow_zero: bool = True) -> None:
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value <= 1):
+        interval = "[0, 1]" if allow_zero else "(0, 1]"
+        raise ValueError(f"{name} must lie in {interval}, got {value}")
+
+
+def _check_odd(kernel_size: int) -> None:
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd number (to keep the image size), got {kernel_size}")
+
+
+# ----------------------------------------------------------------------------------------------------- crop-resize
+
+
+def random_crop_boxes(batch_size: int, side_ratio: float, generator: torch.Generator | None = None) -> Tensor:
+    """One random box per image: `side_ratio` of the image's width and height, position uniform inside the image.
+
+    Returns:
+        [B, 4] float32 boxes `(x0, y0, x1, y1)` in fractions of the width and height (0 = left/top edge,
+        1 = right/bottom edge), on CPU. Positions are continuous, not snapped to pixels.
+    """
+    _check_ratio(side_ratio, "side_ratio", allow_zero=False)
+    corners = _random(torch.rand, (batch_size, 2), generator, "cpu") * (1 - side_ratio)  # [B, 2] = (x0, y0)
+    return torch.cat([corners, corners + side_ratio], dim=1)
+
+
+def _crop(image: Tensor, boxes: Tensor, output_size: tuple[int, int]) -> Tensor:
+    # affine_grid maps output coordinates in [-1, 1] to input coordinates: a box [x0, x1] (fractions) is the scale
+    # x1 - x0 and the shift x0 + x1 - 1. With align_corners=False the full box is the identity grid.
+    x0, y0, x1, y1 = boxes.to(image.device, image.dtype).unbind(dim=1)
+    zero = torch.zeros_like(x0)
+    theta = torch.stack(
+        [torch.stack([x1 - x0, zero, x0 + x1 - 1], dim=1), torch.stack([zero, y1 - y0, y0 + y1 - 1], dim=1)], dim=1
+    )  # [B, 2, 3]
+    grid = F.affine_grid(theta, [image.shape[0], image.shape[1], *output_size], align_corners=False)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def crop_resize(
+    *images: Tensor,
+    side_ratio: float = 0.15,
+    output_size: tuple[int, int] | None = None,
+    generator: torch.Generator | None = None,
+    boxes: Tensor | None = None,
+) -> Tensor | tuple[Tensor, ...]:
+    """Crop one random box per image and resize it (bilinear), applying the SAME boxes to every tensor given.
+
+    `crop_resize(x, x_hat)` gives identically placed crops of x and x̂: the self-teaching view (upstream: side 0.15
+    of the image, resized back to full size). The crop is a bilinear `grid_sample` (align_corners=False, border
+    padding), so `side_ratio=1.0` returns the image itself.
+
+    Args:
+        images: one or more [B, C, H, W] tensors with the same B (channels and sizes may differ).
+        side_ratio: box side as a fraction of the image side, in (0, 1].
+        output_size: (height, width) of the crops; default: each input's own size.
+        generator: seeds the box positions.
+        boxes: [B, 4] boxes from `random_crop_boxes` to reuse; `side_ratio` and `generator` are then unused.
+
+    Returns:
+        The crop of each input: a tensor for one input, a tuple for several.
+    """
+    if not images:
+        raise ValueError("crop_resize needs at least one image batch, got none")
+    for index, image in enumerate(images):
+        _check_images(image, f"images[{index}]")
+    batch_size = images[0].shape[0]
+    if any(image.shape[0] != batch_size for image in images):
+        raise ValueError(f"all images must share the batch size, got {[image.shape[0] for image in images]}")
+    if boxes is None:
+        boxes = random_crop_boxes(batch_size, side_ratio, generator)
+    if boxes.shape != (batch_size, 4):
+        raise ValueError(f"boxes must have shape [{batch_size}, 4], got {tuple(boxes.shape)}; use random_crop_boxes")
+    crops = tuple(_crop(image, boxes, output_size or tuple(image.shape[-2:])) for image in images)
+    return crops[0] if len(crops) == 1 else crops
+
+
+# ----------------------------------------------------------------------------------------------------------- masks
+
+
+def square_hole_mask(
+    batch_size: int,
+    height: int,
+    width: int,
+    area_ratio: float = 0.35,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """One square hole per image, of side round(sqrt(area_ratio)·H) (·W across), at a uniform integer position.
+
+    Returns:
+        [B, 1, H, W] float mask, 1 inside the hole and 0 elsewhere.
+    """
+    _check_ratio(area_ratio, "area_ratio")
+    side_h, side_w = round(math.sqrt(area_ratio) * height), round(math.sqrt(area_ratio) * width)
+    starts = _random(torch.rand, (batch_size, 2), generator, "cpu")
+    top = (starts[:, :1] * (height - side_h + 1)).floor()  # [B, 1]
+    left = (starts[:, 1:] * (width - side_w + 1)).floor()
+    rows, cols = torch.arange(height), torch.arange(width)
+    in_rows = (rows >= top) & (rows < top + side_h)  # [B, H]
+    in_cols = (cols >= left) & (cols < left + side_w)  # [B, W]
+    return (in_rows[:, None, :, None] & in_cols[:, None, None, :]).float().to(device)
+
+
+def apply_hole(x: Tensor, mask: Tensor, fill: HoleFill = "image-mean") -> Tensor:
+    """Replace the hole (mask = 1) with a per-image, per-channel constant.
+
+    `fill="image-mean"` uses the mean over the whole image, hole included (the upstream behaviour: hole pixels leak
+    into the fill); `fill="visible-mean"` uses the mean over visible pixels only.
+
+    Args:
+        x: [B, C, H, W] images.
+        mask: [B, 1, H, W] (or [B, C, H, W]) hole mask, 1 = hole.
+    """
+    _check_images(x)
+    visible = 1 - mask
+    if fill == "image-mean":
+        value = x.mean(dim=(2, 3), keepdim=True)
+    elif fill == "visible-mean":
+        value = (x * visible).sum(dim=(2, 3), keepdim=True) / visible.sum(dim=(2, 3), keepdim=True).clamp_min(1)
+    else:
+        raise ValueError(f"fill must be 'image-mean' or 'visible-mean', got {fill!r}")
+    return x * visible + value * mask
+
+
+def inpainting_view(
+    x: Tensor, area_ratio: float = 0.35, fill: HoleFill = "image-mean", generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Cut one square hole per image and fill it (upstream: area 0.35, image-mean fill). Returns (masked x, mask)."""
+    _check_images(x)
+    mask = square_hole_mask(x.shape[0], x.shape[2], x.shape[3], area_ratio, generator, x.device).to(x.dtype)
+    return apply_hole(x, mask, fill), mask
+
+
+def pixel_mask(
+    x: Tensor, ratio: float, generator: torch.Generator | None = None, fill: float = 0.0
+) -> tuple[Tensor, Tensor]:
+    """Drop each pixel location independently with probability `ratio` (all channels together), set it to `fill`.
+
+    Returns:
+        (masked x, mask [B, 1, H, W] with 1 = dropped).
+    """
+    _check_images(x)
+    _check_ratio(ratio, "ratio")
+    batch, _, height, width = x.shape
+    mask = (_random(torch.rand, (batch, 1, height, width), generator, x.device) < ratio).to(x.dtype)
+    return x * (1 - mask) + fill * mask, mask
+
+
+def patch_mask(
+    x: Tensor, patch_size: int, ratio: float, generator: torch.Generator | None = None, fill: float = 0.0
+) -> tuple[Tensor, Tensor]:
+    """Drop exactly round(ratio · number of patches) random non-overlapping square patches per image (MAE style).
+
+    Returns:
+        (masked x, mask [B, 1, H, W] with 1 = dropped).
+    """
+    _check_images(x)
+    _check_ratio(ratio, "ratio")
+    batch, _, height, width = x.shape
+    if patch_size < 1 or height % patch_size or width % patch_size:
+        raise ValueError(f"patch_size must divide the image size {height}×{width}, got {patch_size}")
+    grid_h, grid_w = height // patch_size, width // patch_size
+    num_dropped = round(ratio * grid_h * grid_w)
+    noise = _random(torch.rand, (batch, grid_h * grid_w), generator, "cpu")
+    rank = noise.argsort(dim=1).argsort(dim=1)  # each patch's place in a random permutation
+    patches = (rank < num_dropped).view(batch, 1, grid_h, grid_w)
+    mask = patches.repeat_interleave(patch_size, dim=2).repeat_interleave(patch_size, dim=3).to(x.device, x.dtype)
+    return x * (1 - mask) + fill * mask, mask
+
+
+# ---------------------------------------------------------------------------------------------------- detail stack
+
+
+def _depthwise(x: Tensor, kernels: Tensor) -> Tensor:
+    """Cross-correlate every channel with each of the [K, k, k] kernels, reflect-padded: [B, C, K, H, W]."""
+    batch, channels, height, width = x.shape
+    count, size = kernels.shape[0], kernels.shape[-1]
+    weight = kernels.to(x).repeat(channels, 1, 1).unsqueeze(1)  # [C·K, 1, k, k]
+    padded = F.pad(x, [size // 2] * 4, mode="reflect")
+    return F.conv2d(padded, weight, groups=channels).view(batch, channels, count, height, width)
+
+
+def box_blur(x: Tensor, kernel_size: int = 3) -> Tensor:
+    """Mean over a kernel_size × kernel_size window (reflect padding, size preserved)."""
+    _check_images(x)
+    _check_odd(kernel_size)
+    kernel = torch.full((1, kernel_size, kernel_size), 1 / kernel_size**2)
+    return _depthwise(x, kernel).squeeze(2)
+
+
+def _luma(x: Tensor) -> Tensor:
+    """Grey level [B, 1, H, W]: ITU-R BT.601 weights for RGB, the channel mean otherwise."""
+    if x.shape[1] == 3:
+        weights = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        return (x * weights).sum(dim=1, keepdim=True)
+    return x.mean(dim=1, keepdim=True)
+
+
+def boost_saturation_contrast(x: Tensor, saturation: float = 1.5, contrast: float = 1.5) -> Tensor:
+    """Scale colour away from grey, then values away from the mean grey level, clamped to [0, 1].
+
+        y = g + saturation·(x − g),   out = clamp(m + contrast·(y − m), 0, 1),
+
+    with g the per-pixel grey level (BT.601) and m its per-image mean, as torchvision's adjust_saturation and
+    adjust_contrast (saturation keeps g, so the order does not matter).
+    """
+    _check_images(x)
+    grey = _luma(x)
+    saturated = grey + saturation * (x - grey)
+    mean = grey.mean(dim=(2, 3), keepdim=True)
+    return (mean + contrast * (saturated - mean)).clamp(0, 1)
+
+
+def sobel_edges(x: Tensor) -> Tensor:
+    """Per-channel gradient magnitude sqrt(g_x² + g_y² + 1e-12) from 3×3 Sobel filters divided by 4.
+
+    With the /4, a unit step edge has magnitude 1. The 1e-12 keeps the gradient finite on flat regions.
+    """
+    _check_images(x)
+    sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 4
+    gradients = _depthwise(x, torch.stack([sobel_x, sobel_x.T]))  # [B, C, 2, H, W]
+    return (gradients.square().sum(dim=2) + 1e-12).sqrt()
+
+
+def high_pass(x: Tensor, kernel_size: int = 5) -> Tensor:
+    """Fine detail around mid-grey: x − box_blur(x, kernel_size) + 0.5.
+
+    Flat regions map to 0.5; values are not clamped (range [−0.5, 1.5]), so no detail is cut off.
+    """
+    return x - box_blur(x, kernel_size) + 0.5
+
+
+def local_contrast_normalize(x: Tensor, kernel_size: int = 7, eps: float = 1e-3) -> Tensor:
+    """Local contrast normalisation (Jarrett et al. 2009, "What is the best multi-stage architecture for object
+    recognition?"), with a box window: (x − μ) / sqrt(σ² + eps), μ and σ² the local mean and variance per channel.
+    """
+    mean = box_blur(x, kernel_size)
+    variance = (box_blur(x.square(), kernel_size) - mean.square()).clamp_min(0)
+    return (x - mean) / (variance + eps).sqrt()
+
+
+def detail_stack(x: Tensor) -> dict[str, Tensor]:
+    """The detail views with their default settings, name → [B, C, H, W] tensor."""
+    return {
+        "blur": box_blur(x),
+        "saturation_contrast": boost_saturation_contrast(x),
+        "edges": sobel_edges(x),
+        "high_pass": high_pass(x),
+        "local_contrast": local_contrast_normalize(x),
+    }
+
+
+# --------------------------------------------------------------------------------------------- JEPA augmentations
+
+
+def random_affine(
+    x: Tensor,
+    max_rotation_deg: float = 15.0,
+    scale: tuple[float, float] = (0.9, 1.1),
+    max_shear_deg: float = 10.0,
+    max_translate: float = 0.1,
+    generator: torch.Generator | None = None,
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """Random rotation, scale, horizontal shear and translation per image, about the image centre (bilinear).
+
+    Parameters are uniform: angle in ±max_rotation_deg, scale in `scale`, shear angle in ±max_shear_deg, shift in
+    ±max_translate of the width and height. The content is moved by A = R(angle)·Shear·scale + shift (in pixel
+    units, so rotations stay rotations on non-square images); sampling uses A⁻¹. Zero parameters give the identity.
+    """
+    _check_images(x)
+    batch, _, height, width = x.shape
+    u = _random(torch.rand, (batch, 5), generator, "cpu").double() * 2 - 1  # [B, 5] in [-1, 1)
+    angle = math.radians(max_rotation_deg) * u[:, 0]
+    factor = scale[0] + (scale[1] - scale[0]) * (u[:, 1] + 1) / 2
+    shear = math.radians(max_shear_deg) * u[:, 2]
+    cos, sin, tan = angle.cos(), angle.sin(), shear.tan()
+    linear = torch.stack([cos, cos * tan - sin, sin, sin * tan + cos], dim=1).view(batch, 2, 2) * factor.view(-1, 1, 1)
+    to_pixels = torch.diag(torch.tensor([width / 2, height / 2], dtype=torch.float64))
+    linear = to_pixels.inverse() @ linear @ to_pixels  # the pixel-unit map in normalised coordinates
+    shift = 2 * max_translate * u[:, 3:, None]  # [B, 2, 1]; one image width is 2 normalised units
+    inverse = torch.linalg.inv(linear)
+    theta = torch.cat([inverse, -inverse @ shift], dim=2).to(x.device, x.dtype)  # [B, 2, 3]: output → input
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
+
+
+def additive_noise(x: Tensor, std: float = 0.1, generator: torch.Generator | None = None) -> Tensor:
+    """Add i.i.d. Gaussian noise of standard deviation `std`, clamped to [0, 1]."""
+    noise = _random(torch.randn, tuple(x.shape), generator, x.device).to(x.dtype)
+    return (x + std * noise).clamp(0, 1)
+
+
+def invert(x: Tensor) -> Tensor:
+    """Photographic negative 1 − x."""
+    return 1 - x
+
+
+def dilate(x: Tensor, kernel_size: int = 3) -> Tensor:
+    """Grey-level dilation: maximum over a kernel_size × kernel_size window (size preserved)."""
+    _check_images(x)
+    _check_odd(kernel_size)
+    return F.max_pool2d(x, kernel_size, stride=1, padding=kernel_size // 2)
+
+
+def erode(x: Tensor, kernel_size: int = 3) -> Tensor:
+    """Grey-level erosion: minimum over a kernel_size × kernel_size window, i.e. −dilate(−x) (size preserved)."""
+    return -dilate(-x, kernel_size)
+
+
+# -------------------------------------------------------------------------------------------------------- registry
+
+View = Callable[[Tensor, torch.Generator | None], Tensor]
+
+_RANDOM_VIEWS: dict[str, Callable[..., Tensor | tuple[Tensor, ...]]] = {
+    "crop": crop_resize,
+    "inpaint": inpainting_view,
+    "pixel-mask": pixel_mask,
+    "patch-mask": patch_mask,
+    "affine": random_affine,
+    "noise": additive_noise,
+}
+_FIXED_VIEWS: dict[str, Callable[..., Tensor]] = {
+    "blur": box_blur,
+    "saturation-contrast": boost_saturation_contrast,
+    "edges": sobel_edges,
+    "high-pass": high_pass,
+    "local-contrast": local_contrast_normalize,
+    "invert": invert,
+    "erode": erode,
+    "dilate": dilate,
+}
+VIEW_NAMES: tuple[str, ...] = tuple(sorted(_RANDOM_VIEWS | _FIXED_VIEWS))
+
+
+def build_view(name: str, **kwargs: object) -> View:
+    """The view `name` with its keyword arguments fixed, as a callable `(x, generator=None) -> view of x`.
+
+    Mask views return only the masked image. Calling the view on x and on x̂ with generators in the same state
+    applies the same transform to both.
+    """
+    if name in _FIXED_VIEWS:
+        fixed = _FIXED_VIEWS[name]
+        return lambda x, generator=None: fixed(x, **kwargs)
+    if name not in _RANDOM_VIEWS:
+        raise ValueError(f"unknown view {name!r}; choose one of {', '.join(VIEW_NAMES)}")
+    random_view = _RANDOM_VIEWS[name]
+
+    def view(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        out = random_view(x, generator=generator, **kwargs)
+        return out[0] if isinstance(out, tuple) else out
+
+    return view
