@@ -1,0 +1,139 @@
+"""How an encoder judges images: the J in the self-teaching losses ‖J(T(x)) − J(T(x̂))‖².
+
+A judge maps images to latents with the model's encoder, in one of three ways:
+
+- `live`: the encoder as it is, with gradients into its weights (the encoder may learn to hide the decoder's errors).
+- `step-frozen`: the current encoder's weights as constants for this step; gradients still flow into the judged
+  images, so only the decoder (and the encoder through the reconstruction path) learns from the comparison. Done with
+  `torch.func.functional_call` on detached parameters: no copy of the weights, no `load_state_dict` per step.
+- `ema`: an exponential moving average of the encoder's weights (BYOL, Grill et al. 2020, arXiv:2006.07733),
+  θ̄ ← d·θ̄ + (1 − d)·θ after every optimiser step. Its weights are buffers, so they go into checkpoints.
+
+`norm_mode` says how the judge's latent batch norm normalises: `"batch"` uses each judged batch's own statistics
+without touching the running ones (upstream's choice, which hides batch-wide shifts from the loss), `"running"` uses
+the running statistics, so every image is judged on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from .modeling_leae import LeaeEncoder
+
+JudgeNormMode = Literal["batch", "running"]
+JUDGE_KINDS = ("live", "step-frozen", "ema")
+
+
+class Judge(nn.Module):
+    """Base class: `judge(encoder, images) -> latents`; `judge.update(encoder)` after each optimiser step."""
+
+    kind: str
+
+    def __init__(self, norm_mode: JudgeNormMode = "batch"):
+        super().__init__()
+        if norm_mode not in ("batch", "running"):
+            raise ValueError(f"judge norm_mode must be 'batch' or 'running', got {norm_mode!r}.")
+        self.norm_mode = norm_mode
+
+    def batch_independent(self, encoder: LeaeEncoder) -> bool:
+        """True when each image's latent does not depend on the rest of the judged batch, so that several judge
+        calls can be concatenated into one without changing the result."""
+        backbone_norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in encoder.backbone.modules())
+        return not backbone_norms and (self.norm_mode == "running" or encoder.config.latent_norm == "none")
+
+    def update(self, encoder: LeaeEncoder) -> None:
+        """Called after every optimiser step; only the EMA judge changes."""
+
+
+class LiveJudge(Judge):
+    """J = E, gradients flow into the encoder's weights."""
+
+    kind = "live"
+
+    def forward(self, encoder: LeaeEncoder, images: Tensor) -> Tensor:
+        return encoder(images, norm_mode=self.norm_mode)
+
+
+class StepFrozenJudge(Judge):
+    """J = E with its current weights held constant for the step; gradients reach the images only."""
+
+    kind = "step-frozen"
+
+    def forward(self, encoder: LeaeEncoder, images: Tensor) -> Tensor:
+        params = {name: param.detach() for name, param in encoder.named_parameters()}
+        return functional_call(encoder, params, (images,), {"norm_mode": self.norm_mode}, strict=False)
+
+
+class EMAJudge(Judge):
+    """J = E with exponentially averaged weights θ̄ ← d·θ̄ + (1 − d)·θ (buffers copied), no gradient to θ̄.
+
+    The average starts from the encoder on the first call (or `reset(encoder)`) and lives in this module's buffers,
+    so `state_dict()` carries it into checkpoints.
+    """
+
+    kind = "ema"
+
+    def __init__(self, decay: float = 0.996, norm_mode: JudgeNormMode = "batch"):
+        super().__init__(norm_mode)
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"ema decay must be in [0, 1), got {decay}.")
+        self.decay = decay
+        self.averages = nn.Module()  # one buffer per encoder tensor, named with "." → "__"
+
+    def reset(self, encoder: LeaeEncoder) -> None:
+        """Start the average at the encoder's current weights and buffers."""
+        self.averages = nn.Module()
+        for name, tensor in encoder.state_dict().items():
+            self.averages.register_buffer(_key(name), tensor.detach().clone())
+
+    def _weights(self, encoder: LeaeEncoder) -> dict[str, Tensor]:
+        if not self.averages._buffers:
+            self.reset(encoder)
+        return {_name(key): tensor for key, tensor in self.averages.named_buffers()}
+
+    def forward(self, encoder: LeaeEncoder, images: Tensor) -> Tensor:
+        return functional_call(encoder, self._weights(encoder), (images,), {"norm_mode": self.norm_mode})
+
+    @torch.no_grad()
+    def update(self, encoder: LeaeEncoder) -> None:
+        averages = self._weights(encoder)
+        parameters = dict(encoder.named_parameters())
+        for name, tensor in encoder.state_dict().items():
+            if name in parameters:
+                averages[name].lerp_(tensor.to(averages[name].dtype), 1.0 - self.decay)
+            else:
+                averages[name].copy_(tensor)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors):
+        # The averages are created lazily: make room for them before a checkpoint is loaded into a fresh judge.
+        stored = prefix + "averages."
+        for key, tensor in state_dict.items():
+            if key.startswith(stored) and key[len(stored) :] not in self.averages._buffers:
+                self.averages.register_buffer(key[len(stored) :], torch.empty_like(tensor))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors)
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "__")
+
+
+def _name(key: str) -> str:
+    return key.replace("__", ".")
+
+
+def build_judge(kind: str = "step-frozen", norm_mode: JudgeNormMode = "batch", ema_decay: float = 0.996) -> Judge:
+    """Build a judge by name: `"live"`, `"step-frozen"` or `"ema"`."""
+    if kind == "live":
+        return LiveJudge(norm_mode)
+    if kind == "step-frozen":
+        return StepFrozenJudge(norm_mode)
+    if kind == "ema":
+        return EMAJudge(ema_decay, norm_mode)
+    raise ValueError(f"Unknown judge {kind!r}. Valid judges: {', '.join(JUDGE_KINDS)}.")
+
+
+__all__ = ["EMAJudge", "JUDGE_KINDS", "Judge", "LiveJudge", "StepFrozenJudge", "build_judge"]

@@ -1,0 +1,163 @@
+"""JEPA: predict the target encoder's embedding of one view from another view, with an anti-collapse term."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .. import views as V
+from ..judges import EMAJudge
+from ..modeling_leae import LeaeModel
+from ..regularizers import SIGReg, coding_rate, vicreg_covariance, vicreg_variance
+from .base import ObjectiveOutput, Recipe
+
+JEPA_AUGMENTATIONS = ("affine", "noise", "invert", "erode", "dilate", "crop", "inpaint")
+JEPA_TARGETS = ("ema", "stop-grad")
+JEPA_REGULARIZERS = ("sigreg", "coding-rate", "vicreg", "none")
+
+
+def _augment(x: Tensor, augmentations: Sequence[str], generator: torch.Generator, probability: float) -> Tensor:
+    """Apply each augmentation with `probability` (one draw per batch and augmentation, from `generator`)."""
+    for name in augmentations:
+        if torch.rand((), generator=generator).item() >= probability:
+            continue
+        if name == "affine":
+            x = V.random_affine(x, generator=generator)
+        elif name == "noise":
+            x = V.additive_noise(x, std=0.1, generator=generator)
+        elif name == "invert":
+            x = V.invert(x)
+        elif name == "erode":
+            x = V.erode(x)
+        elif name == "dilate":
+            x = V.dilate(x)
+        elif name == "crop":
+            x = V.crop_resize(x, side_ratio=0.6, generator=generator)
+        else:
+            x = V.inpainting_view(x, 0.25, generator=generator)[0]
+    return x
+
+
+class JEPARecipe(Recipe):
+    r"""L = ℓ(P(E(v₁)), sg(Ē(v₂))) + λ · R(E(v₁)),  v₁, v₂ = two random views of x.
+
+    Joint-embedding predictive architecture (LeCun 2022, openreview BZ5a1r-kVsf; I-JEPA, Assran et al. 2023,
+    arXiv:2301.08243). P is the predictor (an MLP on the flattened latent, or a 3×3 conv net on a spatial one).
+    The target encoder Ē is either an EMA of E (BYOL, arXiv:2006.07733) whose decay rises from `ema_decay` to 1 on a
+    cosine over `total_steps`, or E itself under stop-gradient (teacherless). ℓ is 1 − cos (default) or the MSE.
+    The anti-collapse term R is SIGReg (LeJEPA, arXiv:2511.08544), −R(Z) the coding rate log det(I + αZᵀZ/B)
+    (MCR², arXiv:2006.08558; SimDINO, arXiv:2502.10385), VICReg variance + covariance (arXiv:2105.04906), or none.
+    Only the encoder and the predictor train; `decoder-probe` gives the encoder a decoder afterwards.
+    """
+
+    name = "jepa"
+
+    def __init__(
+        self,
+        augmentations: Sequence[str] = ("affine", "noise", "invert", "erode", "dilate"),
+        augment_probability: float = 0.5,
+        predictor: str = "mlp",
+        predictor_hidden: int = 512,
+        target: str = "ema",
+        ema_decay: float = 0.996,
+        total_steps: int = 0,
+        regularizer: str = "sigreg",
+        regularizer_weight: float = 0.03,
+        coding_rate_alpha: float = 1.0,
+        prediction_loss: str = "cosine",
+        sigreg_slices: int = 256,
+        seed: int = 0,
+    ):
+        super().__init__(seed)
+        for value, valid, field in (
+            (target, JEPA_TARGETS, "target"),
+            (regularizer, JEPA_REGULARIZERS, "regularizer"),
+            (predictor, ("mlp", "conv"), "predictor"),
+            (prediction_loss, ("cosine", "mse"), "prediction_loss"),
+        ):
+            if value not in valid:
+                raise ValueError(f"jepa {field} must be one of {valid}, got {value!r}.")
+        unknown = [name for name in augmentations if name not in JEPA_AUGMENTATIONS]
+        if unknown:
+            raise ValueError(f"unknown jepa augmentations {unknown}; choose from {JEPA_AUGMENTATIONS}.")
+        self.augmentations = tuple(augmentations)
+        self.augment_probability = augment_probability
+        self.predictor_kind = predictor
+        self.predictor_hidden = predictor_hidden
+        self.target = target
+        self.ema_decay = ema_decay
+        self.total_steps = total_steps
+        self.regularizer = regularizer
+        self.regularizer_weight = regularizer_weight
+        self.coding_rate_alpha = coding_rate_alpha
+        self.prediction_loss = prediction_loss
+        self.sigreg = SIGReg(num_slices=sigreg_slices, seed=seed)
+        self.teacher = EMAJudge(ema_decay) if target == "ema" else None
+        self.predictor: nn.Module | None = None
+
+    def build_predictor(self, model: LeaeModel) -> nn.Module:
+        """Create the predictor for `model`'s latent shape (called once, before the optimiser is built)."""
+        if self.predictor is None:
+            channels = model.latent_shape[0]
+            if self.predictor_kind == "conv" and len(model.latent_shape) == 3:
+                self.predictor = nn.Sequential(
+                    nn.Conv2d(channels, self.predictor_hidden, 3, padding=1),
+                    nn.GELU(),
+                    nn.Conv2d(self.predictor_hidden, channels, 3, padding=1),
+                )
+            else:
+                dim = math.prod(model.latent_shape)
+                self.predictor = nn.Sequential(
+                    nn.Flatten(),
+                    nn.Linear(dim, self.predictor_hidden),
+                    nn.LayerNorm(self.predictor_hidden),
+                    nn.GELU(),
+                    nn.Linear(self.predictor_hidden, dim),
+                    nn.Unflatten(1, model.latent_shape),
+                )
+            self.predictor.to(next(model.parameters()).device)
+        return self.predictor
+
+    def trainable_parameters(self, model: LeaeModel) -> Iterator[nn.Parameter]:
+        yield from model.encoder.parameters()
+        yield from self.build_predictor(model).parameters()
+
+    def _regularize(self, z: Tensor, step: int) -> Tensor:
+        flat = z.flatten(1)
+        if self.regularizer == "sigreg":
+            return self.sigreg(z, step=step)
+        if self.regularizer == "coding-rate":
+            return -coding_rate(flat, self.coding_rate_alpha)
+        if self.regularizer == "vicreg":
+            return vicreg_variance(flat) + vicreg_covariance(flat)
+        return z.new_zeros(())
+
+    def forward(self, model: LeaeModel, batch: dict[str, Tensor], step: int) -> ObjectiveOutput:
+        x = batch["pixel_values"]
+        generator = self.generator(step)
+        context = _augment(x, self.augmentations, generator, self.augment_probability)
+        target_view = _augment(x, self.augmentations, generator, self.augment_probability)
+        z = model.encoder(context)
+        prediction = self.build_predictor(model)(z)
+        with torch.no_grad():
+            target = self.teacher(model.encoder, target_view) if self.teacher else model.encoder(target_view)
+        if self.prediction_loss == "cosine":
+            predict = 1 - F.cosine_similarity(prediction.flatten(1), target.flatten(1), dim=1).mean()
+        else:
+            predict = F.mse_loss(prediction, target)
+        regularizer = self._regularize(z, step)
+        loss = predict + self.regularizer_weight * regularizer
+        logs = {"loss": loss.item(), "prediction": predict.item(), self.regularizer: regularizer.item()}
+        images = {"input": x.detach(), "context_view": context.detach(), "target_view": target_view.detach()}
+        return ObjectiveOutput(loss, logs, images)
+
+    def update(self, model: LeaeModel, step: int) -> None:
+        if self.teacher is not None:
+            if self.total_steps > 0:  # cosine schedule of the decay towards 1 (BYOL)
+                progress = min(step / self.total_steps, 1.0)
+                self.teacher.decay = 1 - (1 - self.ema_decay) * (math.cos(math.pi * progress) + 1) / 2
+            self.teacher.update(model.encoder)

@@ -1,0 +1,100 @@
+"""leAutoencoder: masked autoencoding judged by the model's own encoder."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import views as V
+from ..judges import build_judge
+from ..modeling_leae import LeaeModel
+from ..regularizers import SIGReg
+from .base import ObjectiveOutput, Recipe, latent_mse
+
+
+class MaskedRecipe(Recipe):
+    r"""The masked self-teaching objective (leAutoencoder, Peluso 2026, github.com/the-puzzler/leautoencoder).
+
+    A clean branch x̂_c = D(E(x)) and a masked branch x̂_m = D(E(hole(x))), compared to each other and to crops of the
+    clean image through the judge J:
+
+        L = (‖J(x̂_c) − J(x̂_m)‖² + ‖J(T x) − J(T x̂_c)‖² + ‖J(T x) − J(T x̂_m)‖²) / 3
+            + ½ λ (SIGReg(z_c) + SIGReg(z_m)),
+
+    with J(T x) computed without gradient and the same crop T for all three images. Upstream defaults: hole area 0.35
+    filled with the image mean, crop 0.15, λ = 0.03, step-frozen judge with batch statistics.
+    """
+
+    name = "masked"
+
+    def __init__(
+        self,
+        hole_ratio: float = 0.35,
+        hole_fill: str = "image-mean",
+        crop_ratio: float = 0.15,
+        crop_size: int | None = None,
+        sigreg_weight: float = 0.03,
+        sigreg_slices: int = 256,
+        judge: str = "step-frozen",
+        judge_norm: str = "batch",
+        ema_decay: float = 0.996,
+        seed: int = 0,
+    ):
+        super().__init__(seed)
+        self.hole_ratio = hole_ratio
+        self.hole_fill = hole_fill
+        self.crop_ratio = crop_ratio
+        self.crop_size = crop_size
+        self.sigreg_weight = sigreg_weight
+        self.judge = build_judge(judge, judge_norm, ema_decay)
+        self.sigreg = SIGReg(num_slices=sigreg_slices, seed=seed)
+
+    def forward(self, model: LeaeModel, batch: dict[str, torch.Tensor], step: int) -> ObjectiveOutput:
+        x = batch["pixel_values"]
+        generator = self.generator(step)
+        x_masked, _ = V.inpainting_view(x, self.hole_ratio, self.hole_fill, generator)
+        z_clean = model.encoder(x)
+        z_masked = model.encoder(x_masked)
+        clean = model.decoder(z_clean)  # x̂_c
+        masked = model.decoder(z_masked)  # x̂_m
+        size = None if self.crop_size is None else (self.crop_size, self.crop_size)
+        crop, crop_clean, crop_masked = V.crop_resize(
+            x, clean, masked, side_ratio=self.crop_ratio, output_size=size, generator=generator
+        )
+        encoder, judge = model.encoder, self.judge
+        if judge.batch_independent(encoder):
+            b = x.shape[0]
+            judged = judge(encoder, torch.cat([clean, masked]))
+            j_clean, j_masked = judged[:b], judged[b:]
+            judged = judge(encoder, torch.cat([crop, crop_clean, crop_masked]))
+            target, j_crop_clean, j_crop_masked = judged[:b].detach(), judged[b : 2 * b], judged[2 * b :]
+        else:
+            j_clean, j_masked = judge(encoder, clean), judge(encoder, masked)
+            with torch.no_grad():
+                target = judge(encoder, crop)
+            j_crop_clean, j_crop_masked = judge(encoder, crop_clean), judge(encoder, crop_masked)
+        branch = latent_mse(j_clean, j_masked)
+        crop_clean_term = latent_mse(j_crop_clean, target)
+        crop_masked_term = latent_mse(j_crop_masked, target)
+        latent = (branch + crop_clean_term + crop_masked_term) / 3
+        sigreg_clean = self.sigreg(z_clean, step=step)
+        sigreg_masked = self.sigreg(z_masked, step=step)
+        loss = latent + 0.5 * self.sigreg_weight * (sigreg_clean + sigreg_masked)
+        logs = {
+            "loss": loss.item(),
+            "latent": latent.item(),
+            "latent_branch": branch.item(),
+            "latent_crop_clean": crop_clean_term.item(),
+            "latent_crop_masked": crop_masked_term.item(),
+            "sigreg_clean": sigreg_clean.item(),
+            "sigreg_masked": sigreg_masked.item(),
+        }
+        images = {
+            "input": x.detach(),
+            "reconstruction": clean.detach(),
+            "masked_input": x_masked.detach(),
+            "masked_reconstruction": masked.detach(),
+        }
+        return ObjectiveOutput(loss, logs, images)
+
+    def update(self, model: LeaeModel, step: int) -> None:
+        self.judge.update(model.encoder)

@@ -1,0 +1,107 @@
+"""The self-teaching autoencoder: reconstruction learned with no pixel loss."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .. import views as V
+from ..judges import build_judge
+from ..modeling_leae import LeaeModel
+from ..regularizers import SIGReg
+from .base import ObjectiveOutput, Recipe, judge_pair, latent_mse
+
+SELF_TEACHING_VIEWS = ("crop", "pixel-mask", "patch-mask", "detail", "plain")
+
+
+class SelfTeachingRecipe(Recipe):
+    r"""L = (1/|T|) Σ_T ‖J(T(x)) − J(T(x̂))‖² + λ · SIGReg(z),   z = E(x), x̂ = D(z).
+
+    Self-Teaching Autoencoder (Peluso 2026, the-puzzler.github.io/posts/self-teaching-autoencoder). J is the judge
+    (the encoder, step-frozen by default); J(T(x)) is computed without gradient. Each view T is applied identically
+    to x and x̂:
+
+    - `crop`: `num_crops` random square crops of side `crop_ratio` resized to `crop_size` (default: full size);
+    - `pixel-mask` / `patch-mask`: the same random pixels or patches dropped from both;
+    - `detail`: blur, saturation/contrast boost, Sobel edges, high-pass and local contrast normalisation;
+    - `plain`: T = identity, the setting where encoder and decoder can agree on a "private language".
+
+    SIGReg (LeJEPA, arXiv:2511.08544) on z keeps the codes from collapsing. Upstream defaults: crop 0.15,
+    λ = 0.03, step-frozen judge with batch statistics.
+    """
+
+    name = "self-teaching"
+
+    def __init__(
+        self,
+        views: Sequence[str] = ("crop",),
+        num_crops: int = 1,
+        crop_ratio: float = 0.15,
+        crop_size: int | None = None,
+        pixel_mask_ratio: float = 0.5,
+        patch_size: int = 4,
+        patch_mask_ratio: float = 0.5,
+        sigreg_weight: float = 0.03,
+        sigreg_slices: int = 256,
+        judge: str = "step-frozen",
+        judge_norm: str = "batch",
+        ema_decay: float = 0.996,
+        seed: int = 0,
+    ):
+        super().__init__(seed)
+        unknown = [view for view in views if view not in SELF_TEACHING_VIEWS]
+        if unknown or not views:
+            raise ValueError(f"views must be a non-empty subset of {SELF_TEACHING_VIEWS}, got {list(views)}.")
+        self.views = tuple(views)
+        self.num_crops = num_crops
+        self.crop_ratio = crop_ratio
+        self.crop_size = crop_size
+        self.pixel_mask_ratio = pixel_mask_ratio
+        self.patch_size = patch_size
+        self.patch_mask_ratio = patch_mask_ratio
+        self.sigreg_weight = sigreg_weight
+        self.judge = build_judge(judge, judge_norm, ema_decay)
+        self.sigreg = SIGReg(num_slices=sigreg_slices, seed=seed)
+
+    def _view_pairs(self, x: torch.Tensor, x_hat: torch.Tensor, step: int):
+        """Yield (name, T(x), T(x̂)) for every configured view, with shared randomness for x and x̂."""
+        generator = self.generator(step)
+        for view in self.views:
+            if view == "crop":
+                size = None if self.crop_size is None else (self.crop_size, self.crop_size)
+                for index in range(self.num_crops):
+                    name = "crop" if self.num_crops == 1 else f"crop{index}"
+                    tx, tx_hat = V.crop_resize(
+                        x, x_hat, side_ratio=self.crop_ratio, output_size=size, generator=generator
+                    )
+                    yield name, tx, tx_hat
+            elif view in ("pixel-mask", "patch-mask"):
+                if view == "pixel-mask":
+                    _, mask = V.pixel_mask(x, self.pixel_mask_ratio, generator)
+                else:
+                    _, mask = V.patch_mask(x, self.patch_size, self.patch_mask_ratio, generator)
+                yield view, x * (1 - mask), x_hat * (1 - mask)
+            elif view == "detail":
+                for (name, tx), tx_hat in zip(V.detail_stack(x).items(), V.detail_stack(x_hat).values(), strict=True):
+                    yield f"detail-{name}", tx, tx_hat
+            else:
+                yield "plain", x, x_hat
+
+    def forward(self, model: LeaeModel, batch: dict[str, torch.Tensor], step: int) -> ObjectiveOutput:
+        x = batch["pixel_values"]
+        z = model.encoder(x)
+        x_hat = model.decoder(z)
+        terms = {}
+        for name, tx, tx_hat in self._view_pairs(x, x_hat, step):
+            target, prediction = judge_pair(self.judge, model.encoder, tx, tx_hat)
+            terms[f"latent_{name}"] = latent_mse(prediction, target)
+        latent = torch.stack(list(terms.values())).mean()
+        sigreg = self.sigreg(z, step=step)
+        loss = latent + self.sigreg_weight * sigreg
+        logs = {"loss": loss.item(), "latent": latent.item(), "sigreg": sigreg.item()}
+        logs.update({name: value.item() for name, value in terms.items()})
+        return ObjectiveOutput(loss, logs, {"input": x.detach(), "reconstruction": x_hat.detach()})
+
+    def update(self, model: LeaeModel, step: int) -> None:
+        self.judge.update(model.encoder)
