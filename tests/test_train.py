@@ -1,0 +1,173 @@
+"""The training script: configs, every recipe, exact resume, crash safety, and a real 2-process CPU run."""
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModel
+
+import leae_hub  # noqa: F401  (registers the Auto classes)
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "training" / "configs").glob("*.yaml"))
+TINY = [
+    "--data", "synthetic-shapes:64", "--hidden_channels", "16", "--latent_channels", "8", "--batch_size", "8",
+    "--eval_images", "16", "--log_every", "1", "--sample_every", "2", "--eval_every", "2", "--checkpoint_every", "2",
+]  # fmt: skip
+
+
+def _load_train():
+    spec = importlib.util.spec_from_file_location("leae_train", ROOT / "training" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["leae_train"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+train = _load_train()
+
+
+def _tiny_args(config: Path, output_dir: Path, steps: int, *extra: str) -> list[str]:
+    args = ["--config", str(config), *TINY, "--output_dir", str(output_dir), "--max_steps", str(steps)]
+    args += ["--image_size", "32"] if "celeba" in config.name else []
+    if "jepa" in config.name:
+        args += ["--decoder_probe_steps", "2", "--predictor_hidden", "32"]
+    if "celeba" in config.name or "mnist" in config.name:
+        args += ["--preset", "leae-cifar"] if "celeba" in config.name else []
+    return [*args, *extra]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_every_config_parses_and_runs_a_few_steps(tmp_path, config):
+    parsed = train.parse_config(["--config", str(config)])
+    assert parsed.recipe.recipe in train.RECIPES
+    result = train.main(_tiny_args(config, tmp_path, 3))
+    assert set(result) >= {"psnr", "baseline_psnr", "steps"}
+    model = AutoModel.from_pretrained(tmp_path / "model")
+    assert model.dtype == torch.float32
+    assert (tmp_path / "model" / "preprocessor_config.json").exists()
+    assert (tmp_path / "metrics.jsonl").read_text().count("\n") >= 2
+    assert list((tmp_path / "samples").glob("step-*.png"))
+
+
+def test_default_config_is_shapes_quick():
+    assert train.parse_config([]).train.output_dir == "runs/shapes-quick"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--preset", "leae-3m"], "Unknown preset 'leae-3m'. Valid presets: leae-2m"),
+        (["--recipe", "mae"], "Unknown recipe 'mae'. Valid recipes: self-teaching, masked"),
+        (["--max_steps", "0"], "Set max_steps or num_epochs"),
+    ],
+)
+def test_bad_config_values_are_named(argv, message):
+    with pytest.raises(ValueError, match=message):
+        train.parse_config(argv)
+
+
+def test_misspelled_yaml_key_is_named(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("recipe: masked\nlearning_rte: 0.001\nmax_steps: 3\n")
+    with pytest.raises(ValueError, match="Unknown key 'learning_rte'.*Did you mean 'learning_rate'"):
+        train.parse_config(["--config", str(config)])
+
+
+def test_option_that_does_not_fit_the_recipe(tmp_path):
+    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['views'\] for recipe 'masked'"):
+        train.main(_tiny_args(ROOT / "training/configs/cifar10-32-masked.yaml", tmp_path, 1, "--views", "crop"))
+
+
+def test_refuses_to_mix_runs(tmp_path):
+    shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
+    train.main(_tiny_args(shapes, tmp_path, 1))
+    with pytest.raises(ValueError, match="holds a run with a different config.*learning_rate.*--overwrite"):
+        train.main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1"))
+    train.main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1", "--overwrite", "true"))
+
+
+@pytest.mark.parametrize(
+    ("config", "extra"),
+    [("cifar10-32-masked", ["--judge", "ema"]), ("cifar10-32-jepa", ["--decoder_probe_steps", "0"])],
+)
+def test_resume_is_exact(tmp_path, monkeypatch, config, extra):
+    """Stopped at step 4 and resumed, a run reaches bit-identical weights at step 10 (past an epoch: data order too).
+
+    The EMA judge / teacher, the optimiser, the cosine schedule and the step counter all come back from the checkpoint.
+    """
+    config = ROOT / "training" / "configs" / f"{config}.yaml"
+    extra = [*extra, "--checkpoint_every", "4", "--warmup_steps", "2"]
+    reference = tmp_path / "uninterrupted"
+    train.main(_tiny_args(config, reference, 10, *extra))
+
+    save_checkpoint = train.save_checkpoint
+
+    def save_then_stop(accelerator, output_dir, step, keep):
+        save_checkpoint(accelerator, output_dir, step, keep)
+        raise KeyboardInterrupt  # the run is stopped right after its first checkpoint
+
+    resumed = tmp_path / "resumed"
+    monkeypatch.setattr(train, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(_tiny_args(config, resumed, 10, *extra))
+    monkeypatch.setattr(train, "save_checkpoint", save_checkpoint)
+    assert [p.name for p in train._checkpoints(resumed / "checkpoints")] == ["checkpoint-4"]
+    train.main(_tiny_args(config, resumed, 10, *extra, "--resume_from_checkpoint", "latest"))
+    expected = load_file(reference / "model" / "model.safetensors")
+    got = load_file(resumed / "model" / "model.safetensors")
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def _run_script(args, env=None, **kwargs):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+@pytest.mark.slow
+def test_sigkill_while_checkpointing_leaves_a_loadable_checkpoint(tmp_path):
+    shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
+    args = [sys.executable, "training/train.py", *_tiny_args(shapes, tmp_path, 400, "--checkpoint_every", "1")]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = tmp_path / "checkpoints"
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:  # kill it in the middle of writing a checkpoint (after the first complete one)
+            if len(list(checkpoints.glob("checkpoint-*"))) and list(checkpoints.glob("tmp-checkpoint-*")):
+                break
+            time.sleep(0.005)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    complete = train._checkpoints(checkpoints)
+    assert complete, "no complete checkpoint was written before the kill"
+    last = int(complete[-1].name.split("-")[-1])
+    assert last < 400
+    result = train.main(
+        _tiny_args(shapes, tmp_path, last + 2, "--checkpoint_every", "1", "--resume_from_checkpoint", "latest")
+    )
+    assert result["steps"] == last + 2
+
+
+@pytest.mark.slow
+def test_two_process_cpu_run(tmp_path):
+    """A real 2-rank run (torchrun, gloo): both ranks train, SIGReg sees the global batch, rank 0 saves the model."""
+    masked = ROOT / "training" / "configs" / "cifar10-32-masked.yaml"
+    args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+    args += ["training/train.py", *_tiny_args(masked, tmp_path, 4)]
+    completed = _run_script(args)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
+    assert all(r["processes"] == 2 for r in records if "loss" in r)  # SIGReg all-reduces over both ranks
+    model = AutoModel.from_pretrained(tmp_path / "model")
+    assert sum(p.numel() for p in model.parameters()) > 0
