@@ -1,0 +1,649 @@
+"""leae-demo: a Gradio Space for the self-teaching autoencoders of leae-hub.
+
+Four tabs, each a thin shell over `leae_hub.pipelines` and each an API endpoint for `gradio_client`:
+`/reconstruct`, `/inpaint`, `/interpolate`, `/latent_brush`.
+
+Run locally:
+
+    python spaces/leae-demo/app.py --model model_cards/leae-cifar10-32-self-teaching
+
+`--model` (or the `LEAE_MODEL_ID` environment variable) takes a local folder or a Hub repo id. Open a tab directly with
+`?tab=inpaint` (or `reconstruct`, `interpolate`, `latent_brush`) in the URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image, ImageDraw
+
+import leae_hub
+from leae_hub import pipelines
+
+logger = logging.getLogger("leae-demo")
+
+HUB_ORG = os.environ.get("LEAE_HUB_ORG", "leae-hub")
+ZOO = [
+    f"{HUB_ORG}/leae-cifar10-32-self-teaching",
+    f"{HUB_ORG}/leae-cifar10-32-masked",
+    f"{HUB_ORG}/leae-cifar10-32-baseline",
+    f"{HUB_ORG}/leae-cifar10-32-jepa",
+    f"{HUB_ORG}/leae-mnist-jepa",
+    f"{HUB_ORG}/leae-celeba-128",
+]
+MAX_PIXELS = 4_000_000  # uploads above this are downscaled before processing
+HERE = Path(__file__).resolve().parent
+# model_cards/ next to app.py (a Space that ships its models) or at the repository root (a checkout of leae-hub).
+MODEL_CARD_DIRS = [HERE / "model_cards", *([HERE.parents[1] / "model_cards"] if len(HERE.parents) > 1 else [])]
+EXAMPLES_DIR = Path(os.environ.get("LEAE_EXAMPLES_DIR", Path(tempfile.gettempdir()) / "leae-demo-examples"))
+OUTPUT_DIR = Path(tempfile.gettempdir()) / "leae-demo-outputs" / str(os.getpid())
+OUTPUT_MAX_AGE_S = 900  # our copies of the outputs; gradio serves its own copies from its cache
+TABS = {
+    "reconstruct": "Reconstruct",
+    "inpaint": "Inpaint",
+    "interpolate": "Interpolate",
+    "latent_brush": "Latent brush",
+}
+NO_PRESET = "none (use the painted mask)"
+RECTANGLE_PRESETS = {
+    NO_PRESET: 0.0,
+    "centre square, 10% of the area": 0.10,
+    "centre square, 25% of the area": 0.25,
+    "centre square, 35% of the area (the training hole)": 0.35,
+    "centre square, 50% of the area": 0.50,
+}
+# Model-size outputs (32 px for CIFAR models) are enlarged to their box, without smoothing.
+CSS = """
+.pixelated img { image-rendering: pixelated; }
+.enlarge img { width: 100%; height: 100%; object-fit: contain; }
+"""
+
+
+# --- models ---------------------------------------------------------------------------------------------------------
+
+
+def local_models() -> list[str]:
+    """Folders `model_cards/*/` holding a saved model (config.json + model.safetensors): these work offline."""
+    found: list[str] = []
+    for root in MODEL_CARD_DIRS:
+        if root.is_dir():
+            for folder in sorted(root.iterdir()):
+                if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+                    found.append(str(folder))
+    return found
+
+
+def default_model_ids() -> list[str]:
+    """Local folders first (they need no network), then the Hub zoo, without repeats."""
+    local = local_models()
+    local_names = {Path(path).name for path in local}
+    return local + [repo_id for repo_id in ZOO if repo_id.split("/")[-1] not in local_names]
+
+
+_load_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _load(model_id: str) -> tuple[leae_hub.LeaeModel, leae_hub.LeaeImageProcessor]:
+    from transformers import AutoImageProcessor, AutoModel
+
+    model = AutoModel.from_pretrained(model_id).eval()
+    try:
+        processor = AutoImageProcessor.from_pretrained(model_id)
+    except Exception:  # no preprocessor_config.json: build one from the model's config
+        processor = leae_hub.LeaeImageProcessor(
+            image_size=model.config.image_size, num_channels=model.config.in_channels
+        )
+    return model, processor
+
+
+_load_failures: dict[str, tuple[float, str]] = {}
+LOAD_RETRY_S = 60  # a model that failed to load is not retried for this long (a Hub timeout takes ~45 s offline)
+
+
+def load_model(model_id: str | None) -> tuple[leae_hub.LeaeModel, leae_hub.LeaeImageProcessor]:
+    """Load (once, then cached) a model and its image processor from a local folder or a Hub repo id."""
+    if not model_id:
+        raise gr.Error("No model selected: pick one in the Model menu.", print_exception=False)
+    model_id = str(model_id)
+    with _load_lock:  # two first requests for the same model load it once
+        failed_at, text = _load_failures.get(model_id, (0.0, ""))
+        if time.monotonic() - failed_at >= LOAD_RETRY_S:
+            try:
+                return _load(model_id)
+            except Exception as error:  # noqa: BLE001 - any load failure becomes a short message in the UI
+                logger.exception("could not load %s", model_id)
+                text = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
+                _load_failures[model_id] = (time.monotonic(), text)
+    raise gr.Error(
+        f"Could not load model {model_id!r}: {text[:300]}. Pick another model, or run the app with --model pointing "
+        "at a local folder.",
+        print_exception=False,
+    )
+
+
+def describe_model(model_id: str | None) -> str:
+    """A one-paragraph summary of the model, or the load error, as Markdown."""
+    try:
+        model, processor = load_model(model_id)
+    except gr.Error as error:
+        return f"⚠️ {error.message}"
+    config = model.config
+    kind = "spatial" if config.latent_type == "spatial" else "pooled"
+    channels = "RGB" if config.in_channels == 3 else "greyscale"
+    note = "" if kind == "spatial" else " The latent brush needs a spatial latent, so it is not available for it."
+    return (
+        f"**{Path(model_id).name if os.path.isdir(model_id) else model_id}**: {channels} images at "
+        f"{processor.image_size}×{processor.image_size}, {kind} latent {_shape(model.latent_shape)} "
+        f"({model.compression_ratio:.0f}× compression), {model.num_parameters():,} parameters.{note}"
+    )
+
+
+# --- helpers --------------------------------------------------------------------------------------------------------
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(str(size) for size in shape)
+
+
+def _db(value: float) -> str:
+    return "∞ dB" if math.isinf(value) else f"{value:.2f} dB"
+
+
+def _friendly(fn):
+    """Turn any exception into a `gr.Error` with a short message (no stack trace reaches the user)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (ValueError, TypeError) as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        except Exception as error:  # noqa: BLE001
+            logger.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(error).__name__}: {str(error)[:200]}).") from None
+
+    return wrapper
+
+
+def cap_pixels(image: Image.Image, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, str | None]:
+    """Downscale an image above `max_pixels` (keeping its aspect ratio); returns the image and a note, if any."""
+    pixels = image.width * image.height
+    if pixels <= max_pixels:
+        return image, None
+    scale = math.sqrt(max_pixels / pixels)
+    size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+    if image.mode in ("1", "P", "CMYK", "YCbCr", "LAB", "HSV"):
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    try:
+        small = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    except ValueError:  # a mode without filtered resizing (some 16-bit modes)
+        small = image.resize(size, Image.Resampling.NEAREST)
+    note = (
+        f"The upload is {image.width}×{image.height} ({pixels / 1e6:.1f} MP); it was downscaled to "
+        f"{size[0]}×{size[1]} (cap {max_pixels / 1e6:.0f} MP) before processing."
+    )
+    return small, note
+
+
+def _upload(image: Image.Image | None, what: str) -> tuple[Image.Image, list[str]]:
+    if image is None:
+        raise gr.Error(f"Upload {what} first (or click one of the examples).", print_exception=False)
+    image, note = cap_pixels(image)
+    if note:
+        gr.Warning(note)
+    return image, [note] if note else []
+
+
+def _notes(notes: list[str]) -> str:
+    return "".join(f"\n\n_{note}_" for note in notes)
+
+
+_last_prune = [0.0]
+
+
+def png_file(image: Image.Image, name: str) -> str:
+    """Write an output image as PNG under a unique name and return the path.
+
+    Returning paths instead of PIL images avoids a race in gradio 6.31: it saves a returned PIL image by rewriting, in
+    place, a file named after the image's content hash, so when concurrent requests produce the same image (two
+    visitors reconstructing the same example) one of them can be served a truncated file. A path is copied into the
+    cache atomically.
+    """
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(dir=OUTPUT_DIR, prefix=f"{name}-", suffix=".png")
+    with os.fdopen(fd, "wb") as file:
+        image.save(file, format="PNG")
+    now = time.time()
+    if now - _last_prune[0] > 60:  # drop our copies once gradio has long since cached them
+        _last_prune[0] = now
+        for old in OUTPUT_DIR.glob("*.png"):
+            with contextlib.suppress(OSError):
+                if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
+                    old.unlink()
+    return path
+
+
+def _upscale(image: Image.Image, minimum: int = 256) -> Image.Image:
+    """Nearest-neighbour enlargement for display of tiny model-size images."""
+    factor = max(1, math.ceil(minimum / max(image.size)))
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+
+
+def centre_square(height: int, width: int, area: float) -> tuple[int, int, int, int]:
+    """Centre square covering `area` of the centre crop the model sees: (left, top, right, bottom) in pixels."""
+    side = max(1, round(math.sqrt(area) * min(height, width)))
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+def editor_mask(editor: dict[str, Any], preset: str | None) -> tuple[Image.Image, np.ndarray]:
+    """The background image and the hole (bool [H, W]) from an ImageMask value and a rectangle preset.
+
+    The painted hole is the union of the layers' alpha channels (resized to the background if needed); the preset adds
+    a centre square.
+    """
+    background = (editor or {}).get("background")
+    if background is None:
+        raise gr.Error("Upload an image into the editor first (or click one of the examples).", print_exception=False)
+    hole = np.zeros((background.height, background.width), dtype=bool)
+    for layer in editor.get("layers") or []:
+        if layer is None:
+            continue
+        if not isinstance(layer, Image.Image):
+            layer = Image.fromarray(np.asarray(layer))
+        if layer.mode not in ("RGBA", "LA"):
+            layer = layer.convert("RGBA")
+        alpha = layer.getchannel("A")
+        if alpha.size != background.size:
+            alpha = alpha.resize(background.size, Image.Resampling.NEAREST)
+        hole |= np.asarray(alpha) > 127
+    if preset not in RECTANGLE_PRESETS:
+        raise gr.Error(f"Unknown rectangle preset {preset!r}: choose one of {list(RECTANGLE_PRESETS)}.")
+    area = RECTANGLE_PRESETS[preset]
+    if area > 0:
+        left, top, right, bottom = centre_square(background.height, background.width, area)
+        hole[top:bottom, left:right] = True
+    return background, hole
+
+
+def _draw_box(image: Image.Image, box: tuple[float, float, float, float], colour: str) -> Image.Image:
+    image = _upscale(image.convert("RGB"))
+    x0, y0, x1, y1 = box
+    draw = ImageDraw.Draw(image)
+    draw.rectangle(
+        [x0 * image.width, y0 * image.height, x1 * image.width - 1, y1 * image.height - 1], outline=colour, width=3
+    )
+    return image
+
+
+# --- endpoints ------------------------------------------------------------------------------------------------------
+
+
+@_friendly
+def run_reconstruct(image: Image.Image | None, model_id: str) -> tuple[str, str, str]:
+    """Reconstruct one image; returns PNG paths of (processed original, reconstruction) and a Markdown report."""
+    model, processor = load_model(model_id)
+    image, notes = _upload(image, "an image")
+    result = pipelines.reconstruct(model, image, processor)
+    info = (
+        f"**PSNR** {_db(result.psnr[0])} · **latent** {_shape(result.latent_shape)} "
+        f"({math.prod(result.latent_shape):,} values, **{result.compression_ratio:.1f}×** compression) · "
+        f"input {image.width}×{image.height} {image.mode} → {processor.image_size}×{processor.image_size}"
+    )
+    return png_file(result.inputs[0], "original"), png_file(result.images[0], "reconstruction"), info + _notes(notes)
+
+
+@_friendly
+def run_inpaint(editor: dict[str, Any] | None, preset: str, model_id: str) -> tuple[str, str, str]:
+    """Inpaint the painted (and/or preset) hole; returns PNG paths of (masked input, result) and a report."""
+    model, processor = load_model(model_id)
+    background, hole = editor_mask(editor or {}, preset)
+    image, note = cap_pixels(background)
+    if note:
+        gr.Warning(note)
+        hole = np.asarray(Image.fromarray(hole).resize(image.size, Image.Resampling.NEAREST))
+    if not hole.any():
+        raise gr.Error(
+            "The mask is empty: paint over the area to fill, or choose a rectangle preset.", print_exception=False
+        )
+    result = pipelines.inpaint(model, image, hole, processor)
+    info = (
+        f"**hole PSNR** {_db(result.psnr_hole)} · **whole image PSNR** {_db(result.psnr_total)} · "
+        f"hole {result.hole_fraction:.0%} of the {processor.image_size}×{processor.image_size} image · "
+        "pixels outside the hole are the input's, unchanged"
+    )
+    masked, inpainted = png_file(result.masked_input, "masked"), png_file(result.image, "inpainted")
+    return masked, inpainted, info + _notes([note] if note else [])
+
+
+@_friendly
+def run_interpolate(
+    image_a: Image.Image | None, image_b: Image.Image | None, steps: float, model_id: str
+) -> tuple[str, list[str], str]:
+    """Decode the latent path from A to B; returns PNG paths of the strip and the frames, and a report."""
+    model, processor = load_model(model_id)
+    image_a, notes_a = _upload(image_a, "image A")
+    image_b, notes_b = _upload(image_b, "image B")
+    steps = int(round(float(steps)))
+    if not 2 <= steps <= 32:
+        raise gr.Error(f"steps must be between 2 and 32, got {steps}.", print_exception=False)
+    result = pipelines.interpolate(model, image_a, image_b, steps=steps, processor=processor)
+    info = f"{steps} images decoded from (1 − t)·z_A + t·z_B, t = 0 … 1, latent {_shape(model.latent_shape)}"
+    frames = [png_file(frame, f"frame{index:02d}") for index, frame in enumerate(result.images)]
+    return png_file(result.strip, "interpolation"), frames, info + _notes(notes_a + notes_b)
+
+
+@_friendly
+def run_latent_brush(
+    target: Image.Image | None,
+    source: Image.Image | None,
+    src_x0: float,
+    src_y0: float,
+    src_x1: float,
+    src_y1: float,
+    dst_x0: float,
+    dst_y0: float,
+    dst_x1: float,
+    dst_y1: float,
+    model_id: str,
+) -> tuple[str, str, str, str]:
+    """Paint source latent cells into the target; returns PNG paths (result, reference, regions) and a report."""
+    model, processor = load_model(model_id)
+    if model.config.latent_type != "spatial":
+        raise gr.Error(
+            f"The latent brush needs a spatial latent, but {Path(model_id).name} has a pooled latent of "
+            f"{model.config.latent_channels} values: pick a model with a spatial latent (e.g. a self-teaching one).",
+            print_exception=False,
+        )
+    target, notes_t = _upload(target, "a target image")
+    source, notes_s = _upload(source, "a source image")
+    region_src = (src_x0, src_y0, src_x1, src_y1)
+    region_dst = (dst_x0, dst_y0, dst_x1, dst_y1)
+    result = pipelines.latent_brush(model, target, source, region_src, region_dst, processor=processor)
+    inputs = pipelines.reconstruct(model, [source, target], processor).inputs
+    regions = pipelines.make_strip(
+        [_draw_box(inputs[0], region_src, "#e4572e"), _draw_box(inputs[1], region_dst, "#1f77b4")], gap=8
+    )
+    sx0, sy0, sx1, sy1 = result.cells_src
+    dx0, dy0, dx1, dy1 = result.cells_dst
+    info = (
+        f"latent cells x {sx0}–{sx1 - 1}, y {sy0}–{sy1 - 1} of the source → x {dx0}–{dx1 - 1}, y {dy0}–{dy1 - 1} of "
+        f"the target (latent grid {model.latent_shape[2]}×{model.latent_shape[1]}). Regions: source in orange, "
+        "target in blue."
+    )
+    return (
+        png_file(result.image, "brushed"),
+        png_file(result.target_reconstruction, "target-reconstruction"),
+        png_file(regions, "regions"),
+        info + _notes(notes_t + notes_s),
+    )
+
+
+# --- examples -------------------------------------------------------------------------------------------------------
+
+
+def example_images(folder: Path = EXAMPLES_DIR) -> dict[str, str]:
+    """Public-domain sample images (scikit-image's astronaut, chelsea, coffee; matplotlib's grace_hopper if
+    installed), written once as PNG into `folder`. Returns {name: path}; empty when none is available."""
+    sources: dict[str, Any] = {}
+    try:
+        from skimage import data
+
+        sources.update(astronaut=data.astronaut, chelsea=data.chelsea, coffee=data.coffee)
+    except ImportError:
+        logger.warning("scikit-image is not installed: no example images")
+    try:
+        from matplotlib import cbook
+
+        sources["grace_hopper"] = lambda: np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg")))
+    except ImportError:
+        pass
+    paths: dict[str, str] = {}
+    for name, load in sources.items():
+        path = folder / f"{name}.png"
+        try:
+            if not path.is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                Image.fromarray(load()).save(tmp, format="PNG")
+                os.replace(tmp, path)
+            paths[name] = str(path)
+        except Exception:  # noqa: BLE001 - an example that cannot be made is just left out
+            logger.warning("could not write the example image %s", name, exc_info=True)
+    return paths
+
+
+# --- the app --------------------------------------------------------------------------------------------------------
+
+
+def _output_image(label: str, height: int = 256) -> gr.Image:
+    # Model-size images are small (32 px for CIFAR models): shown enlarged, without smoothing (see CSS).
+    return gr.Image(
+        label=label, type="pil", format="png", interactive=False, height=height, elem_classes=["pixelated", "enlarge"]
+    )
+
+
+def _input_image(label: str) -> gr.Image:
+    # image_mode=None keeps the upload's mode (RGBA, L, 16-bit): the image processor converts it.
+    return gr.Image(label=label, type="pil", image_mode=None, format="png", sources=["upload", "clipboard"], height=320)
+
+
+def build_demo(model_ids: list[str] | None = None, default: str | None = None) -> gr.Blocks:
+    """Build the Blocks app. `model_ids` are the models offered (default: local `model_cards/*/` folders, then the
+    Hub zoo); `default` is the one selected first (added to the list if missing)."""
+    choices = list(model_ids) if model_ids is not None else default_model_ids()
+    if default and default not in choices:
+        choices.insert(0, default)
+    if not choices:
+        raise ValueError("no models to offer: pass model_ids or a default model.")
+    default = default or choices[0]
+    labels = [(f"{Path(c).name} (local)" if os.path.isdir(c) else c, c) for c in choices]
+    examples = example_images()
+    pictures = [examples[name] for name in ("astronaut", "chelsea", "coffee", "grace_hopper") if name in examples]
+
+    with gr.Blocks(title="leae: self-teaching autoencoders") as demo:
+        gr.Markdown(
+            "# leae: self-teaching autoencoders\n"
+            "Autoencoders trained **without a pixel loss**: the decoder's output is judged only through the model's "
+            "own encoder. Upload any image (it is resized and centre-cropped to the model's size), or use an example."
+        )
+        with gr.Row():
+            model_id = gr.Dropdown(choices=labels, value=default, label="Model", scale=2)
+            model_info = gr.Markdown()
+        model_id.change(describe_model, model_id, model_info, api_visibility="private")
+        demo.load(describe_model, model_id, model_info, api_visibility="private")
+
+        with gr.Tabs() as tabs:
+            with gr.Tab(TABS["reconstruct"], id="reconstruct"):
+                with gr.Row():
+                    rec_input = _input_image("Image")
+                    rec_original = _output_image("Original (model size)")
+                    rec_output = _output_image("Reconstruction")
+                rec_info = gr.Markdown(label="Reconstruction report")
+                rec_button = gr.Button("Reconstruct", variant="primary")
+                rec_button.click(
+                    run_reconstruct, [rec_input, model_id], [rec_original, rec_output, rec_info], api_name="reconstruct"
+                )
+                if pictures:
+                    gr.Examples([[p] for p in pictures], inputs=[rec_input])
+
+            with gr.Tab(TABS["inpaint"], id="inpaint"):
+                gr.Markdown(
+                    "Paint over the area to fill (the brush marks the hole), or pick a rectangle preset; both "
+                    "together are combined. Known pixels are returned unchanged."
+                )
+                with gr.Row():
+                    inp_editor = gr.ImageMask(
+                        label="Image and hole",
+                        type="pil",
+                        image_mode="RGBA",
+                        format="png",
+                        sources=["upload", "clipboard"],
+                        layers=False,
+                    )
+                    inp_masked = _output_image("Masked input (model size)")
+                    inp_output = _output_image("Inpainted")
+                inp_preset = gr.Radio(list(RECTANGLE_PRESETS), value=NO_PRESET, label="Rectangle preset")
+                inp_info = gr.Markdown(label="Inpainting report")
+                inp_button = gr.Button("Inpaint", variant="primary")
+                inp_button.click(
+                    run_inpaint,
+                    [inp_editor, inp_preset, model_id],
+                    [inp_masked, inp_output, inp_info],
+                    api_name="inpaint",
+                )
+                if pictures:
+                    gr.Examples([[p] for p in pictures], inputs=[inp_editor])
+
+            with gr.Tab(TABS["interpolate"], id="interpolate"):
+                with gr.Row():
+                    int_a = _input_image("Image A")
+                    int_b = _input_image("Image B")
+                int_steps = gr.Slider(2, 32, value=8, step=1, label="Steps")
+                int_strip = _output_image("A → B (decoded latent path)", height=160)
+                int_frames = gr.Gallery(
+                    label="Frames", format="png", columns=8, height="auto", elem_classes="pixelated"
+                )
+                int_info = gr.Markdown(label="Interpolation report")
+                int_button = gr.Button("Interpolate", variant="primary")
+                int_button.click(
+                    run_interpolate,
+                    [int_a, int_b, int_steps, model_id],
+                    [int_strip, int_frames, int_info],
+                    api_name="interpolate",
+                )
+                if len(pictures) >= 2:
+                    pairs = [[pictures[i], pictures[(i + 1) % len(pictures)]] for i in range(len(pictures))]
+                    gr.Examples(pairs, inputs=[int_a, int_b])
+
+            with gr.Tab(TABS["latent_brush"], id="latent_brush"):
+                gr.Markdown(
+                    "Copy the **source**'s latent vectors inside one box into the **target**'s latent inside another, "
+                    "then decode. Boxes are fractions (0–1) of the model-size image: x to the right, y down. Needs a "
+                    "model with a spatial latent."
+                )
+                with gr.Row():
+                    brush_target = _input_image("Target")
+                    brush_source = _input_image("Source")
+                with gr.Row():
+                    with gr.Column():
+                        gr.Markdown("**Source region**")
+                        src = [
+                            gr.Slider(0, 1, value=v, step=0.01, label=name)
+                            for name, v in (("x0", 0.25), ("y0", 0.25), ("x1", 0.75), ("y1", 0.75))
+                        ]
+                    with gr.Column():
+                        gr.Markdown("**Target region**")
+                        dst = [
+                            gr.Slider(0, 1, value=v, step=0.01, label=name)
+                            for name, v in (("x0", 0.25), ("y0", 0.25), ("x1", 0.75), ("y1", 0.75))
+                        ]
+                with gr.Row():
+                    brush_output = _output_image("Result")
+                    brush_reference = _output_image("Target reconstruction (unchanged)")
+                    brush_regions = _output_image("Regions (source | target)")
+                brush_info = gr.Markdown(label="Brush report")
+                brush_button = gr.Button("Paint", variant="primary")
+                brush_button.click(
+                    run_latent_brush,
+                    [brush_target, brush_source, *src, *dst, model_id],
+                    [brush_output, brush_reference, brush_regions, brush_info],
+                    api_name="latent_brush",
+                )
+                if len(pictures) >= 2:
+                    gr.Examples(
+                        [[pictures[0], pictures[1]], [pictures[1], pictures[-1]]], inputs=[brush_target, brush_source]
+                    )
+
+        def select_tab(request: gr.Request):
+            """`?tab=inpaint` in the URL opens that tab."""
+            tab = dict(request.query_params).get("tab", "") if request else ""
+            return gr.Tabs(selected=tab) if tab in TABS else gr.skip()
+
+        def fill_from_url(model: str, request: gr.Request):
+            """`?tab=inpaint&example=1` (or `&example=chelsea`) also fills that tab with example images and runs it,
+            so a link shows the tab in use."""
+            params = dict(request.query_params) if request else {}
+            tab, example = params.get("tab", ""), params.get("example", "")
+            if tab not in TABS or not example or not pictures:
+                return {rec_info: gr.skip()}  # a dict return with no change (an empty dict reads as one value)
+            first = examples.get(example, pictures[0])
+            second = next((p for p in pictures if p != first), first)
+            try:
+                return _fill(tab, first, second, model)
+            except gr.Error as error:
+                gr.Warning(error.message)
+                return {rec_info: gr.skip()}
+
+        def _fill(tab: str, first: str, second: str, model: str) -> dict[Any, Any]:
+            if tab == "reconstruct":
+                outputs = run_reconstruct(Image.open(first), model)
+                return {rec_input: first, **dict(zip([rec_original, rec_output, rec_info], outputs, strict=True))}
+            if tab == "inpaint":
+                preset = "centre square, 25% of the area"
+                editor = {"background": Image.open(first).convert("RGBA"), "layers": [], "composite": None}
+                outputs = run_inpaint(editor, preset, model)
+                return {
+                    inp_editor: {"background": first, "layers": [], "composite": first},
+                    inp_preset: preset,
+                    **dict(zip([inp_masked, inp_output, inp_info], outputs, strict=True)),
+                }
+            if tab == "interpolate":
+                outputs = run_interpolate(Image.open(first), Image.open(second), 8, model)
+                return {
+                    int_a: first,
+                    int_b: second,
+                    **dict(zip([int_strip, int_frames, int_info], outputs, strict=True)),
+                }
+            boxes = [slider.value for slider in (*src, *dst)]
+            outputs = run_latent_brush(Image.open(first), Image.open(second), *boxes, model)
+            brush_outputs = [brush_output, brush_reference, brush_regions, brush_info]
+            return {brush_target: first, brush_source: second, **dict(zip(brush_outputs, outputs, strict=True))}
+
+        url_outputs = {
+            rec_input, rec_original, rec_output, rec_info, inp_editor, inp_preset, inp_masked, inp_output,
+            inp_info, int_a, int_b, int_strip, int_frames, int_info, brush_target, brush_source, brush_output,
+            brush_reference, brush_regions, brush_info,
+        }  # fmt: skip
+        demo.load(select_tab, None, tabs, api_visibility="private", show_progress="hidden")
+        demo.load(fill_from_url, model_id, url_outputs, api_visibility="private", show_progress="hidden")
+
+    demo.queue(max_size=32, default_concurrency_limit=2)
+    return demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The leae-hub demo Space.")
+    parser.add_argument("--model", default=os.environ.get("LEAE_MODEL_ID"), help="local folder or Hub repo id")
+    parser.add_argument("--port", type=int, default=None, help="server port (default: GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--share", action="store_true", default=False, help="create a public gradio.live link")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    demo = build_demo(default=args.model)
+    demo.launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=args.port,
+        share=args.share,
+        show_error=True,
+        max_file_size="25mb",
+        css=CSS,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""The Gradio Space (spaces/leae-demo/app.py), end to end: a real server on 127.0.0.1, driven through gradio_client
+and (when installed) headless Chromium. Offline: the models are tiny random ones saved under tmp_path."""
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+from PIL import Image
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+import leae_hub  # noqa: E402
+from leae_hub import pipelines  # noqa: E402
+
+APP_PATH = Path(__file__).resolve().parents[1] / "spaces" / "leae-demo" / "app.py"
+# gradio's queue statistics use pandas options that pandas 3 deprecates: not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:Warning", "ignore:The copy keyword:Warning")
+TAB_LABELS = ("Reconstruct", "Inpaint", "Interpolate", "Latent brush")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The app module, imported by path, writing its example images under tmp_path."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LEAE_EXAMPLES_DIR", str(tmp_path_factory.mktemp("examples")))
+        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+        spec = importlib.util.spec_from_file_location("leae_demo_app", APP_PATH)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory):
+    """A spatial model, a pooled model and a broken folder, saved like Hub repos."""
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    spatial = leae_hub.LeaeModel(tiny_config())
+    with torch.no_grad():
+        spatial.decoder.head.weight.mul_(30)  # visible structure in the outputs of a random model
+    pooled = leae_hub.LeaeModel(
+        leae_hub.LeaeConfig.from_preset(
+            "leae-cifar", hidden_channels=16, latent_type="pooled", latent_channels=16, pooled_map_channels=16
+        )
+    )
+    dirs = {"spatial": root / "leae-tiny-spatial", "pooled": root / "leae-tiny-pooled", "broken": root / "leae-broken"}
+    spatial.save_pretrained(dirs["spatial"])
+    leae_hub.LeaeImageProcessor(image_size=32).save_pretrained(dirs["spatial"])
+    pooled.save_pretrained(dirs["pooled"])  # no preprocessor config: the app builds one from the model config
+    dirs["broken"].mkdir()
+    (dirs["broken"] / "config.json").write_text(json.dumps({"model_type": "leae_autoencoder", "image_size": 30}))
+    (dirs["broken"] / "model.safetensors").write_bytes(b"not a safetensors file")
+    return {name: str(path) for name, path in dirs.items()}
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Test uploads: RGB, RGBA, 16-bit grey, and an image above the 4-megapixel cap."""
+    root = tmp_path_factory.mktemp("uploads")
+    y, x = np.mgrid[0:96, 0:128] / 96.0
+    rgb = (np.stack([np.sin(7 * x) * 0.5 + 0.5, np.cos(5 * y) * 0.5 + 0.5, x * y / 1.4], -1) * 255).astype(np.uint8)
+    paths = {"rgb": root / "rgb.png", "other": root / "other.png", "rgba": root / "rgba.png"}
+    Image.fromarray(rgb).save(paths["rgb"])
+    Image.fromarray(rgb[::-1, ::-1].copy()).save(paths["other"])
+    alpha = (np.linspace(0, 255, 128)[None, :].repeat(96, 0)).astype(np.uint8)
+    Image.fromarray(np.dstack([rgb, alpha]), mode="RGBA").save(paths["rgba"])
+    paths["grey16"] = root / "grey16.png"
+    Image.fromarray((x * 40000).astype(np.uint16)).save(paths["grey16"])
+    big = np.linspace(0, 255, 2100, dtype=np.uint8)
+    paths["huge"] = root / "huge.png"  # 2100×2100 = 4.4 MP
+    Image.fromarray(np.dstack([np.outer(np.ones(2100, np.uint8), big)] * 3)).save(paths["huge"])
+    # The ImageMask value: background, and one layer whose alpha marks the hole.
+    layer = np.zeros((96, 128, 4), dtype=np.uint8)
+    layer[30:70, 40:90] = (0, 0, 0, 255)
+    paths["layer"] = root / "layer.png"
+    Image.fromarray(layer, mode="RGBA").save(paths["layer"])
+    paths["empty_layer"] = root / "empty_layer.png"
+    Image.fromarray(np.zeros_like(layer), mode="RGBA").save(paths["empty_layer"])
+    paths["full_layer"] = root / "full_layer.png"
+    Image.fromarray(np.full_like(layer, 255), mode="RGBA").save(paths["full_layer"])
+    return {name: str(path) for name, path in paths.items()}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(app, model_dirs, tmp_path):
+    """The demo, running on 127.0.0.1 for one test, and a client for it."""
+    demo = app.build_demo([model_dirs["spatial"], model_dirs["pooled"], model_dirs["broken"]])
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, show_error=True, quiet=True
+    )
+    try:
+        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        yield url, client
+    finally:
+        demo.close()
+
+
+def _png(path, size=None) -> np.ndarray:
+    assert str(path).endswith(".png"), path
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        if size is not None:
+            assert image.size == size
+        return np.asarray(image.convert("RGB"))
+
+
+def _editor(background, layer=None):
+    return {
+        "background": handle_file(background),
+        "layers": [handle_file(layer)] if layer else [],
+        "composite": handle_file(background),
+        "id": None,
+    }
+
+
+def test_every_endpoint_returns_png_files(server, images, model_dirs):
+    _, client = server
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/reconstruct", "/inpaint", "/interpolate", "/latent_brush"} <= names
+
+    for name in ("rgb", "rgba", "grey16"):
+        original, reconstruction, report = client.predict(handle_file(images[name]), api_name="/reconstruct")
+        _png(original, (32, 32))
+        _png(reconstruction, (32, 32))
+        assert "PSNR" in report and "8×4×4" in report and "24.0×" in report
+
+    masked, inpainted, report = client.predict(_editor(images["rgb"], images["layer"]), api_name="/inpaint")
+    masked, inpainted = _png(masked, (32, 32)), _png(inpainted, (32, 32))
+    assert "hole PSNR" in report
+    # The server's answer is the pipeline's, bit for bit (lossless PNG, mask taken from the layer's alpha).
+    model = leae_hub.LeaeModel.from_pretrained(model_dirs["spatial"])
+    hole = np.asarray(Image.open(images["layer"]).getchannel("A")) > 127
+    expected = pipelines.inpaint(model, Image.open(images["rgb"]), hole)
+    assert np.array_equal(inpainted, np.asarray(expected.image))
+    assert np.array_equal(masked, np.asarray(expected.masked_input))
+    # A rectangle preset works without painting.
+    preset = "centre square, 25% of the area"
+    editor = {"background": handle_file(images["rgb"]), "layers": [], "composite": None}  # as in the README
+    _, _, report = client.predict(editor, preset, api_name="/inpaint")
+    assert re.search(r"hole 2[4-8]% of the 32×32 image", report)  # 25% up to nearest-neighbour rounding
+
+    strip, frames, report = client.predict(
+        handle_file(images["rgb"]), handle_file(images["other"]), 4, api_name="/interpolate"
+    )
+    _png(strip, (4 * 32, 32))
+    assert len(frames) == 4 and all(_png(frame["image"], (32, 32)) is not None for frame in frames)
+    assert "4 images" in report
+
+    result, reference, regions, report = client.predict(
+        handle_file(images["rgb"]), handle_file(images["other"]), 0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0,
+        api_name="/latent_brush",
+    )  # fmt: skip
+    result, reference = _png(result, (32, 32)), _png(reference, (32, 32))
+    _png(regions)
+    assert not np.array_equal(result, reference)
+    assert "x 0–1, y 0–1 of the source → x 2–3, y 2–3" in report
+
+
+def test_twenty_concurrent_requests_all_succeed(server, images):
+    _, client = server
+    client.predict(handle_file(images["rgb"]), api_name="/reconstruct")  # load the model once
+    done: dict[int, float] = {}
+    jobs, started = [], {}
+    for index in range(20):
+        started[index] = time.perf_counter()
+        callback = lambda *_, index=index: done.__setitem__(index, time.perf_counter())  # noqa: E731
+        jobs.append(client.submit(handle_file(images["rgb"]), api_name="/reconstruct", result_callbacks=[callback]))
+    results = [job.result(timeout=120) for job in jobs]
+    assert len(results) == 20 and all("PSNR" in report for *_, report in results)
+    for _ in range(500):  # each callback runs right after its job's result is set
+        if len(done) == 20:
+            break
+        time.sleep(0.01)
+    latencies = sorted(done[index] - started[index] for index in range(20))
+    p50, p95 = statistics.median(latencies), latencies[int(np.ceil(0.95 * 20)) - 1]
+    print(f"\n20 concurrent /reconstruct requests: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+
+
+def test_bad_input_reaches_the_client_as_a_message(server, images, model_dirs):
+    _, client = server
+    with pytest.raises(AppError, match="mask is empty"):
+        client.predict(_editor(images["rgb"], images["empty_layer"]), api_name="/inpaint")
+    with pytest.raises(AppError, match="mask is empty"):
+        client.predict(_editor(images["rgb"]), api_name="/inpaint")
+    with pytest.raises(AppError, match="covers the whole image"):
+        client.predict(_editor(images["rgb"], images["full_layer"]), api_name="/inpaint")
+    with pytest.raises(AppError, match="Upload an image"):
+        client.predict(None, api_name="/reconstruct")
+    with pytest.raises(AppError, match="needs a spatial latent"):
+        client.predict(
+            handle_file(images["rgb"]), handle_file(images["other"]), 0, 0, 1, 1, 0, 0, 1, 1, model_dirs["pooled"],
+            api_name="/latent_brush",
+        )  # fmt: skip
+    with pytest.raises(AppError, match="Could not load model"):
+        client.predict(handle_file(images["rgb"]), model_dirs["broken"], api_name="/reconstruct")
+    with pytest.raises(AppError, match="maximum value 32|steps must be between 2 and 32"):  # gradio checks first
+        client.predict(handle_file(images["rgb"]), handle_file(images["other"]), 40, api_name="/interpolate")
+    # Huge uploads are downscaled with a note; the pooled model (no preprocessor config) still works elsewhere.
+    _, _, report = client.predict(handle_file(images["huge"]), model_dirs["pooled"], api_name="/reconstruct")
+    assert "downscaled" in report and "2100×2100" in report
+    # The server is still healthy.
+    assert "PSNR" in client.predict(handle_file(images["rgb"]), api_name="/reconstruct")[2]
+
+
+def test_model_list_prefers_local_model_cards(app, model_dirs, tmp_path, monkeypatch):
+    cards = tmp_path / "model_cards"
+    shutil.copytree(model_dirs["spatial"], cards / "leae-cifar10-32-self-teaching")
+    (cards / "incomplete").mkdir()
+    (cards / "incomplete" / "config.json").write_text("{}")
+    monkeypatch.setattr(app, "MODEL_CARD_DIRS", [cards])
+    ids = app.default_model_ids()
+    assert ids[0] == str(cards / "leae-cifar10-32-self-teaching")
+    assert f"{app.HUB_ORG}/leae-cifar10-32-self-teaching" not in ids  # the local copy replaces it
+    assert f"{app.HUB_ORG}/leae-celeba-128" in ids and len(ids) == len(app.ZOO)
+    assert app.ZOO[0].startswith(app.HUB_ORG + "/")
+
+
+def test_cap_pixels_and_editor_mask(app):
+    big = Image.new("I;16", (3000, 2000))
+    small, note = app.cap_pixels(big)
+    assert small.width * small.height <= app.MAX_PIXELS and small.size[0] / small.size[1] == pytest.approx(1.5, 1e-2)
+    assert "downscaled" in note
+    assert app.cap_pixels(Image.new("RGB", (100, 100)))[1] is None
+    background = Image.new("RGBA", (80, 40))
+    layer = Image.new("RGBA", (160, 80))  # a canvas at twice the size: resized to the background
+    layer.paste((0, 0, 0, 255), (0, 0, 20, 20))
+    _, hole = app.editor_mask({"background": background, "layers": [layer]}, app.NO_PRESET)
+    assert hole.shape == (40, 80) and hole[:10, :10].all() and hole.sum() == 100
+    _, hole = app.editor_mask({"background": background, "layers": []}, "centre square, 25% of the area")
+    assert hole.sum() == 20 * 20 and hole[10:30, 30:50].all()  # a quarter of the 40×40 centre crop
+    with pytest.raises(gr.Error):
+        app.editor_mask({"background": None, "layers": []}, app.NO_PRESET)
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if path := shutil.which(name):
+            return path
+    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+
+
+def test_browser_renders_the_four_tabs(server, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium not installed: apt-get install -y chromium chromium-driver")
+    url, _ = server
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--virtual-time-budget=20000",
+    ]  # fmt: skip
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [browser, *flags, f"--user-data-dir={tmp_path / 'profile1'}", f"--screenshot={shot}", "--window-size=1280,900",
+         url],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("L"), dtype=np.float32)
+    assert pixels.shape == (900, 1280) and pixels.std() > 10, "the screenshot is blank"
+    dom = subprocess.run(
+        [browser, *flags, f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom", url.rstrip("/") + "/?tab=inpaint"],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    for label in TAB_LABELS:
+        assert label in dom, f"tab {label!r} missing from the page"
+    # ?tab=inpaint opened the Inpaint tab.
+    assert re.search(r'aria-selected="true"[^>]*data-tab-id="inpaint"', dom)
