@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fakehub import FakeHub, fake_hub_fixture  # noqa: F401  (fake_hub_fixture registers `fake_hub`)
 from safetensors.torch import load_file
 from transformers import AutoModel
 
@@ -171,3 +172,27 @@ def test_two_process_cpu_run(tmp_path):
     assert all(r["processes"] == 2 for r in records if "loss" in r)  # SIGReg all-reduces over both ranks
     model = AutoModel.from_pretrained(tmp_path / "model")
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_push_to_hub_publishes_one_commit(tmp_path, fake_hub):
+    shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
+    train.main(_tiny_args(shapes, tmp_path / "run", 2, "--push_to_hub", "org/leae-shapes"))
+    commits = fake_hub.commits_touching("org/leae-shapes", "README.md")
+    assert len(commits) == 1
+    files = set(commits[0].files)
+    assert {"README.md", "config.json", "model.safetensors", "modeling_leae.py", "preprocessor_config.json"} <= files
+    card = commits[0].files["README.md"].decode()
+    assert "leae" in card and "self-teaching" in card and "model-index" in card
+    pulled = AutoModel.from_pretrained("org/leae-shapes")
+    expected = load_file(tmp_path / "run" / "model" / "model.safetensors")
+    assert all(torch.equal(tensor, pulled.state_dict()[key]) for key, tensor in expected.items())
+
+
+def test_push_to_hub_without_token_fails_before_training(tmp_path, monkeypatch):
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("leae_hub.hub.get_token", lambda: None)  # no login cache either
+    shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
+    with pytest.raises(RuntimeError, match="HF_TOKEN"):
+        train.main(_tiny_args(shapes, tmp_path, 2, "--push_to_hub", "org/leae-shapes"))
+    assert not (tmp_path / "metrics.jsonl").exists()

@@ -38,6 +38,8 @@ from transformers import AutoModel, HfArgumentParser, get_scheduler
 import leae_hub
 from leae_hub import LeaeConfig, LeaeImageProcessor, LeaeModel
 from leae_hub.data import build_dataset
+from leae_hub.evaluation import evaluate_model, jsonable, sample_grid
+from leae_hub.hub import publish, render_card, resolve_token, write_card
 from leae_hub.recipes import RECIPES, Recipe, build_recipe
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "shapes-quick.yaml"
@@ -351,6 +353,8 @@ def _train_stage(config: RunConfig) -> dict[str, float]:
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
     set_seed(args.seed)
+    if args.push_to_hub:
+        resolve_token()  # a missing token fails now, not after the training
     resume = resolve_resume(output_dir, args.resume_from_checkpoint)
     if resume is None:
         check_output_dir(config, output_dir, accelerator.is_main_process)
@@ -478,15 +482,14 @@ def _train_stage(config: RunConfig) -> dict[str, float]:
 def finish(
     config: RunConfig, model: LeaeModel, eval_images: torch.Tensor, output_dir: Path, steps: int, wall_time: float
 ) -> dict[str, float]:
-    """Save the model (float32) and its processor, measure the held-out PSNR, write the card draft and metrics."""
+    """Save the model (float32) and its processor, measure the held-out PSNR, write the card draft, maybe publish."""
     model_dir = output_dir / "model"
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     model = model.float()
     model.save_pretrained(model_dir)
-    LeaeImageProcessor(image_size=model.config.image_size, num_channels=model.config.in_channels).save_pretrained(
-        model_dir
-    )
+    processor = LeaeImageProcessor(image_size=model.config.image_size, num_channels=model.config.in_channels)
+    processor.save_pretrained(model_dir)
     result = evaluate_psnr(model, eval_images)
     result.update({"steps": steps, "train_wall_time_s": wall_time, "eval_images": int(eval_images.shape[0])})
     (output_dir / "final_metrics.json").write_text(json.dumps(result, indent=2))
@@ -495,7 +498,46 @@ def finish(
         f"({result['psnr'] - result['baseline_psnr']:+.2f} dB) on {result['eval_images']} images; "
         f"{steps} steps in {wall_time:.0f} s. Model saved to {model_dir}"
     )
+    write_card_draft(config, model, eval_images, model_dir, steps, wall_time)
+    if config.train.push_to_hub:
+        url = publish(model_dir, config.train.push_to_hub, private=config.train.hub_private)
+        print(f"published to {url}")
     return result
+
+
+def write_card_draft(
+    config: RunConfig, model: LeaeModel, eval_images: torch.Tensor, model_dir: Path, steps: int, wall_time: float
+) -> None:
+    """A model card from a quick held-out evaluation (no representation metrics; run evaluate.py for the full set)."""
+    metrics = evaluate_model(
+        model,
+        [{"pixel_values": image} for image in eval_images],
+        representation=False,
+        data_spec=config.data.eval_data or config.data.data,
+        split=config.data.eval_split,
+    )
+    (model_dir / "eval.json").write_text(json.dumps(jsonable(metrics), indent=2, allow_nan=False))
+    with torch.inference_mode():
+        sample_grid(model, eval_images[:8]).save(model_dir / "samples.png")
+    run_config = Path(config.train.output_dir) / "train_config.yaml"
+    training = {
+        "command": f"accelerate launch training/train.py --config {run_config}",
+        "config": run_config.read_text(),
+        "steps": steps,
+        "wall_time_s": round(wall_time, 1),
+        "seed": config.train.seed,
+    }
+    repo_id = config.train.push_to_hub or f"org/leae-{Path(config.train.output_dir).name}"
+    card = render_card(
+        model_dir,
+        repo_id=repo_id,
+        recipe=config.recipe.recipe,
+        datasets=[config.data.data],
+        metrics=metrics,
+        training=training,
+        sample_grid="samples.png",
+    )
+    write_card(model_dir, card)
 
 
 def _flat_scalars(values: dict[str, Any]) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def _world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def sigreg_statistic(z: Tensor, directions: Tensor, knots: Tensor, weights: Tensor) -> Tensor:
+def sigreg_statistic(z: Tensor, directions: Tensor, knots: Tensor, weights: Tensor, distributed: bool = True) -> Tensor:
     r"""Epps–Pulley statistic of each one-dimensional projection of `z` (LeJEPA, Balestriero & LeCun 2025).
 
     For samples `z` ∈ R^{N×D} and unit directions `A` ∈ R^{D×S}, the projections are `u = z A` and, per slice s,
@@ -80,7 +80,8 @@ def sigreg_statistic(z: Tensor, directions: Tensor, knots: Tensor, weights: Tens
     the expectation is exactly `Σ_k w_k (1 − exp(−t_k²))` ≈ 1.05 for any N (17 knots on [0, 3]); for all samples at the
     origin it is `N Σ_k w_k (1 − φ(t_k))²` ≈ 0.40·N (a batch collapsed to another point scores higher).
 
-    Exact under data parallelism: when `torch.distributed` is initialised with more than one process, the sums of
+    Exact under data parallelism: when `distributed` and `torch.distributed` is initialised with more than one
+    process, the sums of
     cos and sin over samples and the sample count are summed over all processes before the means are taken, so every
     rank returns the statistic of the global batch (directions must be identical on all ranks). See `_AllReduceSum`
     for the gradient convention.
@@ -90,6 +91,7 @@ def sigreg_statistic(z: Tensor, directions: Tensor, knots: Tensor, weights: Tens
         directions: [D, S] unit columns.
         knots: the t_k, [K].
         weights: the w_k, [K].
+        distributed: combine the samples of all processes (every rank must call it); False tests local samples only.
 
     Returns:
         The statistic of every slice, [..., S].
@@ -98,7 +100,7 @@ def sigreg_statistic(z: Tensor, directions: Tensor, knots: Tensor, weights: Tens
     cos_sum = t_u.cos().sum(dim=-3)  # [..., S, K]
     sin_sum = t_u.sin().sum(dim=-3)
     count = z.new_tensor([z.shape[-2]])
-    if _world_size() > 1:
+    if distributed and _world_size() > 1:
         packed = _AllReduceSum.apply(torch.cat([cos_sum.flatten(), sin_sum.flatten(), count]))
         cos_sum, sin_sum = packed[:-1].view(2, *cos_sum.shape)
         count = packed[-1:]
@@ -134,14 +136,19 @@ class SIGReg(nn.Module):
         knots: number of quadrature knots on [0, t_max] (upstream: 17).
         t_max: end of the integration interval (upstream: 3.0).
         seed: base seed of the directions.
+        distributed: under DDP, test the global batch (every rank must call it). False tests the local samples
+            only, e.g. for an evaluation that runs on the main process alone.
     """
 
-    def __init__(self, num_slices: int = 256, knots: int = 17, t_max: float = 3.0, seed: int = 0) -> None:
+    def __init__(
+        self, num_slices: int = 256, knots: int = 17, t_max: float = 3.0, seed: int = 0, distributed: bool = True
+    ) -> None:
         super().__init__()
         if num_slices < 1:
             raise ValueError(f"num_slices must be at least 1, got {num_slices}; the upstream value is 256")
         self.num_slices = num_slices
         self.seed = seed
+        self.distributed = distributed
         self.calls = 0
         t, weights = epps_pulley_quadrature(knots, t_max)
         self.register_buffer("knots", t, persistent=False)
@@ -168,7 +175,7 @@ class SIGReg(nn.Module):
             directions = self.directions(z.shape[-1], step).to(z.device, dtype)
             knots = self.knots.to(z.device, dtype)
             weights = self.weights.to(z.device, dtype)
-            return sigreg_statistic(z, directions, knots, weights).mean()
+            return sigreg_statistic(z, directions, knots, weights, self.distributed).mean()
 
     def extra_repr(self) -> str:
         t_max = self.knots[-1].item()

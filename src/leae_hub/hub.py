@@ -1,0 +1,704 @@
+"""Model cards and publishing to the Hugging Face Hub.
+
+    python -m leae_hub.hub card --model DIR --repo_id ORG/NAME --recipe masked --datasets uoft-cs/cifar10 \\
+        --metrics eval.json --training_config cfg.yaml --sample_grid samples.png       # writes DIR/README.md
+    python -m leae_hub.hub publish --model DIR --repo_id ORG/NAME [--private]          # one commit
+
+Cards are rendered from the Jinja template `model_cards/template.md` (packaged as `leae_hub/templates/model_card.md`)
+with `huggingface_hub.ModelCardData`. The YAML front matter carries `library_name: transformers` (the repos load with
+`AutoModel`, after `import leae_hub` or with `trust_remote_code=True`, so the Hub's transformers integration, snippet
+and download counting apply), the tags `leae`, the recipe, `autoencoder`, `image-reconstruction` and `leae-hub`,
+the training `datasets` (Hub ids only), `pipeline_tag: image-to-image`, the license, and a `model-index` built from the
+JSON of `training/evaluate.py` (`MODEL_INDEX_METRICS`: numeric values only, copied exactly; a metric that is
+"unavailable: ..." or infinite appears in the card's table but not in the model-index).
+
+`publish` uploads a saved model folder (weights, config, preprocessor config, remote code, card, images) as ONE commit.
+It does not use transformers' `push_to_hub`, which writes a generic README. Tokens come from the `token` argument,
+`HF_TOKEN`, or the login cache (`hf auth login`); they are never printed or written anywhere by this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import (
+    CommitInfo,
+    CommitOperationAdd,
+    EvalResult,
+    HfApi,
+    ModelCard,
+    ModelCardData,
+    get_token,
+)
+from huggingface_hub.utils import validate_repo_id
+
+from .configuration_leae import PRESETS, LeaeConfig
+
+LIBRARY_NAME = "transformers"
+BASE_TAGS = ("leae", "autoencoder", "image-reconstruction", "leae-hub")
+PIPELINE_TAG = "image-to-image"
+TEMPLATE_SOURCE = Path(__file__).resolve().parents[2] / "model_cards" / "template.md"  # in a source checkout
+TEMPLATE_PACKAGED = Path(__file__).resolve().parent / "templates" / "model_card.md"  # an identical copy, installed
+
+# Files that belong in a model repo, and what never does (checked against paths relative to the model folder).
+ALLOW_PATTERNS = ("*.json", "*.safetensors", "*.py", "*.md", "*.png", "*.jpg", "*.jpeg", "*.yaml")
+IGNORE_PATTERNS = (".*", "*/.*", "*__pycache__*", "checkpoint*", "*/checkpoint*", "runs/*", "logs/*")
+REMOTE_CODE_FILES = ("configuration_leae.py", "modeling_leae.py", "image_processing_leae.py")
+
+# (metric type, display name, path in the evaluate JSON, task type, task name): what goes into the model-index.
+MODEL_INDEX_METRICS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
+    ("psnr", "PSNR (dB)", ("reconstruction", "psnr"), "image-to-image", "Image reconstruction"),
+    ("ssim", "SSIM", ("reconstruction", "ssim"), "image-to-image", "Image reconstruction"),
+    ("ms_ssim", "MS-SSIM", ("reconstruction", "ms_ssim"), "image-to-image", "Image reconstruction"),
+    ("lpips", "LPIPS (AlexNet)", ("reconstruction", "lpips"), "image-to-image", "Image reconstruction"),
+    ("fid", "FID (reconstructions vs inputs)", ("reconstruction", "fid"), "image-to-image", "Image reconstruction"),
+    ("psnr_hole", "PSNR inside the hole (dB)", ("inpainting", "psnr_hole"), "image-to-image", "Image inpainting"),
+    ("psnr_total", "PSNR of the whole image (dB)", ("inpainting", "psnr_total"), "image-to-image", "Image inpainting"),
+    (
+        "knn_top1_k5",
+        "k-NN top-1 accuracy (cosine, k=5)",
+        ("representation", "knn_top1", "5"),
+        "image-classification",
+        "Classification from frozen latents",
+    ),
+    (
+        "knn_top1_k20",
+        "k-NN top-1 accuracy (cosine, k=20)",
+        ("representation", "knn_top1", "20"),
+        "image-classification",
+        "Classification from frozen latents",
+    ),
+    (
+        "linear_probe",
+        "Linear probe accuracy",
+        ("representation", "linear_probe"),
+        "image-classification",
+        "Classification from frozen latents",
+    ),
+    ("rankme", "RankMe (effective rank)", ("collapse", "rankme"), "image-feature-extraction", "Latent diagnostics"),
+)
+
+RECIPE_TEXT: dict[str, dict[str, str]] = {
+    "self-teaching": {
+        "summary": "learned with **no pixel loss**: each reconstruction is judged only through the model's own "
+        "encoder, across random views",
+        "description": "The reconstruction x̂ = D(E(x)) is compared with the input only through a judge J (the "
+        "model's encoder, step-frozen: its weights are constants for the step while gradients flow through it into "
+        "x̂) applied to the same random views T of both images, by default small crops resized to full size. SIGReg "
+        "keeps the latents z close to an isotropic Gaussian so that they cannot collapse.",
+        "equation": r"\mathcal{L} = \frac{1}{|\mathcal{T}|}\sum_{T \in \mathcal{T}} \big\lVert J(T(x)) - "
+        r"J(T(\hat{x}))\big\rVert^2 + \lambda\,\mathrm{SIGReg}(z), \qquad z = E(x),\ \hat{x} = D(z)",
+        "notes": "J(T(x)) is computed without gradient. SIGReg (LeJEPA) is the Epps–Pulley test of random 1-D "
+        "projections of the latents against N(0, 1).",
+    },
+    "masked": {
+        "summary": "a masked autoencoder (leAutoencoder) learned with **no pixel loss**: clean and masked "
+        "reconstructions are judged through the model's own encoder",
+        "description": "A clean branch x̂_c = D(E(x)) and a masked branch x̂_m = D(E(m ⊙ x)) (a square hole, filled "
+        "with the image mean) are compared with each other and with crops T of the clean image through the judge "
+        "J, the step-frozen encoder. SIGReg on both codes keeps them from collapsing.",
+        "equation": r"\mathcal{L} = \tfrac{1}{3}\Big(\lVert J(\hat{x}_c) - J(\hat{x}_m)\rVert^2 + \lVert J(Tx) - "
+        r"J(T\hat{x}_c)\rVert^2 + \lVert J(Tx) - J(T\hat{x}_m)\rVert^2\Big) + \tfrac{\lambda}{2}\big("
+        r"\mathrm{SIGReg}(z_c) + \mathrm{SIGReg}(z_m)\big)",
+        "notes": "J(Tx) is computed without gradient; the same crop T is used for the three images.",
+    },
+    "baseline": {
+        "summary": "the masked-MSE **baseline**: a masked autoencoder trained with a pixel loss",
+        "description": "The direct reference every self-taught result is compared with: the decoder reconstructs the "
+        "full image from the encoding of the image with a square hole, with the mean squared error in pixels.",
+        "equation": r"\mathcal{L} = \big\lVert D(E(m \odot x)) - x \big\rVert^2",
+        "notes": "No judge and no latent regulariser.",
+    },
+    "jepa": {
+        "summary": "a **JEPA** encoder (joint-embedding predictive architecture) with a decoder probe trained on its "
+        "frozen latents",
+        "description": "The encoder learns to predict, from one view v₁, the target encoder's embedding of another "
+        "view v₂ (EMA teacher or stop-gradient), with an anti-collapse term R (SIGReg, coding rate or VICReg). A "
+        "decoder is then trained with the pixel MSE on the frozen encoder, so that the encoder can be compared on "
+        "reconstruction.",
+        "equation": r"\mathcal{L}_{\mathrm{JEPA}} = \ell\big(P(E(v_1)),\ \mathrm{sg}(\bar{E}(v_2))\big) + "
+        r"\lambda\,R(E(v_1)), \qquad \mathcal{L}_{\mathrm{probe}} = \big\lVert D(\mathrm{sg}(E(x))) - x\big\rVert^2",
+        "notes": "P is the predictor, Ē the target encoder, sg the stop-gradient, ℓ = 1 − cos by default.",
+    },
+    "decoder-probe": {
+        "summary": "a decoder probe: a decoder trained with the pixel MSE on a frozen encoder",
+        "description": "Only the decoder trains; the encoder (for example a JEPA encoder) is frozen, with its batch "
+        "norms in eval mode.",
+        "equation": r"\mathcal{L} = \big\lVert D(\mathrm{sg}(E(x))) - x\big\rVert^2",
+        "notes": "sg is the stop-gradient.",
+    },
+}
+
+_HUB_DATASET = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def template_path() -> Path:
+    """The card template: `model_cards/template.md` in a source checkout, else the copy packaged with `leae_hub`."""
+    return TEMPLATE_SOURCE if TEMPLATE_SOURCE.is_file() else TEMPLATE_PACKAGED
+
+
+def _load_config(model_dir_or_config: str | os.PathLike | LeaeConfig | torch.nn.Module) -> LeaeConfig:
+    if isinstance(model_dir_or_config, LeaeConfig):
+        return model_dir_or_config
+    if isinstance(model_dir_or_config, torch.nn.Module):
+        return model_dir_or_config.config
+    folder = Path(model_dir_or_config)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{folder} has no config.json: pass a folder written by save_pretrained, a LeaeConfig or a LeaeModel"
+        )
+    return LeaeConfig.from_pretrained(folder)
+
+
+def _parameter_count(config: LeaeConfig) -> int:
+    from .modeling_leae import LeaeModel
+
+    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+        model = LeaeModel(config)
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def _latent_shape(config: LeaeConfig) -> tuple[int, ...]:
+    if config.latent_type == "pooled":
+        return (config.latent_channels,)
+    reduction = 8
+    if config.encoder_backbone:
+        from .modeling_leae import LeaeModel
+
+        with torch.device("meta"):
+            reduction = LeaeModel(config).encoder.backbone.reduction
+    side = config.image_size // reduction
+    return (config.latent_channels, side, side)
+
+
+def _preset_name(config: LeaeConfig) -> str | None:
+    fields = ("image_size", "hidden_channels", "latent_type", "latent_channels", "encoder_backbone")
+    for name in PRESETS:
+        reference = LeaeConfig.from_preset(name)
+        same = all(getattr(config, field) == getattr(reference, field) for field in fields)
+        if same and (config.latent_type == "spatial" or config.pooled_map_channels == reference.pooled_map_channels):
+            return name
+    return None
+
+
+def _lookup(metrics: dict[str, Any], path: Sequence[str]) -> Any:
+    value: Any = metrics
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _format(value: Any, digits: int = 4, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value.replace("|", "\\|")
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}{unit}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{unit}"
+    return str(value)
+
+
+def _hub_dataset_id(spec: str) -> str | None:
+    spec = spec.removeprefix("hf:")
+    return spec if _HUB_DATASET.match(spec) else None
+
+
+def model_index_results(
+    metrics: dict[str, Any], dataset_id: str, dataset_name: str, split: str | None
+) -> list[EvalResult]:
+    """The `EvalResult`s of the model-index: every numeric metric of `MODEL_INDEX_METRICS` found in `metrics`."""
+    results = []
+    for metric_type, metric_name, path, task_type, task_name in MODEL_INDEX_METRICS:
+        value = _lookup(metrics, path)
+        if not _is_number(value):
+            continue
+        results.append(
+            EvalResult(
+                task_type=task_type,
+                task_name=task_name,
+                dataset_type=dataset_id,
+                dataset_name=dataset_name,
+                dataset_split=split,
+                metric_type=metric_type,
+                metric_name=metric_name,
+                metric_value=value,
+            )
+        )
+    return results
+
+
+def _evaluation_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str, str]], list[tuple[str, ...]], list[str]]:
+    rec, inp, col, mod = (metrics.get(key) or {} for key in ("reconstruction", "inpainting", "collapse", "model"))
+    rows = [
+        ("reconstruction", "PSNR (dB)", _format(rec.get("psnr"), 2)),
+        (
+            "reconstruction",
+            "PSNR of the per-image-mean baseline (dB)",
+            _format(rec.get("per_image_mean_baseline_psnr"), 2),
+        ),
+        ("reconstruction", "SSIM", _format(rec.get("ssim"))),
+        ("reconstruction", "MS-SSIM", _format(rec.get("ms_ssim"))),
+        ("reconstruction", "LPIPS (AlexNet)", _format(rec.get("lpips"))),
+        ("reconstruction", "FID (reconstructions vs inputs)", _format(rec.get("fid"), 2)),
+        (
+            "inpainting",
+            f"PSNR inside the hole (dB, area {_format(inp.get('hole_ratio'), 2)})",
+            _format(inp.get("psnr_hole"), 2),
+        ),
+        ("inpainting", "PSNR of the whole inpainted image (dB)", _format(inp.get("psnr_total"), 2)),
+        ("collapse", f"RankMe (at most {_format(col.get('rankme_max'))})", _format(col.get("rankme"), 1)),
+        (
+            "collapse",
+            "per-dimension std of the latents: min / mean / max",
+            " / ".join(_format(col.get(key), 3) for key in ("std_min", "std_mean", "std_max")),
+        ),
+        (
+            "collapse",
+            f"SIGReg statistic (batches of {_format(col.get('sigreg_batch_size'))}; ≈ 1.05 if Gaussian)",
+            _format(col.get("sigreg"), 3),
+        ),
+        ("model", "parameters", _format(mod.get("parameters"))),
+        ("model", "compression ratio (input values / latent values)", _format(mod.get("compression_ratio"), 1, "×")),
+        (
+            "model",
+            f"eval throughput (images/s, {mod.get('eval_device', '?')})",
+            _format(mod.get("eval_images_per_s"), 0),
+        ),
+    ]
+    representation = metrics.get("representation")
+    representation_rows: list[tuple[str, ...]] = []
+    if isinstance(representation, dict):
+        baselines = representation.get("baselines") or {}
+        sources = (representation, baselines.get("raw_pixels") or {}, baselines.get("random_init_encoder") or {})
+        for k in ("5", "20"):
+            values = [_format(_lookup(source, ("knn_top1", k))) for source in sources]
+            representation_rows.append((f"k-NN top-1 accuracy (cosine, k = {k})", *values))
+        representation_rows.append(("linear probe accuracy", *(_format(s.get("linear_probe")) for s in sources)))
+    else:
+        rows.append(("representation", "k-NN / linear probe", _format(representation)))
+    notes = []
+    settings = rec.get("ms_ssim_settings")
+    if isinstance(settings, dict):
+        weights = ", ".join(f"{w:.4f}" for w in settings.get("weights", []))
+        notes.append(
+            f"MS-SSIM: {settings.get('scales')} scales, {settings.get('kernel_size')}×{settings.get('kernel_size')} "
+            f"Gaussian window (σ = {settings.get('sigma')}), weights {weights} (the first scales of Wang et al. 2003, "
+            "renormalised)."
+        )
+    notes.append(
+        "PSNR, SSIM and MS-SSIM are means over images with data range [0, 1]; the per-image-mean baseline predicts "
+        "every pixel as the image's own mean colour."
+    )
+    notes.append(
+        "Inpainting: one square hole per image, placed by the evaluation seed and the image's position; the known "
+        "pixels are pasted back, so the whole-image PSNR only differs inside the hole."
+    )
+    if isinstance(representation, dict):
+        notes.append(
+            f"Representation: flattened latents of {_format(representation.get('num_train'))} training images "
+            f"(k-NN bank and probe training set) and {_format(representation.get('num_test'))} test images; linear "
+            "probe = logistic regression on standardised features (L-BFGS); raw pixels are downsampled to at most "
+            "32×32; the random-init encoder is this architecture untrained."
+        )
+    notes.append('Values written as "inf" are infinite (exact reconstructions); they are left out of the model-index.')
+    return rows, representation_rows, notes
+
+
+def _limitations(config: LeaeConfig, recipe: str, datasets_text: str, trained: bool = True) -> list[str]:
+    items = [
+        f"{'Trained' if trained else 'To be trained'} on {datasets_text} at {config.image_size}×{config.image_size} "
+        "px; other image domains and sizes are out of distribution (the image processor resizes and centre-crops "
+        "every input to that size).",
+        "A deterministic autoencoder, not a generative model: decoding random latents does not give natural images, "
+        "and inpainting gives one answer per hole.",
+        "Metrics come from a single training run and seed.",
+        "Use the model in eval mode (`model.eval()`): the latent batch norm then uses its running statistics, so a "
+        "code does not depend on the other images of the batch.",
+        "Like any model trained on a fixed data set, it reproduces that data set's biases. It must not be used to "
+        "identify people or to make decisions about them.",
+    ]
+    if recipe in ("self-teaching", "masked"):
+        items.insert(
+            1,
+            "No pixel loss: images are judged through the model's own encoder, so colours, fine textures and exact "
+            "positions can drift; compare with the `baseline` recipe (masked pixel MSE) for the pixel-accuracy "
+            "reference.",
+        )
+    if config.latent_type == "pooled":
+        items.insert(1, "The pooled latent keeps few values per image, so reconstructions lose fine detail.")
+    return items
+
+
+def render_card(
+    model_dir_or_config: str | os.PathLike | LeaeConfig | torch.nn.Module,
+    *,
+    repo_id: str,
+    recipe: str,
+    datasets: Sequence[str] = (),
+    metrics: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    sample_grid: str | None = None,
+    license: str = "apache-2.0",
+    base_model: str | None = None,
+    not_trained_note: str | None = None,
+    eval_dataset: str | None = None,
+) -> ModelCard:
+    """Render the model card of a leae model from the template (`template_path()`).
+
+    Args:
+        model_dir_or_config: a folder written by `save_pretrained` (its `config.json` is read), a `LeaeConfig` or a
+            `LeaeModel`. Nothing else is loaded: the card can be written before training.
+        repo_id: the Hub repo the card is for (`org/name`); used in the usage snippet and as the model-index name.
+        recipe: the training recipe (`self-teaching`, `masked`, `baseline`, `jepa`, `decoder-probe`).
+        datasets: the training data sources; those that are Hub ids (`org/name` or `hf:org/name`) go to the YAML.
+        metrics: the JSON written by `training/evaluate.py` (`leae_hub.evaluation.evaluate_model`); None leaves the
+            evaluation empty (no model-index).
+        training: facts about the run, all optional: `command`, `config` (the YAML text), `config_path`, `steps`,
+            `wall_time_s`, `seed`, `hardware`.
+        sample_grid: path of the sample image inside the repo (e.g. `samples.png`).
+        not_trained_note: a line stating that the model is not trained yet (shown at the top of the card).
+        eval_dataset: the Hub id for the model-index; default: the evaluated spec if it is a Hub id, else the first
+            Hub id of `datasets`, else the evaluated spec.
+
+    Returns:
+        A `huggingface_hub.ModelCard`; `write_card` saves it as README.md.
+    """
+    validate_repo_id(repo_id)
+    if recipe not in RECIPE_TEXT:
+        raise ValueError(f"Unknown recipe {recipe!r}. Valid recipes: {', '.join(RECIPE_TEXT)}.")
+    config = _load_config(model_dir_or_config)
+    datasets = [str(d) for d in datasets]
+    hub_datasets = [d for d in (_hub_dataset_id(spec) for spec in datasets) if d]
+    model_name = repo_id.split("/")[-1]
+    text = RECIPE_TEXT[recipe]
+
+    latent_shape = _latent_shape(config)
+    latent_values = math.prod(latent_shape)
+    compression = config.in_channels * config.image_size**2 / latent_values
+    model_facts = (metrics or {}).get("model") or {}
+    parameters = model_facts.get("parameters") or _parameter_count(config)
+    preset = _preset_name(config)
+    architecture = [
+        ("architecture preset", f"`{preset}`" if preset else "custom"),
+        (
+            "encoder",
+            f"timm `{config.encoder_backbone}`" if config.encoder_backbone else "conv (stem + 2 residual down blocks)",
+        ),
+        ("input", f"{config.in_channels} × {config.image_size} × {config.image_size}, values in [0, 1]"),
+        ("latent", f"{config.latent_type}, {' × '.join(map(str, latent_shape))} = {latent_values:,} values"),
+        ("compression ratio", f"{compression:.1f}× (input values / latent values)"),
+        ("parameters", f"{parameters:,}"),
+    ]
+
+    eval_results = None
+    evaluation_rows: list[tuple[str, str, str]] = []
+    representation_rows: list[tuple[str, ...]] = []
+    evaluation_notes: list[str] = []
+    evaluation_intro = ""
+    if metrics:
+        data = metrics.get("data") or {}
+        spec = str(data.get("spec") or "")
+        split = data.get("split")
+        dataset_id = eval_dataset or _hub_dataset_id(spec) or (hub_datasets[0] if hub_datasets else spec)
+        eval_results = model_index_results(metrics, dataset_id, dataset_id, split) or None
+        evaluation_rows, representation_rows, evaluation_notes = _evaluation_rows(metrics)
+        evaluation_intro = (
+            f"Measured with `python training/evaluate.py --model {repo_id} --data {spec} --split {split} "
+            f"--json eval.json` on {_format(data.get('num_images'))} images of the `{split}` split of `{spec}` "
+            f"(evaluation seed {_format((metrics.get('evaluation') or {}).get('seed'))})."
+        )
+
+    training = dict(training or {})
+    facts = []
+    for key, label in (("steps", "optimiser steps"), ("wall_time_s", "training wall time (s)"), ("seed", "seed")):
+        if training.get(key) is not None:
+            value = training[key]
+            facts.append((label, _format(round(value) if isinstance(value, float) else value)))
+    if training.get("hardware"):
+        facts.append(("hardware", str(training["hardware"])))
+
+    tags = [BASE_TAGS[0], recipe, *BASE_TAGS[1:]]
+    card_data = ModelCardData(
+        library_name=LIBRARY_NAME,
+        license=license,
+        pipeline_tag=PIPELINE_TAG,
+        tags=tags,
+        datasets=hub_datasets or None,
+        base_model=base_model,
+        model_name=model_name,
+        eval_results=eval_results,
+    )
+    datasets_text = ", ".join(f"`{d}`" for d in datasets) if datasets else "an unrecorded data set"
+    latent_text = f"[1, {', '.join(map(str, latent_shape))}]"
+    summary = (
+        f"A leae-hub autoencoder, {text['summary']}. It encodes {config.image_size}×{config.image_size} images to "
+        f"{latent_values:,} latent values ({compression:.1f}× compression) and decodes them back, and fills holes "
+        f"with `model.inpaint`. {'To be trained' if not_trained_note else 'Trained'} on {datasets_text}."
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_str=template_path().read_text(encoding="utf-8"),
+        model_name=model_name,
+        repo_id=repo_id,
+        summary=summary,
+        not_trained_note=not_trained_note,
+        architecture=architecture,
+        recipe=recipe,
+        recipe_summary=text["description"],
+        recipe_equation=text["equation"],
+        recipe_notes=text["notes"],
+        image_size=config.image_size,
+        in_channels=config.in_channels,
+        latent_shape_text=latent_text,
+        training_command=training.get("command"),
+        training_config=(training.get("config") or "").strip() or None,
+        training_config_path=training.get("config_path"),
+        training_facts=facts,
+        datasets_text=datasets_text,
+        evaluation_intro=evaluation_intro,
+        evaluation_rows=evaluation_rows,
+        representation_rows=representation_rows,
+        evaluation_notes=evaluation_notes,
+        sample_grid=sample_grid,
+        limitations=_limitations(config, recipe, datasets_text, trained=not not_trained_note),
+    )
+
+
+def write_card(model_dir: str | os.PathLike, card: ModelCard) -> Path:
+    """Write `card` as `model_dir/README.md` (atomically) and return the path."""
+    folder = Path(model_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "README.md"
+    temporary = path.with_name(".README.md.tmp")
+    temporary.write_text(str(card), encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Publishing
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def resolve_token(token: str | None = None) -> str:
+    """The token to publish with: `token`, else `HF_TOKEN`, else the login cache. Raises before any network call."""
+    token = token or os.environ.get("HF_TOKEN") or get_token()
+    if not token:
+        raise RuntimeError(
+            "No Hugging Face token found, nothing was uploaded. Log in with `hf auth login` (or "
+            "`huggingface-cli login`), or set the HF_TOKEN environment variable to a token with write access "
+            "(https://huggingface.co/settings/tokens), or pass token=..."
+        )
+    return token
+
+
+def _matches(path: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)
+
+
+def repo_files(model_dir: str | os.PathLike) -> list[str]:
+    """The files of `model_dir` that `publish` uploads (relative POSIX paths, sorted): `ALLOW_PATTERNS` minus
+    `IGNORE_PATTERNS` (hidden files, caches, checkpoints, logs)."""
+    root = Path(model_dir)
+    files = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    return sorted(f for f in files if _matches(f, ALLOW_PATTERNS) and not _matches(f, IGNORE_PATTERNS))
+
+
+def check_model_folder(model_dir: str | os.PathLike) -> list[str]:
+    """Check that `model_dir` is a complete leae model repo; return the files to upload. Local checks only.
+
+    Needs `config.json`, weights (`model.safetensors` or a sharded index), `preprocessor_config.json`, the remote-code
+    files named in their `auto_map`, and a `README.md` that is a leae card (tag `leae`).
+    """
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder: pass the folder written by save_pretrained")
+    files = repo_files(folder)
+    missing = []
+    if "config.json" not in files:
+        missing.append("config.json (model.save_pretrained(folder))")
+    if "model.safetensors" not in files and "model.safetensors.index.json" not in files:
+        missing.append("model.safetensors (model.save_pretrained(folder))")
+    if "preprocessor_config.json" not in files:
+        missing.append("preprocessor_config.json (LeaeImageProcessor(image_size=...).save_pretrained(folder))")
+    for name in ("config.json", "preprocessor_config.json"):
+        if name in files:
+            auto_map = json.loads((folder / name).read_text()).get("auto_map") or {}
+            for reference in auto_map.values():
+                references = reference if isinstance(reference, list) else [reference]
+                for item in references:
+                    if item and f"{item.split('.')[0]}.py" not in files:
+                        missing.append(f"{item.split('.')[0]}.py (remote code named in {name}: save_pretrained again)")
+    if "README.md" not in files:
+        missing.append("README.md (the model card: python -m leae_hub.hub card --model ...)")
+    if missing:
+        raise FileNotFoundError(f"{folder} is not ready to publish; missing: " + "; ".join(dict.fromkeys(missing)))
+    card = ModelCard.load(folder / "README.md")
+    if "leae" not in (card.data.tags or []):
+        raise ValueError(
+            f"{folder / 'README.md'} is not a leae model card (no 'leae' tag; transformers' push_to_hub writes a "
+            "generic one): render ours with python -m leae_hub.hub card --model ..."
+        )
+    return files
+
+
+def publish(
+    model_dir: str | os.PathLike,
+    repo_id: str,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+) -> CommitInfo:
+    """Publish a saved model folder to the Hub in one commit: weights, config, preprocessor config, remote code,
+    card (README.md) and images.
+
+    The folder and the token are checked first (`check_model_folder`, `resolve_token`): a missing file or token is an
+    error before any request. Then the repo is created if needed (`create_repo(exist_ok=True)`) and every file goes
+    up in a single `create_commit` with one `CommitOperationAdd` per file. That is the commit `upload_folder` makes
+    without `hf_xet`; with `hf_xet` installed, `upload_folder` streams through a pipeline that may split an upload
+    into several commits ("... (part 2)": past 100 MB of inline content or after a failed commit), so we build the
+    commit ourselves to guarantee one. transformers' `push_to_hub` is not used: it writes a generic README.
+
+    Returns:
+        The `CommitInfo` of the commit (its `commit_url`, `oid`).
+    """
+    validate_repo_id(repo_id)
+    folder = Path(model_dir)
+    files = check_model_folder(folder)
+    token = resolve_token(token)
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
+    message = commit_message or f"Upload {repo_id.split('/')[-1]} (leae-hub)"
+    return api.create_commit(repo_id, operations, commit_message=message)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m leae_hub.hub", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    card = commands.add_parser("card", help="render the model card (README.md) only; nothing is uploaded")
+    source = card.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a folder written by save_pretrained")
+    source.add_argument("--preset", choices=PRESETS, help="an architecture preset (a card before training)")
+    card.add_argument("--repo_id", required=True, help="ORG/NAME on the Hub")
+    card.add_argument("--recipe", required=True, choices=list(RECIPE_TEXT))
+    card.add_argument("--datasets", nargs="*", default=[], help="training data sources (Hub ids go to the YAML)")
+    card.add_argument("--metrics", help="the JSON of training/evaluate.py")
+    card.add_argument("--training_config", help="the training YAML (embedded in the card)")
+    card.add_argument("--training_command", help="default: accelerate launch training/train.py --config <config>")
+    card.add_argument("--training_info", help="a JSON with steps, wall_time_s (or train_wall_time_s), seed, hardware")
+    card.add_argument("--sample_grid", help="path of the sample image inside the repo, e.g. samples.png")
+    card.add_argument("--license", default="apache-2.0")
+    card.add_argument("--base_model")
+    card.add_argument("--eval_dataset", help="Hub dataset id for the model-index (default: from the metrics)")
+    card.add_argument("--not_trained", metavar="NOTE", help="state that the model is not trained yet")
+    card.add_argument("--output", help="folder to write README.md to (default: --model)")
+
+    push = commands.add_parser("publish", help="upload a model folder in one commit (token: HF_TOKEN or login)")
+    push.add_argument("--model", required=True, help="the folder to upload (with its README.md card)")
+    push.add_argument("--repo_id", required=True, help="ORG/NAME on the Hub")
+    push.add_argument("--private", action="store_true", help="create the repo as private")
+    push.add_argument("--commit_message")
+    return parser
+
+
+def _training_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
+    training: dict[str, Any] = {}
+    if args.training_info:
+        info = json.loads(Path(args.training_info).read_text())
+        for key in ("steps", "seed", "hardware", "command"):
+            if info.get(key) is not None:
+                training[key] = info[key]
+        wall = info.get("wall_time_s", info.get("train_wall_time_s"))
+        if wall is not None:
+            training["wall_time_s"] = wall
+    if args.training_config:
+        path = Path(args.training_config)
+        training["config_path"] = args.training_config
+        if path.is_file():
+            training["config"] = path.read_text(encoding="utf-8")
+        training.setdefault("command", f"accelerate launch training/train.py --config {args.training_config}")
+    if args.training_command:
+        training["command"] = args.training_command
+    return training or None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "publish":
+        info = publish(args.model, args.repo_id, private=args.private, commit_message=args.commit_message)
+        print(f"published {args.model} to {args.repo_id}: {info.commit_url}")
+        return 0
+    if args.model is None and args.output is None:
+        raise SystemExit("card --preset needs --output DIR (where README.md goes)")
+    source = args.model if args.model is not None else LeaeConfig.from_preset(args.preset)
+    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+    card = render_card(
+        source,
+        repo_id=args.repo_id,
+        recipe=args.recipe,
+        datasets=args.datasets,
+        metrics=metrics,
+        training=_training_from_args(args),
+        sample_grid=args.sample_grid,
+        license=args.license,
+        base_model=args.base_model,
+        not_trained_note=args.not_trained,
+        eval_dataset=args.eval_dataset,
+    )
+    path = write_card(args.output or args.model, card)
+    print(f"wrote {path}")
+    return 0
+
+
+__all__ = [
+    "ALLOW_PATTERNS",
+    "IGNORE_PATTERNS",
+    "LIBRARY_NAME",
+    "MODEL_INDEX_METRICS",
+    "RECIPE_TEXT",
+    "check_model_folder",
+    "main",
+    "model_index_results",
+    "publish",
+    "render_card",
+    "repo_files",
+    "resolve_token",
+    "template_path",
+    "write_card",
+]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

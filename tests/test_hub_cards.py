@@ -1,0 +1,322 @@
+"""Model cards (template, YAML, model-index) and publishing to the in-process fake Hub in one commit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_config
+from fakehub import FakeHub, fake_hub_fixture  # noqa: F401  (fake_hub_fixture registers `fake_hub`)
+from huggingface_hub import ModelCard
+from transformers import AutoModel
+
+import leae_hub
+from leae_hub import hub
+from leae_hub.data import build_dataset
+from leae_hub.evaluation import evaluate_model, sample_grid
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ID = "org/x"
+TOKEN = "hf_publish_test_token_do_not_leak_0123456789"
+CELEBA_COMMAND = [
+    "card",
+    "--preset", "leae-2m",
+    "--repo_id", "org/leae-celeba-128",
+    "--recipe", "self-teaching",
+    "--datasets", "flwrlabs/celeba",
+    "--training_config", "training/configs/celeba128-self-teaching.yaml",
+    "--not_trained",
+    "This card is rendered from the CelebA 128 px self-teaching configuration before any training run: the "
+    "repository holds no weights yet, and the evaluation is left empty until the model is trained and measured.",
+    "--output", "model_cards/leae-celeba-128",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: these tests run many small tensor operations, which thread synchronisation slows down by
+    orders of magnitude on a busy 2-core machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def make_model() -> leae_hub.LeaeModel:
+    torch.manual_seed(7)
+    model = leae_hub.LeaeModel(tiny_config())
+    model.train()
+    with torch.no_grad():  # move the batch-norm statistics away from their defaults
+        model(torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)))
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def evaluated() -> tuple[leae_hub.LeaeModel, dict]:
+    """A tiny model and the evaluate JSON of it (through a strict JSON round trip, like training/evaluate.py)."""
+    model = make_model()
+    test = build_dataset("synthetic-shapes", split="test", image_size=32)
+    train = build_dataset("synthetic-shapes", split="train", image_size=32)
+    metrics = evaluate_model(model, test, train, batch_size=16, max_images=32, max_train_images=48)
+    return model, json.loads(json.dumps(metrics, allow_nan=False))
+
+
+def save_model_folder(model: leae_hub.LeaeModel, metrics: dict, folder: Path) -> Path:
+    model.save_pretrained(folder)
+    leae_hub.LeaeImageProcessor(image_size=32).save_pretrained(folder)
+    (folder / "eval.json").write_text(json.dumps(metrics))
+    images = torch.stack(
+        [build_dataset("synthetic-shapes", split="test", image_size=32)[i]["pixel_values"] for i in range(4)]
+    )
+    sample_grid(model, images).save(folder / "samples.png")
+    card = hub.render_card(
+        folder,
+        repo_id=REPO_ID,
+        recipe="self-teaching",
+        datasets=["synthetic-shapes"],
+        metrics=metrics,
+        training={"command": "accelerate launch training/train.py", "config": "preset: leae-cifar\n", "steps": 300},
+        sample_grid="samples.png",
+    )
+    hub.write_card(folder, card)
+    return folder
+
+
+def model_index_values(card: ModelCard) -> dict[str, object]:
+    return {result.metric_type: result.metric_value for result in card.data.eval_results or []}
+
+
+# ---------------------------------------------------------------------------------------------------- template
+
+
+def test_template_copies_are_identical():
+    packaged = REPO_ROOT / "src" / "leae_hub" / "templates" / "model_card.md"
+    assert hub.TEMPLATE_SOURCE == REPO_ROOT / "model_cards" / "template.md"
+    assert hub.TEMPLATE_PACKAGED == packaged
+    assert hub.TEMPLATE_SOURCE.read_text() == packaged.read_text(), (
+        "model_cards/template.md is the canonical template: copy it to src/leae_hub/templates/model_card.md"
+    )
+    assert hub.template_path() == hub.TEMPLATE_SOURCE
+
+
+def test_installed_package_uses_the_packaged_template(monkeypatch):
+    monkeypatch.setattr(hub, "TEMPLATE_SOURCE", Path("/nonexistent/model_cards/template.md"))
+    assert hub.template_path() == hub.TEMPLATE_PACKAGED
+    card = hub.render_card(leae_hub.LeaeConfig.from_preset("leae-cifar"), repo_id=REPO_ID, recipe="jepa")
+    assert "## Recipe: `jepa`" in card.text and card.data.tags[:2] == ["leae", "jepa"]
+
+
+# ---------------------------------------------------------------------------------------------------- cards
+
+
+def test_card_from_evaluate_json_parses_back_with_equal_model_index(evaluated, tmp_path):
+    model, metrics = evaluated
+    card = hub.render_card(
+        model,
+        repo_id="org/leae-test",
+        recipe="masked",
+        datasets=["hf:uoft-cs/cifar10", "synthetic-shapes"],
+        metrics=metrics,
+        training={
+            "command": "accelerate launch training/train.py --config training/configs/x.yaml",
+            "config": "recipe: masked\nmax_steps: 10\n",
+            "config_path": "training/configs/x.yaml",
+            "steps": 10,
+            "wall_time_s": 12.7,
+            "seed": 0,
+        },
+        sample_grid="samples.png",
+    )
+    path = hub.write_card(tmp_path, card)
+    loaded = ModelCard.load(path)
+    data = loaded.data
+    assert data.library_name == "transformers"
+    assert data.pipeline_tag == "image-to-image"
+    assert data.license == "apache-2.0"
+    assert data.tags == ["leae", "masked", "autoencoder", "image-reconstruction", "leae-hub"]
+    assert data.datasets == ["uoft-cs/cifar10"]  # only Hub ids go to the YAML
+
+    # Every numeric metric of the JSON is in the model-index with exactly its value; nothing else is.
+    values = model_index_values(loaded)
+    expected = {}
+    for metric_type, _, json_path, _, _ in hub.MODEL_INDEX_METRICS:
+        value = metrics
+        for key in json_path:
+            value = value[key]
+        if isinstance(value, (int, float)):
+            expected[metric_type] = value
+    assert values == expected
+    assert {"psnr", "ssim", "ms_ssim", "psnr_hole", "psnr_total", "knn_top1_k5", "linear_probe"} <= set(values)
+    for result in data.eval_results:
+        assert result.dataset_type == "uoft-cs/cifar10" and result.dataset_split == "test"
+        assert result.task_type in ("image-to-image", "image-classification", "image-feature-extraction")
+
+    body = loaded.text
+    for needle in (
+        "import leae_hub",
+        'AutoModel.from_pretrained("org/leae-test")',
+        "AutoImageProcessor.from_pretrained",
+        "trust_remote_code=True",
+        "accelerate launch training/train.py --config training/configs/x.yaml",
+        "max_steps: 10",
+        "![Rows: inputs, reconstructions",
+        "(samples.png)",
+        "## Limitations",
+        r"\mathrm{SIGReg}",  # the recipe's equation
+        f"| reconstruction | PSNR (dB) | {metrics['reconstruction']['psnr']:.2f} |",
+        "| reconstruction | LPIPS (AlexNet) |",
+        "raw pixels | random-init encoder",
+    ):
+        assert needle in body, needle
+
+
+def test_unavailable_and_infinite_metrics_stay_out_of_the_model_index(evaluated):
+    model, metrics = evaluated
+    metrics = json.loads(json.dumps(metrics))
+    metrics["reconstruction"]["psnr"] = "inf"
+    metrics["reconstruction"]["lpips"] = "unavailable: the lpips package is not installed"
+    card = ModelCard(str(hub.render_card(model, repo_id=REPO_ID, recipe="baseline", metrics=metrics)))
+    values = model_index_values(card)
+    assert "psnr" not in values and "lpips" not in values
+    assert values["ssim"] == metrics["reconstruction"]["ssim"]
+    assert "| reconstruction | PSNR (dB) | inf |" in card.text
+    assert "| reconstruction | LPIPS (AlexNet) | unavailable: the lpips package is not installed |" in card.text
+
+
+def test_card_before_training_has_no_model_index():
+    config = leae_hub.LeaeConfig.from_preset("leae-2m")
+    card = ModelCard(
+        str(
+            hub.render_card(
+                config,
+                repo_id="org/leae-celeba-128",
+                recipe="self-teaching",
+                datasets=["flwrlabs/celeba"],
+                not_trained_note="Not trained yet: no weights.",
+            )
+        )
+    )
+    assert not card.data.eval_results
+    assert "> **Not trained yet.** Not trained yet: no weights." in card.text
+    assert "| architecture preset | `leae-2m` |" in card.text and "| parameters | 2,126,083 |" in card.text
+    assert "No evaluation yet" in card.text
+    with pytest.raises(ValueError, match="Unknown recipe"):
+        hub.render_card(config, repo_id=REPO_ID, recipe="nope")
+
+
+def test_committed_celeba_card_is_current(tmp_path, monkeypatch):
+    """model_cards/leae-celeba-128/README.md is the CLI's output for the CelebA config: no metrics, not trained."""
+    committed = REPO_ROOT / "model_cards" / "leae-celeba-128" / "README.md"
+    card = ModelCard.load(committed)
+    assert card.data.datasets == ["flwrlabs/celeba"]
+    assert card.data.tags == ["leae", "self-teaching", "autoencoder", "image-reconstruction", "leae-hub"]
+    assert not card.data.eval_results and "model-index" not in committed.read_text().split("---")[1]  # the YAML
+    assert "**Not trained yet.**" in card.text and "accelerate launch training/train.py --config" in card.text
+
+    output = tmp_path / "celeba"
+    command = [item if item != "model_cards/leae-celeba-128" else str(output) for item in CELEBA_COMMAND]
+    monkeypatch.chdir(REPO_ROOT)  # the training config path is relative to the repository root
+    hub.main(command)
+    assert (output / "README.md").read_text() == committed.read_text(), (
+        "re-render the card: python -m leae_hub.hub " + " ".join(repr(c) if " " in c else c for c in CELEBA_COMMAND)
+    )
+
+
+def test_card_cli_renders_into_the_model_folder(evaluated, tmp_path, capsys):
+    model, metrics = evaluated
+    model.save_pretrained(tmp_path / "model")
+    (tmp_path / "eval.json").write_text(json.dumps(metrics))
+    (tmp_path / "cfg.yaml").write_text("recipe: masked\n")
+    hub.main(
+        ["card", "--model", str(tmp_path / "model"), "--repo_id", REPO_ID, "--recipe", "masked",
+         "--datasets", "uoft-cs/cifar10", "--metrics", str(tmp_path / "eval.json"),
+         "--training_config", str(tmp_path / "cfg.yaml"), "--sample_grid", "samples.png"]
+    )  # fmt: skip
+    card = ModelCard.load(tmp_path / "model" / "README.md")
+    assert model_index_values(card)["psnr"] == metrics["reconstruction"]["psnr"]
+    assert f"accelerate launch training/train.py --config {tmp_path / 'cfg.yaml'}" in card.text
+    assert "wrote" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------------- publishing
+
+
+def test_publish_without_a_token_fails_before_any_request(fake_hub: FakeHub, evaluated, tmp_path, monkeypatch):
+    folder = save_model_folder(*evaluated, tmp_path / "model")
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(RuntimeError, match="hf auth login"):
+        hub.publish(folder, REPO_ID)
+    assert fake_hub.attempts == [] and fake_hub.requests == []
+    assert REPO_ID not in fake_hub.repos
+
+
+def test_publish_refuses_incomplete_folders_before_any_request(fake_hub: FakeHub, evaluated, tmp_path):
+    folder = save_model_folder(*evaluated, tmp_path / "model")
+    (folder / "README.md").write_text("---\nlibrary_name: transformers\n---\n# generic\n")
+    with pytest.raises(ValueError, match="not a leae model card"):
+        hub.publish(folder, REPO_ID)
+    (folder / "README.md").unlink()
+    (folder / "modeling_leae.py").unlink()
+    with pytest.raises(FileNotFoundError, match=r"modeling_leae\.py.*README\.md"):
+        hub.publish(folder, REPO_ID)
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        hub.publish(tmp_path / "missing", REPO_ID)
+    assert fake_hub.attempts == []
+
+
+def test_publish_is_one_commit_and_loads_bit_equal(fake_hub: FakeHub, evaluated, tmp_path, monkeypatch, capsys):
+    model, metrics = evaluated
+    folder = save_model_folder(model, metrics, tmp_path / "model")
+    (folder / "checkpoint-10").mkdir()  # training leftovers are not uploaded
+    (folder / "checkpoint-10" / "optimizer.json").write_text("{}")
+    (folder / "notes.txt").write_text("local notes")
+    monkeypatch.delenv("HF_TOKEN")
+    fake_hub.token = TOKEN  # the fake Hub now rejects writes without exactly this token
+
+    info = hub.publish(folder, REPO_ID, token=TOKEN, private=True)
+
+    repo = fake_hub.repos[REPO_ID]
+    assert repo.private
+    initial, upload = repo.commits  # the Hub's initial commit, then exactly one of ours
+    assert initial.touched == [".gitattributes"]
+    assert info.oid == upload.oid == repo.sha
+    assert [c.oid for c in fake_hub.commits_touching(REPO_ID, "README.md")] == [upload.oid]
+    assert len(fake_hub.requests_matching("POST", "/commit/")) == 1
+    expected_files = {
+        "README.md", "config.json", "model.safetensors", "preprocessor_config.json", "configuration_leae.py",
+        "modeling_leae.py", "image_processing_leae.py", "samples.png", "eval.json",
+    }  # fmt: skip
+    assert set(upload.added) == expected_files
+    for name in expected_files:
+        assert repo.files[name] == (folder / name).read_bytes(), name
+    readme = ModelCard(upload.added["README.md"].decode())
+    assert readme.data.tags == ["leae", "self-teaching", "autoencoder", "image-reconstruction", "leae-hub"]
+    assert readme.data.library_name == "transformers" and readme.data.pipeline_tag == "image-to-image"
+    assert model_index_values(readme)["ssim"] == metrics["reconstruction"]["ssim"]
+
+    loaded = AutoModel.from_pretrained(REPO_ID, token=TOKEN)
+    assert type(loaded) is leae_hub.LeaeModel
+    expected, actual = model.state_dict(), loaded.state_dict()
+    assert list(actual) == list(expected)
+    for key, tensor in expected.items():
+        assert actual[key].dtype == tensor.dtype and torch.equal(actual[key], tensor), key
+    assert fake_hub.unhandled == []
+
+    # The token is never printed nor written: not in the output, not in any file of the folder or of HF_HOME.
+    captured = capsys.readouterr()
+    assert TOKEN not in captured.out + captured.err
+    for path in [*folder.rglob("*"), *(tmp_path / "hf_home").rglob("*")]:
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_publish_cli_uses_hf_token(fake_hub: FakeHub, evaluated, tmp_path, monkeypatch, capsys):
+    folder = save_model_folder(*evaluated, tmp_path / "model")
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    fake_hub.token = TOKEN
+    assert hub.main(["publish", "--model", str(folder), "--repo_id", REPO_ID]) == 0
+    output = capsys.readouterr().out
+    assert f"published {folder} to {REPO_ID}" in output and TOKEN not in output
+    assert len(fake_hub.repos[REPO_ID].commits) == 2 and not fake_hub.repos[REPO_ID].private
