@@ -12,6 +12,16 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread, for modules of many small tensor operations: thread synchronisation slows those down by
+    orders of magnitude on a busy 2-core machine. Use with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def tiny_config(**overrides):
     """A small spatial-latent config (32 px) that builds and runs in milliseconds."""
     from leae_hub import LeaeConfig

@@ -48,14 +48,7 @@ REQUIRED_FIELDS = {
 REPRESENTATION_FIELDS = {"knn_top1", "linear_probe", "baselines"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these tests run many small tensor operations, which thread synchronisation slows down by
-    orders of magnitude on a busy 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def images(batch: int = 4, channels: int = 3, size: int = 32, seed: int = 0, low: float = 0.0, high: float = 1.0):
