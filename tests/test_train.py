@@ -196,3 +196,16 @@ def test_push_to_hub_without_token_fails_before_training(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="HF_TOKEN"):
         train.main(_tiny_args(shapes, tmp_path, 2, "--push_to_hub", "org/leae-shapes"))
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_saved_model_reproduces_the_printed_psnr(tmp_path, capsys):
+    shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
+    result = train.main(_tiny_args(shapes, tmp_path, 3))
+    assert f"held-out PSNR {result['psnr']:.2f} dB vs per-image-mean baseline {result['baseline_psnr']:.2f}" in (
+        capsys.readouterr().out
+    )
+    held_out = train.build_dataset("synthetic-shapes:64", "test", 32, 3, seed=0)
+    images = torch.stack([held_out[i]["pixel_values"] for i in range(16)])
+    reloaded = train.evaluate_psnr(AutoModel.from_pretrained(tmp_path / "model"), images)
+    assert reloaded["psnr"] == pytest.approx(result["psnr"], abs=1e-4)
+    assert reloaded["baseline_psnr"] == pytest.approx(result["baseline_psnr"], abs=1e-6)
