@@ -16,6 +16,7 @@ the running statistics, so every image is judged on its own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -42,8 +43,29 @@ class Judge(nn.Module):
     def batch_independent(self, encoder: LeaeEncoder) -> bool:
         """True when each image's latent does not depend on the rest of the judged batch, so that several judge
         calls can be concatenated into one without changing the result."""
-        backbone_norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in encoder.backbone.modules())
-        return not backbone_norms and (self.norm_mode == "running" or encoder.config.latent_norm == "none")
+        return encoder.groupable and (self.norm_mode == "running" or encoder.config.latent_norm == "none")
+
+    def many(self, encoder: LeaeEncoder, images: Sequence[Tensor]) -> list[Tensor]:
+        """`[self(encoder, x) for x in images]` in as few encoder calls as the result allows.
+
+        Consecutive batches of the same shape go through the encoder together: simply concatenated when the judge is
+        batch-independent, otherwise as `groups`, each batch normalised with its own statistics, which is the same
+        math as one call per batch (upstream's judge). Backbones with their own batch norms get one call per batch.
+        """
+        runs: list[list[Tensor]] = []
+        for batch in images:
+            if runs and runs[-1][0].shape == batch.shape:
+                runs[-1].append(batch)
+            else:
+                runs.append([batch])
+        judged: list[Tensor] = []
+        for run in runs:
+            if len(run) == 1 or not encoder.groupable:
+                judged.extend(self(encoder, batch) for batch in run)
+                continue
+            groups = 1 if self.batch_independent(encoder) else len(run)
+            judged.extend(self(encoder, torch.cat(run), groups=groups).chunk(len(run)))
+        return judged
 
     def update(self, encoder: LeaeEncoder) -> None:
         """Called after every optimiser step; only the EMA judge changes."""
@@ -54,8 +76,8 @@ class LiveJudge(Judge):
 
     kind = "live"
 
-    def forward(self, encoder: LeaeEncoder, images: Tensor) -> Tensor:
-        return encoder(images, norm_mode=self.norm_mode)
+    def forward(self, encoder: LeaeEncoder, images: Tensor, groups: int = 1) -> Tensor:
+        return encoder(images, norm_mode=self.norm_mode, groups=groups)
 
 
 class StepFrozenJudge(Judge):
@@ -63,9 +85,10 @@ class StepFrozenJudge(Judge):
 
     kind = "step-frozen"
 
-    def forward(self, encoder: LeaeEncoder, images: Tensor) -> Tensor:
+    def forward(self, encoder: LeaeEncoder, images: Tensor, groups: int = 1) -> Tensor:
         params = {name: param.detach() for name, param in encoder.named_parameters()}
-        return functional_call(encoder, params, (images,), {"norm_mode": self.norm_mode}, strict=False)
+        kwargs = {"norm_mode": self.norm_mode, "groups": groups}
+        return functional_call(encoder, params, (images,), kwargs, strict=False)
 
 
 class EMAJudge(Judge):
@@ -95,8 +118,9 @@ class EMAJudge(Judge):
             self.reset(encoder)
         return {_name(key): tensor for key, tensor in self.averages.named_buffers()}
 
-    def forward(self, encoder: LeaeEncoder, images: Tensor) -> Tensor:
-        return functional_call(encoder, self._weights(encoder), (images,), {"norm_mode": self.norm_mode})
+    def forward(self, encoder: LeaeEncoder, images: Tensor, groups: int = 1) -> Tensor:
+        kwargs = {"norm_mode": self.norm_mode, "groups": groups}
+        return functional_call(encoder, self._weights(encoder), (images,), kwargs)
 
     @torch.no_grad()
     def update(self, encoder: LeaeEncoder) -> None:

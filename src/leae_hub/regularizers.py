@@ -10,6 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 
 def epps_pulley_quadrature(knots: int = 17, t_max: float = 3.0) -> tuple[Tensor, Tensor]:
@@ -68,6 +69,52 @@ def _world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
+def _phasors(u: Tensor, knots: Tensor):
+    """Yield e^{i t_k u} for each knot in turn. For equally spaced knots (the quadrature's) each is the previous one
+    times e^{iΔu}: one complex product per knot instead of a cos and a sin."""
+    t = knots.tolist()
+    step = t[1] - t[0] if len(t) > 1 else 0.0
+    ones = torch.ones_like(u)
+    if all(abs(t_k - (t[0] + k * step)) <= 1e-6 * max(1.0, abs(t_k)) for k, t_k in enumerate(t)):
+        phasor, rotation = torch.polar(ones, u * t[0]), torch.polar(ones, u * step)
+        for k in range(len(t)):
+            yield phasor
+            if k + 1 < len(t):
+                phasor = phasor * rotation
+    else:
+        for t_k in t:
+            yield torch.polar(ones, u * t_k)
+
+
+class _CharacteristicSums(torch.autograd.Function):
+    r"""(Σ_n cos(t_k u_ns), Σ_n sin(t_k u_ns)) for projections `u` [..., N, S] and knots `t` [K]: two [..., S, K].
+
+    The same sums as `(u[..., None] * t).cos().sum(-3)` and `.sin()`, without the [..., N, S, K] tensor (built, kept
+    for the backward pass and re-read there: the largest memory and time cost of SIGReg on spatial latents): one knot
+    at a time, with `_phasors`. The backward pass recomputes the phasors and sums the derivatives
+    ∂/∂u cos(tu) = −t sin(tu), ∂/∂u sin(tu) = t cos(tu) over the knots.
+    """
+
+    @staticmethod
+    def forward(ctx, u: Tensor, knots: Tensor) -> tuple[Tensor, Tensor]:
+        ctx.save_for_backward(u, knots)
+        sums = torch.stack([phasor.sum(dim=-2) for phasor in _phasors(u, knots)], dim=-1)  # [..., S, K] complex
+        return sums.real.contiguous(), sums.imag.contiguous()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_cos: Tensor | None, grad_sin: Tensor | None) -> tuple[Tensor, None]:
+        u, knots = ctx.saved_tensors
+        grad_cos = torch.zeros_like(grad_sin) if grad_cos is None else grad_cos
+        grad_sin = torch.zeros_like(grad_cos) if grad_sin is None else grad_sin
+        # Σ_k t_k (g_sin,k cos(t_k u) − g_cos,k sin(t_k u)) = Σ_k Re((t_k g_sin,k + i t_k g_cos,k) e^{i t_k u})
+        weight_cos, weight_sin = (grad_sin * knots).unsqueeze(-3), (-grad_cos * knots).unsqueeze(-3)  # [..., 1, S, K]
+        grad = torch.zeros_like(u)
+        for k, phasor in enumerate(_phasors(u, knots)):
+            grad.addcmul_(phasor.real, weight_cos[..., k]).addcmul_(phasor.imag, weight_sin[..., k])
+        return grad, None
+
+
 def sigreg_statistic(z: Tensor, directions: Tensor, knots: Tensor, weights: Tensor, distributed: bool = True) -> Tensor:
     r"""Epps–Pulley statistic of each one-dimensional projection of `z` (LeJEPA, Balestriero & LeCun 2025).
 
@@ -96,9 +143,7 @@ def sigreg_statistic(z: Tensor, directions: Tensor, knots: Tensor, weights: Tens
     Returns:
         The statistic of every slice, [..., S].
     """
-    t_u = (z @ directions).unsqueeze(-1) * knots  # [..., N, S, K]
-    cos_sum = t_u.cos().sum(dim=-3)  # [..., S, K]
-    sin_sum = t_u.sin().sum(dim=-3)
+    cos_sum, sin_sum = _CharacteristicSums.apply(z @ directions, knots)  # [..., S, K] from u = zA [..., N, S]
     count = z.new_tensor([z.shape[-2]])
     if distributed and _world_size() > 1:
         packed = _AllReduceSum.apply(torch.cat([cos_sum.flatten(), sin_sum.flatten(), count]))
@@ -128,8 +173,8 @@ class SIGReg(nn.Module):
 
     Input: pooled latents [N, D], or spatial latents [N, C, H, W], in which case each of the H·W locations is its own
     set of N samples in C dimensions (the same directions for all locations) and the statistic is averaged over
-    locations. The statistic is computed in at least float32, with autocast disabled. Memory: the projections times
-    the knots hold H·W·N·S·K values (1.4e8 for a 16×16 latent, N = 128, S = 256, K = 17).
+    locations. The statistic is computed in at least float32, with autocast disabled. Memory: the projections, H·W·N·S
+    values (the sums over samples are taken one knot at a time, see `_CharacteristicSums`).
 
     Args:
         num_slices: number of random directions S (upstream: 256).

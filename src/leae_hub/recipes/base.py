@@ -61,12 +61,9 @@ class Recipe(nn.Module):
 def judge_pair(judge: Judge, encoder: LeaeEncoder, targets: Tensor, predictions: Tensor) -> tuple[Tensor, Tensor]:
     """(J(targets) without gradient, J(predictions) with gradient into the images).
 
-    When the judge treats every image on its own (running-statistics norm), both go through the encoder in one
-    concatenated call; otherwise each batch is judged with its own statistics, as upstream does.
+    The targets are judged under `torch.no_grad`, so no graph is kept and no backward pass is spent on them; each
+    batch is judged as its own call, with its own statistics when the judge norm uses batch statistics.
     """
-    if judge.batch_independent(encoder):
-        judged = judge(encoder, torch.cat([targets, predictions]))
-        return judged[: targets.shape[0]].detach(), judged[targets.shape[0] :]
     with torch.no_grad():
         target_latents = judge(encoder, targets)
     return target_latents, judge(encoder, predictions)

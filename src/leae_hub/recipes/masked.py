@@ -52,26 +52,20 @@ class MaskedRecipe(Recipe):
         x = batch["pixel_values"]
         generator = self.generator(step)
         x_masked, _ = V.inpainting_view(x, self.hole_ratio, self.hole_fill, generator)
-        z_clean = model.encoder(x)
-        z_masked = model.encoder(x_masked)
-        clean = model.decoder(z_clean)  # x̂_c
-        masked = model.decoder(z_masked)  # x̂_m
+        # Both branches in one encoder and one decoder call; `groups=2` keeps each branch's own batch statistics.
+        if model.encoder.groupable:
+            z_clean, z_masked = model.encoder(torch.cat([x, x_masked]), groups=2).chunk(2)
+        else:  # batch norms inside the backbone: one call per branch
+            z_clean, z_masked = model.encoder(x), model.encoder(x_masked)
+        clean, masked = model.decoder(torch.cat([z_clean, z_masked])).chunk(2)  # x̂_c, x̂_m
         size = None if self.crop_size is None else (self.crop_size, self.crop_size)
         crop, crop_clean, crop_masked = V.crop_resize(
             x, clean, masked, side_ratio=self.crop_ratio, output_size=size, generator=generator
         )
         encoder, judge = model.encoder, self.judge
-        if judge.batch_independent(encoder):
-            b = x.shape[0]
-            judged = judge(encoder, torch.cat([clean, masked]))
-            j_clean, j_masked = judged[:b], judged[b:]
-            judged = judge(encoder, torch.cat([crop, crop_clean, crop_masked]))
-            target, j_crop_clean, j_crop_masked = judged[:b].detach(), judged[b : 2 * b], judged[2 * b :]
-        else:
-            j_clean, j_masked = judge(encoder, clean), judge(encoder, masked)
-            with torch.no_grad():
-                target = judge(encoder, crop)
-            j_crop_clean, j_crop_masked = judge(encoder, crop_clean), judge(encoder, crop_masked)
+        with torch.no_grad():
+            target = judge(encoder, crop)  # J(T x)
+        j_clean, j_masked, j_crop_clean, j_crop_masked = judge.many(encoder, [clean, masked, crop_clean, crop_masked])
         branch = latent_mse(j_clean, j_masked)
         crop_clean_term = latent_mse(j_crop_clean, target)
         crop_masked_term = latent_mse(j_crop_masked, target)

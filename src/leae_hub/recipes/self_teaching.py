@@ -10,7 +10,7 @@ from .. import views as V
 from ..judges import build_judge
 from ..modeling_leae import LeaeModel
 from ..regularizers import SIGReg
-from .base import ObjectiveOutput, Recipe, judge_pair, latent_mse
+from .base import ObjectiveOutput, Recipe, latent_mse
 
 SELF_TEACHING_VIEWS = ("crop", "pixel-mask", "patch-mask", "detail", "plain")
 
@@ -92,10 +92,14 @@ class SelfTeachingRecipe(Recipe):
         x = batch["pixel_values"]
         z = model.encoder(x)
         x_hat = model.decoder(z)
-        terms = {}
-        for name, tx, tx_hat in self._view_pairs(x, x_hat, step):
-            target, prediction = judge_pair(self.judge, model.encoder, tx, tx_hat)
-            terms[f"latent_{name}"] = latent_mse(prediction, target)
+        names, views, view_hats = zip(*self._view_pairs(x, x_hat, step), strict=True)
+        with torch.no_grad():
+            targets = self.judge.many(model.encoder, views)  # J(T x) for every view
+        predictions = self.judge.many(model.encoder, view_hats)  # J(T x̂), gradients into x̂
+        terms = {
+            f"latent_{name}": latent_mse(prediction, target)
+            for name, target, prediction in zip(names, targets, predictions, strict=True)
+        }
         latent = torch.stack(list(terms.values())).mean()
         sigreg = self.sigreg(z, step=step)
         loss = latent + self.sigreg_weight * sigreg
