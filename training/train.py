@@ -25,22 +25,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-import yaml
-from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, set_seed
-from PIL import Image
-from torch import nn
-from torchvision.utils import make_grid
-from tqdm.auto import tqdm
-from transformers import AutoModel, HfArgumentParser, get_scheduler
+# Idle OpenMP threads sleep instead of spinning: on a CPU shared with other processes spinning threads wait for time
+# slices at every parallel region (up to 4.5x slower steps, docs/performance.md); no cost on a quiet machine. It must
+# be set before torch loads; an explicit OMP_WAIT_POLICY wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import leae_hub
-from leae_hub import LeaeConfig, LeaeImageProcessor, LeaeModel
-from leae_hub.data import build_dataset
-from leae_hub.evaluation import evaluate_model, jsonable, sample_grid
-from leae_hub.hub import publish, render_card, resolve_token, write_card
-from leae_hub.recipes import RECIPES, Recipe, build_recipe
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from accelerate import Accelerator  # noqa: E402
+from accelerate.utils import DataLoaderConfiguration, set_seed  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch import nn  # noqa: E402
+from torchvision.utils import make_grid  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+from transformers import AutoModel, HfArgumentParser, get_scheduler  # noqa: E402
+
+import leae_hub  # noqa: E402
+from leae_hub import LeaeConfig, LeaeImageProcessor, LeaeModel  # noqa: E402
+from leae_hub.data import build_dataset  # noqa: E402
+from leae_hub.evaluation import evaluate_model, jsonable, sample_grid  # noqa: E402
+from leae_hub.hub import publish, render_card, resolve_token, write_card  # noqa: E402
+from leae_hub.recipes import RECIPES, Recipe, build_recipe  # noqa: E402
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "shapes-quick.yaml"
 

@@ -21,24 +21,30 @@ JEPA_REGULARIZERS = ("sigreg", "coding-rate", "vicreg", "none")
 
 
 def _augment(x: Tensor, augmentations: Sequence[str], generator: torch.Generator, probability: float) -> Tensor:
-    """Apply each augmentation with `probability` (one draw per batch and augmentation, from `generator`)."""
+    """Apply each augmentation to each image independently with `probability` (per-image draws from `generator`).
+
+    Per-image draws matter: one draw per batch would, e.g., invert whole batches, a change the latent batch norm
+    removes on its own, so the two views would differ far less than intended.
+    """
     for name in augmentations:
-        if torch.rand((), generator=generator).item() >= probability:
+        apply = torch.rand(x.shape[0], generator=generator) < probability
+        if not bool(apply.any()):
             continue
         if name == "affine":
-            x = V.random_affine(x, generator=generator)
+            changed = V.random_affine(x, generator=generator)
         elif name == "noise":
-            x = V.additive_noise(x, std=0.1, generator=generator)
+            changed = V.additive_noise(x, std=0.1, generator=generator)
         elif name == "invert":
-            x = V.invert(x)
+            changed = V.invert(x)
         elif name == "erode":
-            x = V.erode(x)
+            changed = V.erode(x)
         elif name == "dilate":
-            x = V.dilate(x)
+            changed = V.dilate(x)
         elif name == "crop":
-            x = V.crop_resize(x, side_ratio=0.6, generator=generator)
+            changed = V.crop_resize(x, side_ratio=0.6, generator=generator)
         else:
-            x = V.inpainting_view(x, 0.25, generator=generator)[0]
+            changed = V.inpainting_view(x, 0.25, generator=generator)[0]
+        x = torch.where(apply.to(x.device).view(-1, 1, 1, 1), changed, x)
     return x
 
 
