@@ -36,9 +36,7 @@ declare -A RUNS=(
     [st-ema]="${SELF[*]} --judge ema"
     # f. the judge's batch norm: running statistics instead of each judged batch's own
     [st-running-norm]="${SELF[*]} --judge_norm running"
-    # d. leAutoencoder vs the masked-MSE baseline at the same hole ratio (0.35)
-    [masked]="--config training/configs/cifar10-32-masked.yaml ${CIFAR[*]}"
-    [masked-mse]="--config training/configs/cifar10-32-baseline.yaml --hole_ratio 0.35 ${CIFAR[*]}"
+    # d. leAutoencoder vs the masked-MSE baseline: the zoo entries cifar10-32-masked and cifar10-32-baseline
     # e. JEPA on MNIST: EMA teacher + SIGReg vs teacherless + coding rate vs teacherless + SIGReg
     [jepa-ema-sigreg]="${MNIST[*]}"
     [jepa-coding-rate]="${MNIST[*]} --target stop-grad --regularizer coding-rate"
