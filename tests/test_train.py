@@ -94,6 +94,11 @@ def test_refuses_to_mix_runs(tmp_path):
     with pytest.raises(ValueError, match="holds a run with a different config.*learning_rate.*--overwrite"):
         train.main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1"))
     train.main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1", "--overwrite", "true"))
+    # Resuming with other settings would mix two runs as well.
+    resume = ("--resume_from_checkpoint", "latest", "--checkpoint_every", "1")
+    train.main(_tiny_args(shapes, tmp_path / "resumed", 1, "--learning_rate", "0.1", *resume))
+    with pytest.raises(ValueError, match="holds a run with a different config.*learning_rate.*--overwrite"):
+        train.main(_tiny_args(shapes, tmp_path / "resumed", 2, "--learning_rate", "0.2", *resume))
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,7 @@ STANDARD_MATRIX: list[dict[str, Any]] = [
     {"recipe": "baseline", "preset": "leae-cifar", "batch": 64},
     {"recipe": "jepa", "preset": "leae-cifar", "batch": 64},
     {"recipe": "masked", "preset": "leae-11m", "batch": 16, "mixed_precision": "bf16"},
-    {"recipe": "masked", "preset": "leae-cifar", "batch": 64, "options": {"crop_size": 8}, "mixed_precision": "bf16"},
+    {"recipe": "masked", "preset": "leae-cifar", "batch": 64, "options": {"crop_size": 16}, "mixed_precision": "bf16"},
 ]
 # Nominal dense bf16 tensor-core peaks (TFLOP/s), for MFU next to the measured matmul rate.
 NOMINAL_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10G": 70.0}

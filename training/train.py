@@ -136,6 +136,9 @@ class TrainArguments:
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, RecipeArguments, TrainArguments)
 # Fields that may change between a run and its resumption without making it "a different run".
 RUN_INDEPENDENT_FIELDS = {"resume_from_checkpoint", "overwrite", "push_to_hub", "hub_private", "num_workers"}
+# Fields a resumed run may change as well: its length and how often it logs, evaluates and saves.
+RESUMABLE_FIELDS = {"max_steps", "num_epochs", "log_every", "sample_every", "eval_every", "eval_images"}
+RESUMABLE_FIELDS |= {"checkpoint_every", "keep_checkpoints", "report_to"}
 
 
 @dataclass
@@ -267,22 +270,23 @@ def resolve_resume(output_dir: Path, resume: str | None) -> Path | None:
     return path
 
 
-def check_output_dir(config: RunConfig, output_dir: Path, is_main: bool) -> None:
-    """Refuse to mix two different runs in one folder, unless asked to overwrite or resume."""
+def check_output_dir(config: RunConfig, output_dir: Path, is_main: bool, resuming: bool = False) -> None:
+    """Refuse to mix two different runs in one folder (a fresh start or a resumption with other settings), unless
+    `--overwrite` is given: then a fresh start clears the old run, and a resumption continues with the new settings."""
     saved = output_dir / "train_config.yaml"
-    current = {k: v for k, v in config.to_dict().items() if k not in RUN_INDEPENDENT_FIELDS}
+    ignored = RUN_INDEPENDENT_FIELDS | (RESUMABLE_FIELDS if resuming else set())
+    current = {k: v for k, v in config.to_dict().items() if k not in ignored}
     if saved.exists() and not config.train.overwrite:
-        previous = {
-            k: v for k, v in (yaml.safe_load(saved.read_text()) or {}).items() if k not in RUN_INDEPENDENT_FIELDS
-        }
+        previous = {k: v for k, v in (yaml.safe_load(saved.read_text()) or {}).items() if k not in ignored}
         changed = sorted(k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k))
         if changed:
             raise ValueError(
                 f"{output_dir} holds a run with a different config (differs in: {', '.join(changed)}). "
-                "Pass --overwrite to replace it, or choose another --output_dir."
+                "Pass --overwrite to replace it (or, when resuming, to go on with the new settings), "
+                "or choose another --output_dir."
             )
     if is_main:
-        if config.train.overwrite and config.train.resume_from_checkpoint is None and output_dir.exists():
+        if config.train.overwrite and not resuming and output_dir.exists():
             shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
             (output_dir / "metrics.jsonl").unlink(missing_ok=True)
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -361,8 +365,7 @@ def _train_stage(config: RunConfig) -> dict[str, float]:
     if args.push_to_hub:
         resolve_token()  # a missing token fails now, not after the training
     resume = resolve_resume(output_dir, args.resume_from_checkpoint)
-    if resume is None:
-        check_output_dir(config, output_dir, accelerator.is_main_process)
+    check_output_dir(config, output_dir, accelerator.is_main_process, resuming=resume is not None)
     accelerator.wait_for_everyone()
 
     # Data: the channel count comes from the source (3 for colour, 1 for MNIST) unless the model fixes it.
