@@ -85,7 +85,7 @@ def assert_close_values(actual, expected, path: str = "") -> None:
         assert set(actual) == set(expected), path
         for key in expected:
             assert_close_values(actual[key], expected[key], f"{path}.{key}")
-    elif isinstance(expected, float):
+    elif isinstance(expected, float) or (isinstance(expected, list) and all(isinstance(v, float) for v in expected)):
         assert actual == pytest.approx(expected, rel=1e-5), path
     else:
         assert actual == expected, path
@@ -326,6 +326,24 @@ def test_evaluate_model_gives_every_field_as_strict_json():
     again = evaluate_model(model, test, None, batch_size=7, max_images=40, seed=0)
     for section in ("reconstruction", "inpainting", "collapse"):
         assert_close_values(again[section], metrics[section])
+
+
+def test_mean_error_measures_a_shift_shared_by_all_images(monkeypatch):
+    """A reconstruction x̂ = x/2 + 0.25 + 0.01·c is off by 0.25 + 0.01·c − mean(x)/2 in channel c, on average."""
+    model = tiny_model()
+    data = Unlabelled(length=12)
+    offsets = torch.tensor([0.0, 0.01, 0.02]).view(1, 3, 1, 1)
+
+    def shifted(pixel_values):
+        return leae_hub.modeling_leae.LeaeModelOutput(
+            reconstruction=pixel_values / 2 + 0.25 + offsets, latents=model.encoder(pixel_values)
+        )
+
+    monkeypatch.setattr(model, "forward", shifted)
+    metrics = evaluate_model(model, data, None, batch_size=5)
+    pixels = torch.stack([data[i]["pixel_values"] for i in range(12)]).double()
+    expected = 0.25 + offsets.flatten().double() - pixels.mean(dim=(0, 2, 3)) / 2
+    assert metrics["reconstruction"]["mean_error"] == pytest.approx(expected.tolist(), abs=1e-6)
 
 
 def test_evaluate_model_says_why_representation_is_unavailable():

@@ -3,7 +3,8 @@
     python training/results_tables.py runs/results/st-crop runs/results/st-plain ...
 
 One row per run folder: recipe and the options that differ between the rows, steps, training wall time, the last
-logged training loss terms, and the test-split metrics of `eval.json`. JEPA runs trained with a decoder probe read
+logged training loss terms, and the test-split metrics of `eval.json` ("colour shift": the largest per-channel
+|mean(x̂ − x)| over the test set, a shift shared by all images). JEPA runs trained with a decoder probe read
 their JEPA stage from `<run>/jepa/`.
 """
 
@@ -48,6 +49,7 @@ def run_row(folder: Path) -> dict[str, Any]:
         knn5=representation.get("knn_top1", {}).get("5"),
         linear=representation.get("linear_probe"),
         rankme=collapse["rankme"],
+        colour_shift=max((abs(e) for e in reconstruction.get("mean_error", [])), default=None),
     )
     return row
 
@@ -67,14 +69,15 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     train_keys = ["latent", "prediction", "mse_masked"]
     shown_train = [key for key in train_keys if any(key in row["train"] for row in rows)]
     header = ["run", *varying, "steps", "wall s", *(f"train {k}" for k in shown_train)]
-    header += ["PSNR", "SSIM", "hole PSNR", "masked-image PSNR", "k-NN@5", "linear", "RankMe"]
+    header += ["PSNR", "SSIM", "colour shift", "hole PSNR", "masked-image PSNR", "k-NN@5", "linear", "RankMe"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for row in rows:
         steps = str(row["steps"]) + (f" + {row['probe_steps']}" if "probe_steps" in row else "")
         wall = f"{row['wall_s']:.0f}" + (f" + {row['probe_wall_s']:.0f}" if "probe_wall_s" in row else "")
         cells = [row["run"], *(_fmt(row[k]) for k in varying), steps, wall]
         cells += [_fmt(row["train"].get(k), 3) for k in shown_train]
-        cells += [_fmt(row["psnr"]), _fmt(row["ssim"], 3), _fmt(row["hole_psnr"]), _fmt(row["masked_psnr"])]
+        cells += [_fmt(row["psnr"]), _fmt(row["ssim"], 3), _fmt(row["colour_shift"], 4)]
+        cells += [_fmt(row["hole_psnr"]), _fmt(row["masked_psnr"])]
         cells += [_fmt(row["knn5"], 4), _fmt(row["linear"], 4), _fmt(row["rankme"], 0)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

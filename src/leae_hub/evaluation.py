@@ -649,8 +649,10 @@ def evaluate_model(
     string "unavailable: <reason>"):
 
     - `reconstruction`: mean over images of `psnr` (dB), `ssim`, `ms_ssim` (settings in `ms_ssim_settings`, given
-      under `ms_ssim_settings`), `mse`, `per_image_mean_baseline_psnr` (predicting every pixel as the image's own mean
-      colour: the trivial baseline), `lpips` and `fid` (only from local weights; see `lpips_status`, `fid_status`).
+      under `ms_ssim_settings`), `mse`, `mean_error` (per channel, the signed mean of x̂ − x over every test pixel: a
+      colour or brightness shift shared by all images), `per_image_mean_baseline_psnr` (predicting every pixel as the
+      image's own mean colour: the trivial baseline), `lpips` and `fid` (only from local weights; see `lpips_status`,
+      `fid_status`).
     - `inpainting`: `model.inpaint` on one square hole per image (`square_hole_mask`, area `hole_ratio`, placed by
       `seed` and the image's position in the evaluated sequence: `inpainting_masks`): `psnr_hole` (inside the hole)
       and `psnr_total` (over the whole image, known pixels pasted back).
@@ -687,7 +689,8 @@ def evaluate_model(
             torch.manual_seed(seed)
             random_model = type(model)(config).to(device).eval()
 
-    sums: dict[str, list[Tensor]] = {name: [] for name in ("psnr", "ssim", "ms_ssim", "mse", "baseline", "hole", "all")}
+    names = ("psnr", "ssim", "ms_ssim", "mse", "error", "baseline", "hole", "all")
+    sums: dict[str, list[Tensor]] = {name: [] for name in names}
     latents, random_latents, raw, labels = [], [], [], []
     forward_seconds = 0.0
     num_images = 0
@@ -711,6 +714,7 @@ def evaluate_model(
         if ms_settings is not None:
             sums["ms_ssim"].append(ms_ssim(reconstruction, x, settings=ms_settings).cpu())
         sums["mse"].append((reconstruction - x).double().square().flatten(1).mean(dim=1).cpu())
+        sums["error"].append((reconstruction - x).double().mean(dim=(2, 3)).cpu())  # [B, C]
         sums["baseline"].append(psnr(x.mean(dim=(2, 3), keepdim=True).expand_as(x), x).cpu())
         if lpips_metric is not None:
             lpips_metric.update(x, reconstruction)
@@ -738,6 +742,7 @@ def evaluate_model(
         "ms_ssim": _mean(sums["ms_ssim"]) if ms_settings is not None else ms_reason,
         "ms_ssim_settings": asdict(ms_settings) if ms_settings is not None else ms_reason,
         "mse": _mean(sums["mse"]),
+        "mean_error": torch.cat(sums["error"]).mean(dim=0).tolist(),
         "per_image_mean_baseline_psnr": _mean(sums["baseline"]),
         "lpips": _compute_optional(lpips_metric, lpips_reason),
         "fid": _compute_optional(fid_metric, fid_reason),
