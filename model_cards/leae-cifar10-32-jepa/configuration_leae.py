@@ -1,0 +1,161 @@
+"""Configuration of the self-teaching autoencoder (leae).
+
+This file is self-contained (it imports only `transformers` and `huggingface_hub`), because `save_pretrained` copies it
+next to the weights so that `trust_remote_code=True` works where `leae_hub` is not installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+# Reference architectures (design §1). Parameter counts are pinned by the tests:
+# leae-2m 2,126,083 · leae-11m 11,153,155 · leae-36m 36,320,131 · leae-cifar 580,291.
+_PRESETS: dict[str, dict[str, Any]] = {
+    "leae-2m": {
+        "image_size": 128,
+        "hidden_channels": 128,
+        "latent_type": "spatial",
+        "latent_channels": 32,
+    },
+    "leae-11m": {
+        "image_size": 128,
+        "hidden_channels": 128,
+        "latent_type": "pooled",
+        "latent_channels": 128,
+        "pooled_map_channels": 128,
+    },
+    "leae-36m": {
+        "image_size": 128,
+        "hidden_channels": 128,
+        "latent_type": "pooled",
+        "latent_channels": 512,
+        "pooled_map_channels": 128,
+    },
+    "leae-cifar": {
+        "image_size": 32,
+        "hidden_channels": 64,
+        "latent_type": "spatial",
+        "latent_channels": 32,
+    },
+}
+PRESETS: tuple[str, ...] = tuple(_PRESETS)
+
+_CONV_ENCODER_STRIDE = 8
+
+
+@strict
+class LeaeConfig(PreTrainedConfig):
+    r"""Configuration of a [`LeaeModel`], a convolutional (or timm-backed) autoencoder.
+
+    Encoder: a 4×4 stride-2 stem with SiLU, then two residual down blocks whose shortcut has no parameters
+    (space-to-channel by 2, then the mean over groups of channels), giving a map of stride 8. The latent is either
+    that map (`latent_type="spatial"`, `latent_channels` channels) or the map flattened through one linear layer to a
+    vector (`latent_type="pooled"`, map with `pooled_map_channels` channels, vector of `latent_channels` values).
+    A batch norm normalises the latent. The decoder mirrors the encoder with nearest-upsample residual blocks (learned
+    1×1 shortcut) and a sigmoid head, so reconstructions lie in [0, 1].
+
+    Args:
+        image_size (`int`, defaults to 128): side of the square input images, divisible by the encoder stride.
+        in_channels (`int`, defaults to 3): image channels (3 for RGB, 1 for grey).
+        hidden_channels (`int`, defaults to 128): width of the stem; the down blocks use twice this.
+        latent_type (`str`, defaults to `"spatial"`): `"spatial"` (a map of stride 8) or `"pooled"` (a vector).
+        latent_channels (`int`, defaults to 32): channels of the spatial latent, or length of the pooled latent.
+        pooled_map_channels (`int`, defaults to 128): channels of the map that the pooled latent is computed from.
+        latent_norm (`str`, defaults to `"batchnorm"`): `"batchnorm"` or `"none"`.
+        latent_norm_momentum (`float`, defaults to 0.1): momentum of the latent batch norm's running statistics.
+        latent_norm_eps (`float`, defaults to 1e-5): epsilon of the latent batch norm.
+        encoder_backbone (`str`, *optional*): a timm model name; replaces the conv encoder by that model
+            (`features_only`, built with `pretrained=False`, never downloading), projected to the latent by a 1×1 conv.
+            The decoder follows the backbone's stride.
+        encoder_backbone_kwargs (`dict`, *optional*): extra keyword arguments for `timm.create_model`
+            (for example `{"img_size": 64}` for a ViT).
+
+    Example:
+
+    ```python
+    >>> from leae_hub import LeaeConfig, LeaeModel
+    >>> config = LeaeConfig.from_preset("leae-cifar")
+    >>> model = LeaeModel(config)
+    ```
+    """
+
+    model_type = "leae_autoencoder"
+
+    image_size: int = 128
+    in_channels: int = 3
+    hidden_channels: int = 128
+    latent_type: Literal["spatial", "pooled"] = "spatial"
+    latent_channels: int = 32
+    pooled_map_channels: int = 128
+    latent_norm: Literal["batchnorm", "none"] = "batchnorm"
+    latent_norm_momentum: float = 0.1
+    latent_norm_eps: float = 1e-5
+    encoder_backbone: str | None = None
+    encoder_backbone_kwargs: dict | None = None
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        super().__post_init__(**kwargs)
+        self.check_layout()
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> LeaeConfig:
+        """Build the configuration of a reference architecture (see `PRESETS`), with optional field overrides."""
+        if name not in _PRESETS:
+            raise ValueError(f"Unknown preset {name!r}. Valid presets: {', '.join(PRESETS)}.")
+        return cls(**{**_PRESETS[name], **overrides})
+
+    @property
+    def map_channels(self) -> int:
+        """Channels of the encoder's last feature map (the spatial latent itself, or the map before pooling)."""
+        return self.latent_channels if self.latent_type == "spatial" else self.pooled_map_channels
+
+    def check_layout(self) -> None:
+        """Raise a `ValueError` that names the field and the fix when the fields do not fit together."""
+        for name in ("image_size", "in_channels", "hidden_channels", "latent_channels", "pooled_map_channels"):
+            value = getattr(self, name)
+            if value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value}.")
+        if self.latent_type not in ("spatial", "pooled"):
+            raise ValueError(f"latent_type must be 'spatial' or 'pooled', got {self.latent_type!r}.")
+        if self.latent_norm not in ("batchnorm", "none"):
+            raise ValueError(f"latent_norm must be 'batchnorm' or 'none', got {self.latent_norm!r}.")
+        if self.encoder_backbone is not None:
+            self._check_backbone_name()
+            return
+        if self.image_size % _CONV_ENCODER_STRIDE:
+            lower = self.image_size // _CONV_ENCODER_STRIDE * _CONV_ENCODER_STRIDE
+            raise ValueError(
+                f"image_size must be divisible by {_CONV_ENCODER_STRIDE}, got {self.image_size}: "
+                f"use {max(lower, _CONV_ENCODER_STRIDE)} or {lower + _CONV_ENCODER_STRIDE}."
+            )
+        # The second down block's shortcut turns 2·hidden channels into 8·hidden by space-to-channel, then averages
+        # groups of them into the map's channels, so those must divide 8·hidden.
+        if (8 * self.hidden_channels) % self.map_channels:
+            field = "latent_channels" if self.latent_type == "spatial" else "pooled_map_channels"
+            raise ValueError(
+                f"{field}={self.map_channels} must divide 8 * hidden_channels = {8 * self.hidden_channels} "
+                f"(the parameter-free shortcut averages groups of channels): pick a divisor such as "
+                f"{_nearest_divisor(8 * self.hidden_channels, self.map_channels)}."
+            )
+
+    def _check_backbone_name(self) -> None:
+        try:
+            import timm
+        except ImportError:  # the model raises a clearer error when it is built
+            return
+        if not timm.is_model(self.encoder_backbone):
+            close = timm.list_models(f"*{self.encoder_backbone.split('_')[0]}*")[:8]
+            hint = f" Similar names: {', '.join(close)}." if close else ""
+            raise ValueError(
+                f"encoder_backbone={self.encoder_backbone!r} is not a timm model name; see timm.list_models().{hint}"
+            )
+
+
+def _nearest_divisor(number: int, target: int) -> int:
+    return min((d for d in range(1, number + 1) if number % d == 0), key=lambda d: abs(d - target))
+
+
+__all__ = ["LeaeConfig", "PRESETS"]

@@ -1,0 +1,549 @@
+"""The self-teaching autoencoder (leae): a conv (or timm) encoder, a latent batch norm, and a mirrored conv decoder.
+
+This file is self-contained apart from its relative import of `configuration_leae`, because `save_pretrained` copies
+both next to the weights so that `trust_remote_code=True` works where `leae_hub` is not installed. timm is imported
+only when a timm backbone is asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_leae import LeaeConfig
+
+# How the latent batch norm normalises: "auto" follows the module's train/eval mode (batch statistics and a running
+# update in training, running statistics in eval); "batch" uses the batch's statistics without touching the running
+# ones (the upstream judge); "running" always uses the running statistics.
+NormMode = Literal["auto", "batch", "running"]
+
+# Same-math fast paths (docs/performance.md). With FAST_PATH the conv encoder and decoder run their feature maps in
+# channels-last layout (what oneDNN and cuDNN prefer), a nearest ×2 upsampling followed by a 3×3 conv runs as one 4×4
+# stride-2 transposed conv on the small map (`upsample_conv3x3`), the down blocks' shortcut averages straight from the
+# channels-last map (no space-to-channel copy), and convs whose weights are frozen (a judge's pass) keep only what the
+# input gradient needs (`LeaeConv2d`). Results agree with the plain formulation up to float rounding; set
+# `FAST_PATH = False` to run the plain one (the tests compare the two).
+FAST_PATH = True
+# Below this many pixels (h·w of the small map) the plain upsample + conv is the faster one on oneDNN.
+TRANSPOSED_CONV_MIN_PIXELS = 64
+# Nearest ×2 upsampling then a 3×3 conv (padding 1) is a 4×4 transposed conv with stride 2 (padding 1): input pixel i
+# reaches output pixels 2i − 1 … 2i + 2 through the taps w2, w1 + w2, w0 + w1, w0 (rows of this matrix, per axis).
+_NEAREST_UP_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+
+
+def upsample_conv3x3(hidden: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """`conv(nearest_upsample_×2(hidden))` for a 3×3 conv with padding 1, without building the upsampled map.
+
+    On maps of at least `TRANSPOSED_CONV_MIN_PIXELS` pixels this is one transposed conv with the 4×4 kernel
+    K = M w Mᵀ (M = `_NEAREST_UP_TAPS`): 16 instead of 36 multiply-adds per input pixel and channel pair.
+    """
+    if FAST_PATH and hidden.shape[-2] * hidden.shape[-1] >= TRANSPOSED_CONV_MIN_PIXELS:
+        taps = conv.weight.new_tensor(_NEAREST_UP_TAPS)  # [4, 3]
+        kernel = torch.einsum("ay,oiyx,bx->ioab", taps, conv.weight, taps)  # [C_in, C_out, 4, 4]
+        return F.conv_transpose2d(hidden, kernel, conv.bias, stride=2, padding=1)
+    return conv(F.interpolate(hidden, scale_factor=2.0, mode="nearest"))
+
+
+class _FrozenWeightConv2d(torch.autograd.Function):
+    """conv2d for weights that get no gradient (a step-frozen or EMA judge): only the weight is kept for the backward
+    pass, whose one product, the input gradient, is the transposed conv of the output gradient. Plain autograd would
+    also keep the input, which only the weight gradient needs."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, stride, padding):
+        ctx.save_for_backward(weight)
+        ctx.geometry = (stride, padding, hidden.shape[-2:])
+        return F.conv2d(hidden, weight, bias, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (weight,) = ctx.saved_tensors
+        stride, padding, size = ctx.geometry
+        # output_padding restores the input rows and columns that a strided conv skips.
+        extra = [
+            size[i] - ((grad_output.shape[i - 2] - 1) * stride[i] - 2 * padding[i] + weight.shape[i - 2])
+            for i in (0, 1)
+        ]
+        return F.conv_transpose2d(grad_output, weight, None, stride, padding, extra), None, None, None, None
+
+
+class _BlockMean(torch.autograd.Function):
+    """Mean over non-overlapping (kh, kw) blocks (`avg_pool2d`) whose backward spreads the gradient back evenly,
+    keeping nothing for it (`avg_pool2d` keeps its input)."""
+
+    @staticmethod
+    def forward(ctx, hidden, block):
+        ctx.block = block
+        return F.avg_pool2d(hidden, block)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        block = ctx.block
+        grad = F.interpolate(grad_output, scale_factor=block, mode="nearest")
+        return grad / (block[0] * block[1]), None
+
+
+class LeaeConv2d(nn.Conv2d):
+    """`nn.Conv2d` (same parameters and state-dict keys) that keeps less for the backward pass when its weights are
+    frozen and only the input needs a gradient, as in a judge's pass (see `_FrozenWeightConv2d`)."""
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        if (
+            FAST_PATH
+            and hidden.requires_grad
+            and not self.weight.requires_grad
+            and (self.bias is None or not self.bias.requires_grad)
+            and isinstance(self.padding, tuple)
+            and self.padding_mode == "zeros"
+            and self.groups == 1
+            and self.dilation == (1, 1)
+            and not torch.is_autocast_enabled(hidden.device.type)
+            and torch.is_grad_enabled()
+        ):
+            return _FrozenWeightConv2d.apply(hidden, self.weight, self.bias, self.stride, self.padding)
+        return super().forward(hidden)
+
+
+def _conv_layout(hidden: torch.Tensor) -> torch.Tensor:
+    """The layout the convolutions run in: channels-last with FAST_PATH, unchanged otherwise."""
+    return hidden.contiguous(memory_format=torch.channels_last) if FAST_PATH else hidden
+
+
+@dataclass
+class LeaeEncoderOutput(ModelOutput):
+    """Output of [`LeaeModel.encode`].
+
+    Args:
+        latents (`torch.FloatTensor`): `[B, C, h, w]` for a spatial latent, `[B, D]` for a pooled one.
+    """
+
+    latents: torch.FloatTensor | None = None
+
+
+@dataclass
+class LeaeDecoderOutput(ModelOutput):
+    """Output of [`LeaeModel.decode`].
+
+    Args:
+        reconstruction (`torch.FloatTensor` of shape `[B, C, H, W]`): images in [0, 1].
+    """
+
+    reconstruction: torch.FloatTensor | None = None
+
+
+@dataclass
+class LeaeModelOutput(ModelOutput):
+    """Output of [`LeaeModel.forward`].
+
+    Args:
+        reconstruction (`torch.FloatTensor` of shape `[B, C, H, W]`): the decoded images, in [0, 1].
+        latents (`torch.FloatTensor`): the codes the images were decoded from.
+    """
+
+    reconstruction: torch.FloatTensor | None = None
+    latents: torch.FloatTensor | None = None
+
+
+class LeaeDownBlock(nn.Module):
+    """Halves the resolution: SiLU(shortcut(x) + conv3×3(SiLU(conv3×3/2(x)))).
+
+    The shortcut has no parameters: space-to-channel by 2 (C → 4C channels), then the mean over consecutive groups of
+    4C / C_out channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.out_channels = out_channels
+        self.conv1 = LeaeConv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1)
+        self.conv2 = LeaeConv2d(out_channels, out_channels, kernel_size=3, padding=1)
+
+    def shortcut(self, hidden: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = hidden.shape
+        group = 4 * channels // self.out_channels  # space-to-channel values averaged into one output channel
+        if FAST_PATH and group % 4 == 0:
+            # Space-to-channel puts value (c, dy, dx) of a 2×2 block at channel 4c + 2dy + dx, so output g averages
+            # the 2×2 blocks of channels g·group/4 … (g + 1)·group/4 − 1: a 2×2 average pool, then channel groups.
+            pooled = _BlockMean.apply(hidden, (2, 2)).permute(0, 2, 3, 1)  # [B, H/2, W/2, C], free for channels-last
+            out = pooled.unflatten(-1, (self.out_channels, group // 4)).mean(dim=-1)
+            return out.permute(0, 3, 1, 2)  # [B, C_out, H/2, W/2]
+        if FAST_PATH and group == 2:
+            # Output 2c + dy averages channel c over the pixels dx = 0, 1 of row dy of each 2×2 block.
+            pooled = _BlockMean.apply(hidden, (1, 2)).permute(0, 2, 3, 1)  # [B, H, W/2, C]
+            pooled = pooled.unflatten(1, (height // 2, 2)).permute(0, 1, 3, 4, 2)  # [B, H/2, W/2, C, 2]
+            return pooled.reshape(batch, height // 2, width // 2, -1).permute(0, 3, 1, 2)
+        hidden = F.pixel_unshuffle(hidden, 2)  # [B, 4C, H/2, W/2]
+        batch, channels, height, width = hidden.shape
+        return hidden.view(batch, self.out_channels, channels // self.out_channels, height, width).mean(dim=2)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.silu(self.shortcut(hidden) + self.conv2(F.silu(self.conv1(hidden))))
+
+
+class LeaeUpBlock(nn.Module):
+    """Doubles the resolution: SiLU(conv1×1(up(x)) + conv3×3(SiLU(conv3×3(up(x))))), up = nearest ×2.
+
+    The 1×1 shortcut runs before the upsampling, which gives the same result (nearest upsampling commutes with a
+    pointwise conv) at a quarter of the cost.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv1 = LeaeConv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.conv2 = LeaeConv2d(out_channels, out_channels, kernel_size=3, padding=1)
+        self.shortcut = LeaeConv2d(in_channels, out_channels, kernel_size=1)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        shortcut = F.interpolate(self.shortcut(hidden), scale_factor=2.0, mode="nearest")
+        return F.silu(shortcut + self.conv2(F.silu(upsample_conv3x3(hidden, self.conv1))))
+
+
+class LeaeConvBackbone(nn.Module):
+    """Stem (4×4 conv, stride 2, SiLU) and two down blocks: [B, C_in, H, W] → [B, C_map, H/8, W/8]."""
+
+    reduction = 8
+
+    def __init__(self, config: LeaeConfig):
+        super().__init__()
+        hidden = config.hidden_channels
+        self.stem = LeaeConv2d(config.in_channels, hidden, kernel_size=4, stride=2, padding=1)
+        self.down1 = LeaeDownBlock(hidden, 2 * hidden)
+        self.down2 = LeaeDownBlock(2 * hidden, config.map_channels)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.down2(self.down1(F.silu(self.stem(_conv_layout(pixel_values)))))
+
+
+class LeaeTimmBackbone(nn.Module):
+    """Any timm model as the feature extractor (`features_only`, last stage), projected by a 1×1 conv to C_map.
+
+    Built with `pretrained=False`, so constructing it never downloads; see [`LeaeModel.load_pretrained_backbone`].
+    """
+
+    def __init__(self, config: LeaeConfig):
+        super().__init__()
+        try:
+            import timm
+        except ImportError as error:
+            raise ImportError(f"encoder_backbone={config.encoder_backbone!r} needs timm: pip install timm") from error
+        self.backbone = timm.create_model(
+            config.encoder_backbone,
+            pretrained=False,
+            features_only=True,
+            out_indices=(-1,),
+            in_chans=config.in_channels,
+            **(config.encoder_backbone_kwargs or {}),
+        )
+        self.reduction = int(self.backbone.feature_info.reduction()[-1])
+        self.channels_last_output = str(getattr(self.backbone, "output_fmt", "NCHW")).endswith("NHWC")
+        self.proj = nn.Conv2d(int(self.backbone.feature_info.channels()[-1]), config.map_channels, kernel_size=1)
+        for module in self.backbone.modules():
+            module._leae_timm_module = True  # keeps timm's own init (see LeaePreTrainedModel._init_weights)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        features = self.backbone(pixel_values)[-1]
+        if self.channels_last_output:
+            features = features.permute(0, 3, 1, 2)
+        return self.proj(features)
+
+
+class LeaeEncoder(nn.Module):
+    """Backbone, optional pooling through one linear layer, and the latent batch norm.
+
+    Takes any float tensor (no input checks), so recipes can call it on views outside [0, 1]; [`LeaeModel.encode`]
+    is the checked public entry point.
+    """
+
+    def __init__(self, config: LeaeConfig):
+        super().__init__()
+        self.config = config
+        self.backbone = LeaeTimmBackbone(config) if config.encoder_backbone else LeaeConvBackbone(config)
+        # Whether several batches can share one call (`groups`) with the result of separate calls: no batch norm
+        # inside the backbone, whose statistics would mix the batches.
+        self.groupable = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.backbone.modules())
+        self.map_size = config.image_size // self.backbone.reduction
+        if config.latent_type == "pooled":
+            self.to_latent = nn.Linear(config.map_channels * self.map_size**2, config.latent_channels)
+        if config.latent_norm == "batchnorm":
+            norm_class = nn.BatchNorm2d if config.latent_type == "spatial" else nn.BatchNorm1d
+            self.latent_norm = norm_class(
+                config.latent_channels, eps=config.latent_norm_eps, momentum=config.latent_norm_momentum
+            )
+
+    def normalize(self, latents: torch.Tensor, norm_mode: NormMode = "auto", groups: int = 1) -> torch.Tensor:
+        """Apply the latent batch norm; `norm_mode` chooses batch or running statistics (see `NormMode`).
+
+        With `groups` > 1 the batch is that many equal consecutive slices, each normalised with its own statistics
+        (and, in training mode, updating the running statistics once per slice, in order): the same result as one
+        call per slice, in one call.
+        """
+        if self.config.latent_norm == "none":
+            return latents
+        norm = self.latent_norm
+        use_batch = norm_mode == "batch" or (norm_mode == "auto" and norm.training)
+        if groups > 1 and use_batch:
+            return self._grouped_batch_norm(latents, groups, update=norm_mode == "auto")
+        if norm_mode == "auto":
+            return norm(latents)
+        return F.batch_norm(
+            latents,
+            None if use_batch else norm.running_mean,
+            None if use_batch else norm.running_var,
+            norm.weight,
+            norm.bias,
+            training=use_batch,
+            momentum=0.0,
+            eps=norm.eps,
+        )
+
+    def _grouped_batch_norm(self, latents: torch.Tensor, groups: int, update: bool) -> torch.Tensor:
+        norm = self.latent_norm
+        if latents.shape[0] % groups:
+            raise ValueError(f"a batch of {latents.shape[0]} latents does not split into {groups} equal groups.")
+        # [G·b, C, …] → [b, G·C, …]: channel (g, c) of one batch norm sees exactly group g's values of channel c.
+        folded = latents.unflatten(0, (groups, -1)).transpose(0, 1).flatten(1, 2)
+        if update and norm.track_running_stats:
+            with torch.no_grad():
+                reduce = [0, *range(2, folded.ndim)]
+                var, mean = torch.var_mean(folded.detach(), dim=reduce)  # unbiased, as BatchNorm's running update
+                for group_mean, group_var in zip(mean.view(groups, -1), var.view(groups, -1), strict=True):
+                    norm.num_batches_tracked.add_(1)
+                    factor = norm.momentum if norm.momentum is not None else 1.0 / norm.num_batches_tracked.item()
+                    norm.running_mean.copy_(factor * group_mean + (1 - factor) * norm.running_mean)
+                    norm.running_var.copy_(factor * group_var + (1 - factor) * norm.running_var)
+        weight = None if norm.weight is None else norm.weight.repeat(groups)
+        bias = None if norm.bias is None else norm.bias.repeat(groups)
+        out = F.batch_norm(folded, None, None, weight, bias, training=True, momentum=0.0, eps=norm.eps)
+        return out.unflatten(1, (groups, -1)).transpose(0, 1).flatten(0, 1)
+
+    def forward(self, pixel_values: torch.Tensor, norm_mode: NormMode = "auto", groups: int = 1) -> torch.Tensor:
+        """Latents of `pixel_values`; `groups` > 1 normalises equal consecutive slices of the batch separately."""
+        if groups > 1 and not self.groupable:
+            raise ValueError(
+                "groups > 1 needs an encoder without batch norms in its backbone (encoder.groupable): "
+                "encode each group in its own call."
+            )
+        features = self.backbone(pixel_values)  # [B, C_map, H/r, W/r]
+        if self.config.latent_type == "pooled":
+            features = self.to_latent(features.flatten(1))  # [B, D]
+        return self.normalize(features, norm_mode, groups)
+
+
+class LeaeDecoder(nn.Module):
+    """Mirror of the encoder: [optional linear back to the map], up blocks, then nearest ×2 + 3×3 conv + sigmoid.
+
+    The number of up blocks follows the encoder's stride r: log2(r) − 1 blocks, then the head's ×2.
+    Widths: 2·hidden for every block but the last, which has `hidden` channels.
+    """
+
+    def __init__(self, config: LeaeConfig, reduction: int):
+        super().__init__()
+        self.config = config
+        self.map_size = config.image_size // reduction
+        hidden = config.hidden_channels
+        if config.latent_type == "pooled":
+            self.from_latent = nn.Linear(config.latent_channels, config.map_channels * self.map_size**2)
+        num_blocks = int(math.log2(reduction)) - 1
+        widths = [config.map_channels] + [2 * hidden] * (num_blocks - 1) + [hidden]
+        self.up_blocks = nn.ModuleList(LeaeUpBlock(widths[i], widths[i + 1]) for i in range(num_blocks))
+        self.head = LeaeConv2d(hidden, config.in_channels, kernel_size=3, padding=1)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        hidden = latents
+        if self.config.latent_type == "pooled":
+            hidden = self.from_latent(latents).view(-1, self.config.map_channels, self.map_size, self.map_size)
+        hidden = _conv_layout(hidden)
+        for block in self.up_blocks:
+            hidden = block(hidden)
+        return torch.sigmoid(upsample_conv3x3(hidden, self.head)).contiguous()
+
+
+class LeaePreTrainedModel(PreTrainedModel):
+    config_class = LeaeConfig
+    base_model_prefix = "leae"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    supports_gradient_checkpointing = False
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """PyTorch's default init for our convs and linears; timm's own init for a timm backbone.
+
+        Conv/linear weights: U(−b, b) with b = 1/sqrt(fan_in) (kaiming-uniform with a = √5, He et al. 2015), biases
+        U(−b, b): what the reference implementation trained with. Inside a timm backbone only the non-persistent
+        buffers are rebuilt (they are not in the checkpoint); its weights keep timm's init or come from the file.
+        """
+        if getattr(module, "_leae_timm_module", False):
+            if hasattr(module, "init_non_persistent_buffers"):
+                module.init_non_persistent_buffers()
+            return
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                fan_in = module.weight[0].numel()
+                bound = 1.0 / math.sqrt(fan_in)
+                init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
+
+
+class LeaeModel(LeaePreTrainedModel):
+    """A self-teaching autoencoder: `encode` images in [0, 1] to latents, `decode` latents back to images.
+
+    Example:
+
+    ```python
+    >>> import torch, leae_hub
+    >>> from transformers import AutoModel
+    >>> model = AutoModel.from_config(leae_hub.LeaeConfig.from_preset("leae-cifar")).eval()
+    >>> out = model(torch.rand(2, 3, 32, 32))
+    >>> out.reconstruction.shape, out.latents.shape
+    (torch.Size([2, 3, 32, 32]), torch.Size([2, 32, 4, 4]))
+    ```
+    """
+
+    def __init__(self, config: LeaeConfig):
+        super().__init__(config)
+        config.check_layout()
+        self.encoder = LeaeEncoder(config)
+        reduction = self.encoder.backbone.reduction
+        if config.image_size % reduction:
+            raise ValueError(
+                f"image_size={config.image_size} must be divisible by the encoder's stride {reduction} "
+                f"(encoder_backbone={config.encoder_backbone!r}): use a multiple of {reduction}."
+            )
+        if reduction < 2 or reduction & (reduction - 1):
+            raise ValueError(f"the encoder's stride must be a power of two ≥ 2 for the decoder, got {reduction}.")
+        self.decoder = LeaeDecoder(config, reduction)
+        self.post_init()
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one image's latent: (C, h, w) for a spatial latent, (D,) for a pooled one."""
+        if self.config.latent_type == "pooled":
+            return (self.config.latent_channels,)
+        size = self.encoder.map_size
+        return (self.config.latent_channels, size, size)
+
+    @property
+    def compression_ratio(self) -> float:
+        """Input values per latent value at `image_size`."""
+        return self.config.in_channels * self.config.image_size**2 / math.prod(self.latent_shape)
+
+    def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
+        if not isinstance(pixel_values, torch.Tensor):
+            raise TypeError(
+                f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}: "
+                "use LeaeImageProcessor to turn PIL images or arrays into pixel_values."
+            )
+        if not pixel_values.is_floating_point():
+            raise TypeError(
+                f"pixel_values must be a float tensor in [0, 1], got dtype {pixel_values.dtype}: "
+                "convert with pixel_values.float() / 255 or use LeaeImageProcessor."
+            )
+        if pixel_values.ndim != 4:
+            hint = " Add a batch dimension with pixel_values.unsqueeze(0)." if pixel_values.ndim == 3 else ""
+            raise ValueError(f"pixel_values must have shape [B, C, H, W], got {tuple(pixel_values.shape)}.{hint}")
+        channels, height, width = pixel_values.shape[1:]
+        if channels != self.config.in_channels:
+            raise ValueError(
+                f"pixel_values has {channels} channels but the model expects in_channels={self.config.in_channels}: "
+                "convert the images (LeaeImageProcessor does it)."
+            )
+        if (height, width) != (self.config.image_size, self.config.image_size):
+            raise ValueError(
+                f"pixel_values has spatial size {height}×{width} but the model expects "
+                f"{self.config.image_size}×{self.config.image_size}: resize with LeaeImageProcessor."
+            )
+        if not torch.isfinite(pixel_values).all():
+            raise ValueError("pixel_values contains NaN or inf: clean the input before encoding.")
+        low, high = pixel_values.aminmax()
+        if high > 1.0 + 1e-3 or low < -1e-3:
+            hint = " They look like 0–255 values: divide by 255." if high > 2.0 else ""
+            raise ValueError(
+                f"pixel_values must lie in [0, 1], got values in [{low.item():.3g}, {high.item():.3g}].{hint}"
+            )
+
+    def encode(self, pixel_values: torch.Tensor, norm_mode: NormMode = "auto") -> LeaeEncoderOutput:
+        """Encode images `[B, C, H, W]` in [0, 1] to latents (`[B, C, h, w]` spatial or `[B, D]` pooled)."""
+        self._check_pixel_values(pixel_values)
+        return LeaeEncoderOutput(latents=self.encoder(pixel_values, norm_mode).contiguous())
+
+    def decode(self, latents: torch.Tensor) -> LeaeDecoderOutput:
+        """Decode latents to images `[B, C, H, W]` in [0, 1]."""
+        expected = self.latent_shape
+        if not isinstance(latents, torch.Tensor) or tuple(latents.shape[1:]) != expected:
+            shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+            raise ValueError(f"latents must have shape [B, {', '.join(map(str, expected))}], got {shape}.")
+        return LeaeDecoderOutput(reconstruction=self.decoder(latents))
+
+    def forward(self, pixel_values: torch.Tensor) -> LeaeModelOutput:
+        """Reconstruct images: x̂ = D(E(x)). Returns the reconstruction and the latents."""
+        self._check_pixel_values(pixel_values)
+        latents = self.encoder(pixel_values)
+        return LeaeModelOutput(reconstruction=self.decoder(latents), latents=latents.contiguous())
+
+    def inpaint(self, pixel_values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Fill the holes of `pixel_values` where `mask` is 1 (1 = hole, 0 = keep, as in diffusers).
+
+        The hole is first filled with the per-channel mean of the visible pixels, the result is reconstructed, and the
+        known pixels are pasted back, so they are returned exactly: out = m ⊙ D(E(x̃)) + (1 − m) ⊙ x.
+        """
+        self._check_pixel_values(pixel_values)
+        expected = (pixel_values.shape[0], 1, *pixel_values.shape[2:])
+        if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != expected:
+            shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise ValueError(f"mask must have shape {list(expected)} (1 = hole, 0 = keep), got {shape}.")
+        mask = mask.to(pixel_values.dtype)
+        if ((mask != 0) & (mask != 1)).any():
+            raise ValueError("mask must contain only 0 (keep) and 1 (hole): threshold it, e.g. (mask > 0.5).float().")
+        hole_area = mask.flatten(1).sum(dim=1)
+        if (hole_area == 0).any():
+            raise ValueError("mask is empty for at least one image: mark the hole to fill with 1.")
+        if (hole_area == mask[0].numel()).any():
+            raise ValueError("mask covers the whole image for at least one image: keep some pixels (0).")
+        keep = 1.0 - mask
+        visible_mean = (pixel_values * keep).sum(dim=(2, 3), keepdim=True) / keep.sum(dim=(2, 3), keepdim=True)
+        filled = pixel_values * keep + visible_mean * mask
+        reconstruction = self.decoder(self.encoder(filled))
+        return reconstruction * mask + pixel_values * keep
+
+    def load_pretrained_backbone(self, **timm_kwargs) -> None:
+        """Load timm's pretrained weights into a timm encoder backbone (needs the internet or timm's cache).
+
+        Only the backbone changes; the projection, the latent norm and the decoder keep their weights. Extra keyword
+        arguments go to `timm.create_model` (for example `pretrained_cfg_overlay=dict(file="weights.safetensors")`).
+        """
+        if not self.config.encoder_backbone:
+            raise ValueError("load_pretrained_backbone needs a timm encoder: set encoder_backbone in the config.")
+        import timm
+
+        pretrained = timm.create_model(
+            self.config.encoder_backbone,
+            pretrained=True,
+            features_only=True,
+            out_indices=(-1,),
+            in_chans=self.config.in_channels,
+            **{**(self.config.encoder_backbone_kwargs or {}), **timm_kwargs},
+        )
+        self.encoder.backbone.backbone.load_state_dict(pretrained.state_dict())
+
+
+__all__ = [
+    "LeaeDecoderOutput",
+    "LeaeEncoderOutput",
+    "LeaeModel",
+    "LeaeModelOutput",
+    "LeaePreTrainedModel",
+]
