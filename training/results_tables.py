@@ -68,13 +68,13 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     varying = [key for key in OPTION_KEYS if len({json.dumps(row[key]) for row in rows}) > 1] or ["recipe"]
     train_keys = ["latent", "prediction", "mse_masked"]
     shown_train = [key for key in train_keys if any(key in row["train"] for row in rows)]
-    header = ["run", *varying, "steps", "wall s", *(f"train {k}" for k in shown_train)]
+    header = ["run", *varying, "seed", "steps", "wall s", *(f"train {k}" for k in shown_train)]
     header += ["PSNR", "SSIM", "colour shift", "hole PSNR", "masked-image PSNR", "k-NN@5", "linear", "RankMe"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for row in rows:
         steps = str(row["steps"]) + (f" + {row['probe_steps']}" if "probe_steps" in row else "")
         wall = f"{row['wall_s']:.0f}" + (f" + {row['probe_wall_s']:.0f}" if "probe_wall_s" in row else "")
-        cells = [row["run"], *(_fmt(row[k]) for k in varying), steps, wall]
+        cells = [row["run"], *(_fmt(row[k]) for k in varying), str(row["seed"]), steps, wall]
         cells += [_fmt(row["train"].get(k), 3) for k in shown_train]
         cells += [_fmt(row["psnr"]), _fmt(row["ssim"], 3), _fmt(row["colour_shift"], 4)]
         cells += [_fmt(row["hole_psnr"]), _fmt(row["masked_psnr"])]
