@@ -2,6 +2,7 @@ import os
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -27,3 +28,8 @@ def tiny_config(**overrides):
     from leae_hub import LeaeConfig
 
     return LeaeConfig.from_preset("leae-cifar", **{"hidden_channels": 16, "latent_channels": 8, **overrides})
+
+
+def model_index_values(card: ModelCard) -> dict[str, object]:
+    """{metric type: value} of a model card's `model-index`."""
+    return {result.metric_type: result.metric_value for result in card.data.eval_results or []}

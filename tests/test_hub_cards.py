@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import model_index_values, tiny_config
 from fakehub import FakeHub, fake_hub_fixture  # noqa: F401  (fake_hub_fixture registers `fake_hub`)
 from huggingface_hub import ModelCard
 from transformers import AutoModel
@@ -75,10 +75,6 @@ def save_model_folder(model: leae_hub.LeaeModel, metrics: dict, folder: Path) ->
     )
     hub.write_card(folder, card)
     return folder
-
-
-def model_index_values(card: ModelCard) -> dict[str, object]:
-    return {result.metric_type: result.metric_value for result in card.data.eval_results or []}
 
 
 # ---------------------------------------------------------------------------------------------------- template

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
+from conftest import model_index_values
+from huggingface_hub import ModelCard
 from transformers import AutoModel
 
 import leae_hub  # noqa: F401  (registers the Auto classes)
@@ -26,10 +27,8 @@ PUBLISHED_FILES = {
 }
 
 
-def _card_metrics(folder: Path) -> dict[str, float]:
-    front_matter = (folder / "README.md").read_text().split("---")[1]
-    (entry,) = yaml.safe_load(front_matter)["model-index"]
-    return {metric["type"]: metric["value"] for result in entry["results"] for metric in result["metrics"]}
+def _card_metrics(folder: Path) -> dict[str, object]:
+    return model_index_values(ModelCard.load(folder / "README.md"))
 
 
 def test_the_zoo_has_five_trained_entries():

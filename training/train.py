@@ -137,8 +137,10 @@ ARGUMENT_CLASSES = (ModelArguments, DataArguments, RecipeArguments, TrainArgumen
 # Fields that may change between a run and its resumption without making it "a different run".
 RUN_INDEPENDENT_FIELDS = {"resume_from_checkpoint", "overwrite", "push_to_hub", "hub_private", "num_workers"}
 # Fields a resumed run may change as well: its length and how often it logs, evaluates and saves.
-RESUMABLE_FIELDS = {"max_steps", "num_epochs", "log_every", "sample_every", "eval_every", "eval_images"}
-RESUMABLE_FIELDS |= {"checkpoint_every", "keep_checkpoints", "report_to"}
+RESUMABLE_FIELDS = {
+    *("max_steps", "num_epochs", "log_every", "sample_every", "eval_every", "eval_images"),
+    *("checkpoint_every", "keep_checkpoints", "report_to"),
+}
 
 
 @dataclass

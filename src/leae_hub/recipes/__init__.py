@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from .base import ObjectiveOutput, Recipe, judge_pair
+from .base import ObjectiveOutput, Recipe
 from .baseline import BaselineRecipe
 from .decoder_probe import DecoderProbeRecipe
 from .jepa import JEPARecipe
@@ -40,5 +40,4 @@ __all__ = [
     "Recipe",
     "SelfTeachingRecipe",
     "build_recipe",
-    "judge_pair",
 ]

@@ -1,4 +1,4 @@
-"""What every recipe shares: the output type, the seeded per-step generator, and pairwise judging."""
+"""What every recipe shares: the output type, the seeded per-step generator, and the latent loss."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..judges import Judge
-from ..modeling_leae import LeaeEncoder, LeaeModel
+from ..modeling_leae import LeaeModel
 
 
 @dataclass
@@ -56,17 +55,6 @@ class Recipe(nn.Module):
 
     def update(self, model: LeaeModel, step: int) -> None:
         """Called after each optimiser step (EMA judges and targets move here)."""
-
-
-def judge_pair(judge: Judge, encoder: LeaeEncoder, targets: Tensor, predictions: Tensor) -> tuple[Tensor, Tensor]:
-    """(J(targets) without gradient, J(predictions) with gradient into the images).
-
-    The targets are judged under `torch.no_grad`, so no graph is kept and no backward pass is spent on them; each
-    batch is judged as its own call, with its own statistics when the judge norm uses batch statistics.
-    """
-    with torch.no_grad():
-        target_latents = judge(encoder, targets)
-    return target_latents, judge(encoder, predictions)
 
 
 def latent_mse(a: Tensor, b: Tensor) -> Tensor:
