@@ -12,6 +12,8 @@ spec                                             source
 ``folder:<dir>`` / ``zip:<file.zip>`` / path     image folder or zip: ``<split>/<class>/*.jpg``, ``<class>/*.jpg``, flat
 ``idx:<dir>`` / directory with IDX files         MNIST-style ``*-images-idx3-ubyte(.gz)`` + ``*-labels-idx1-ubyte(.gz)``
 ``mnist`` / ``cifar10``                          ``$LEAE_DATA_DIR/mnist`` / ``$LEAE_DATA_DIR/cifar10-jpg.zip``
+``celeba-half`` / ``utkface``                    ``$LEAE_DATA_DIR/celeba-9k-half.zip`` / ``utkface-128.zip`` (faces,
+                                                 non-commercial research only)
 ``fashion-mnist``                                ``/usr/share/datasets/fashion-mnist`` (``apt-get install
                                                  dataset-fashion-mnist``)
 ``hf:<org/name>`` / ``<org/name>``               a Hugging Face Hub dataset, ``datasets.load_dataset(id, split=...)``
@@ -65,7 +67,7 @@ DATA_SOURCES: dict[str, str] = {
     "mog-2d[:N]": "points of a 2-D mixture of 8 Gaussians on the unit circle (label: component)",
     "folder:<dir> | zip:<file.zip> | <path>": "image folder or zip: <split>/<class>/<image>, <class>/<image> or flat",
     "idx:<dir> | <dir with IDX files>": "MNIST-style IDX files (*-images-idx3-ubyte[.gz] + *-labels-idx1-ubyte[.gz])",
-    "mnist | fashion-mnist | cifar10": "shortcuts for the real data sets under $LEAE_DATA_DIR (see data/README.md)",
+    "mnist | fashion-mnist | cifar10 | celeba-half | utkface": "shortcuts for the real data sets under $LEAE_DATA_DIR",
     "hf:<org/name> | <org/name>": "a Hugging Face Hub dataset (datasets.load_dataset)",
     "parquet:<path|glob|dir> | arrow:<path|glob|dir>": "local Parquet / Arrow files, read like a Hub dataset",
     "disk:<dir>": "a directory written by datasets.Dataset.save_to_disk",
@@ -716,6 +718,18 @@ def _resolve(spec: str) -> tuple[str, str]:
             data_dir() / "cifar10-jpg.zip",
             "make it a zip of train/<class>/*.jpg and test/<class>/*.jpg (or use the Hub id uoft-cs/cifar10) "
             "or set LEAE_DATA_DIR to the folder holding cifar10-jpg.zip",
+        ),
+        "celeba-half": (
+            "zip",
+            data_dir() / "celeba-9k-half.zip",
+            "make it a zip of train/face/*.jpg and test/face/*.jpg (CelebA img_align_celeba; non-commercial research "
+            "only) or set LEAE_DATA_DIR to the folder holding celeba-9k-half.zip",
+        ),
+        "utkface": (
+            "zip",
+            data_dir() / "utkface-128.zip",
+            "make it a zip of train/face/*.jpg and test/face/*.jpg with UTKFace's age_gender_race_date file names "
+            "(non-commercial research only) or set LEAE_DATA_DIR to the folder holding utkface-128.zip",
         ),
     }
     if spec in shortcuts:
