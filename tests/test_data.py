@@ -341,6 +341,44 @@ def test_real_cifar10_zip():
     assert item["pixel_values"].shape == (3, 32, 32) and 0 <= int(item["labels"]) < 10 and train.num_skipped == 0
 
 
+def test_utkface_gender_labels_from_file_names(tmp_path):
+    for split, names in (("train", ["25_0_1_2017.jpg", "3_1_0_2016.jpg", "odd.jpg"]), ("test", ["40_1_2_x.jpg"])):
+        (tmp_path / split / "face").mkdir(parents=True)
+        for index, name in enumerate(names):
+            _rgb(index).save(tmp_path / split / "face" / name)
+    by_folder = build_dataset(str(tmp_path), image_size=8)
+    assert by_folder.labels == [0, 0, 0] and by_folder.classes == ["face"]  # one class folder
+    gender = build_dataset(str(tmp_path), image_size=8, labels="utkface-gender")
+    assert gender.labels == [0, 1, -1] and gender.classes == ["male", "female"]  # sorted names: 25_0, 3_1, odd
+    assert "gender" in gender.label_description and "class folder" in by_folder.label_description
+    assert build_dataset(str(tmp_path), split="test", labels="utkface-gender").labels == [1]
+    with pytest.raises(ValueError, match="utkface-gender"):
+        build_dataset(str(tmp_path), labels="age")
+    with pytest.raises(TypeError, match="only `labels`"):
+        build_dataset(str(tmp_path), max_shapes=3)
+
+
+@pytest.mark.parametrize(
+    ("spec", "sizes", "native"),
+    [("celeba-half", (8_468, 500), (89, 109)), ("utkface", (22_317, 1_000), (128, 128))],
+)
+def test_real_face_zips(spec, sizes, native):
+    path = data_dir() / {"celeba-half": "celeba-9k-half.zip", "utkface": "utkface-128.zip"}[spec]
+    if not path.is_file():
+        pytest.skip(f"{path} not found (the face sets live beside the checkout; set LEAE_DATA_DIR)")
+    train, test = build_dataset(spec, image_size=64), build_dataset(spec, split="test", image_size=64)
+    assert (len(train), len(test)) == sizes
+    with zipfile.ZipFile(path) as archive:
+        assert Image.open(archive.open(test.files[0])).size == native
+    item = test[0]
+    assert item["pixel_values"].shape == (3, 64, 64) and test.num_skipped == 0
+    if spec == "utkface":  # gender from the file names, both present in quantity
+        counts = np.bincount(np.asarray(test.labels) + 1, minlength=3)
+        assert counts[0] == 0 and min(counts[1:]) > 300
+    else:
+        assert set(test.labels) == {0} and test.classes == ["face"]
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Hugging Face datasets (local Parquet / Arrow / save_to_disk; the Hub id branch through a stand-in load_dataset)
 # --------------------------------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ REQUIRED_FIELDS = {
     "model": {"parameters", "compression_ratio", "latent_shape", "image_size", "eval_images_per_s"},
     "data": {"spec", "split", "num_images"},
 }
-REPRESENTATION_FIELDS = {"knn_top1", "linear_probe", "baselines"}
+REPRESENTATION_FIELDS = {"features", "labels", "knn_top1", "linear_probe", "baselines"}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -307,6 +307,13 @@ class Unlabelled(torch.utils.data.Dataset):
         return {"pixel_values": self.data[index]["pixel_values"], "labels": torch.tensor(-1)}
 
 
+class OneClass(Unlabelled):
+    """Every image labelled 0, like a face set's single `face` folder."""
+
+    def __getitem__(self, index: int) -> dict:
+        return {"pixel_values": self.data[index]["pixel_values"], "labels": torch.tensor(0)}
+
+
 def test_evaluate_model_gives_every_field_as_strict_json():
     model = tiny_model()
     test = build_dataset("synthetic-shapes", split="test", image_size=32)
@@ -353,7 +360,9 @@ def test_evaluate_model_says_why_representation_is_unavailable():
     assert_every_field(no_train, representation=False)
     assert no_train["representation"].startswith("unavailable: no train split")
     unlabelled = evaluate_model(model, Unlabelled(), Unlabelled(), batch_size=8)
-    assert unlabelled["representation"] == "unavailable: the test split has no labels"
+    assert unlabelled["representation"] == "unavailable: no labels in the test split"
+    one_class = evaluate_model(model, OneClass(), OneClass(), batch_size=8)
+    assert one_class["representation"].startswith("unavailable: no labels (every test image has label 0")
     disabled = evaluate_model(model, test, test, batch_size=8, max_images=8, representation=False)
     assert disabled["representation"].startswith("unavailable: disabled")
     with pytest.raises(ValueError, match="hole_ratio"):

@@ -81,6 +81,7 @@ def summary_table(metrics: dict[str, Any]) -> str:
     if isinstance(representation, dict):
         raw = representation["baselines"]["raw_pixels"]
         rand = representation["baselines"]["random_init_encoder"]
+        lines.append(("probe labels", representation["labels"]))
         for name, source in (("model", representation), ("raw pixels", raw), ("random-init encoder", rand)):
             knn = source["knn_top1"]
             lines.append(

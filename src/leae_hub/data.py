@@ -27,7 +27,9 @@ Splits. Image folders and zips take the split from a top-level folder (``train``
 ``valid``); a tree without split folders serves every split. Below the split, ``<class>/<image>`` gives labels from the
 sorted class-folder names (the union over all splits, so ids agree between splits); images lying directly in the split
 folder (or in the root) have label -1. A single wrapper folder (``data/train/...``, typical of zips) is looked through.
-IDX directories map ``train`` to files named ``train*`` and ``test`` to ``t10k*``/``test*``. A Parquet/Arrow *directory*
+The face sets (``celeba-half``, ``utkface``) hold one class folder, ``face``: a single class is no label (evaluation
+reports "no labels"); the ``utkface`` shortcut labels each image with the gender in its file name instead (option
+``labels``). IDX directories map ``train`` to files named ``train*`` and ``test`` to ``t10k*``/``test*``. A Parquet/Arrow *directory*
 takes splits from its file names like the Hub does; a single file or glob, like a saved ``Dataset`` (not a
 ``DatasetDict``), serves every split.
 
@@ -363,14 +365,38 @@ def _decode(data: bytes) -> Image.Image:
     return image
 
 
+# Labels an image folder can take instead of its class folders: name -> (what the label means, file name -> label).
+_UTKFACE_NAME = re.compile(r"^(\d+)_([01])_(\d+)_")
+LABELS_FROM_NAMES: dict[str, str] = {
+    "folder": "the class folder (<split>/<class>/<image>); none for images directly in the split folder",
+    "utkface-gender": "gender from UTKFace file names age_gender_race_date.jpg (0 male, 1 female; -1 if absent)",
+}
+
+
+def _utkface_gender(name: str) -> int:
+    match = _UTKFACE_NAME.match(name.rsplit("/", 1)[-1])
+    return int(match.group(2)) if match else -1
+
+
 class ImageFolderSource(_ImageSource):
     """Images from a folder or a ``.zip`` archive (see the module docstring for the layouts).
 
     The member list is indexed once at construction; images are read and decoded in ``__getitem__``. A zip is opened
-    lazily in each process (DataLoader workers included) and never pickled.
+    lazily in each process (DataLoader workers included) and never pickled. ``labels`` picks what an item's label is
+    (``LABELS_FROM_NAMES``): its class folder (the default) or, for UTKFace, the gender in its file name;
+    ``label_description`` says which, for reports.
     """
 
-    def __init__(self, path: str | Path, split: str = "train", image_size: int = 32, channels: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        split: str = "train",
+        image_size: int = 32,
+        channels: int | None = None,
+        labels: str = "folder",
+    ):
+        if labels not in LABELS_FROM_NAMES:
+            raise ValueError(f"labels must be one of {', '.join(LABELS_FROM_NAMES)}, got {labels!r}")
         self.path = Path(path)
         self.is_zip = self.path.is_file()
         if not self.path.exists():
@@ -385,6 +411,9 @@ class ImageFolderSource(_ImageSource):
                 for file in files
             ]
         self.files, self.labels, self.classes = _folder_layout(names, split, str(self.path))
+        if labels == "utkface-gender":
+            self.labels, self.classes = [_utkface_gender(name) for name in self.files], ["male", "female"]
+        self.label_description = LABELS_FROM_NAMES[labels]
         self._archive: zipfile.ZipFile | None = None
         self._archive_pid = -1
         super().__init__(str(self.path), split, image_size, 3 if channels is None else channels, len(self.files))
@@ -672,7 +701,8 @@ def build_dataset(
     sources. ``streaming=True`` returns an ``IterableDataset`` (Hub/Parquet/Arrow sources stream from the files).
     ``options`` go to the source: ``max_shapes`` (synthetic-shapes); ``components``, ``radius``, ``std`` (mog-2d);
     ``hf_image_column``, ``hf_label_column`` and ``hf_load_kwargs`` (a dict for ``datasets.load_dataset``, e.g.
-    ``{"name": ..., "revision": ..., "cache_dir": ...}``) for Hugging Face sources.
+    ``{"name": ..., "revision": ..., "cache_dir": ...}``) for Hugging Face sources; ``labels`` for image folders
+    and zips (``LABELS_FROM_NAMES``: ``"folder"``, or ``"utkface-gender"``, the default of the ``utkface`` shortcut).
     """
     kind, target = _resolve(spec)
     if kind in _HF_KINDS:
@@ -688,11 +718,16 @@ def build_dataset(
             dataset = MixtureOfGaussians2D(length, split, seed, **options)
         else:
             dataset = SyntheticShapes(length, split, image_size, channels, seed, **options)
-    else:
+    elif kind == "idx":
         if options:
-            raise TypeError(f"{spec}: unexpected options {sorted(options)} (image files take none)")
-        source = IdxSource if kind == "idx" else ImageFolderSource  # folder or zip
-        dataset = source(target, split, image_size, channels)
+            raise TypeError(f"{spec}: unexpected options {sorted(options)} (IDX files take none)")
+        dataset = IdxSource(target, split, image_size, channels)
+    else:  # folder or zip
+        unexpected = sorted(set(options) - {"labels"})
+        if unexpected:
+            raise TypeError(f"{spec}: unexpected options {unexpected} (image folders take only `labels`)")
+        labels = options.get("labels") or ("utkface-gender" if spec == "utkface" else "folder")
+        dataset = ImageFolderSource(target, split, image_size, channels, labels=labels)
     return _Streamed(dataset) if streaming else dataset
 
 

@@ -656,7 +656,8 @@ def evaluate_model(
     - `inpainting`: `model.inpaint` on one square hole per image (`square_hole_mask`, area `hole_ratio`, placed by
       `seed` and the image's position in the evaluated sequence: `inpainting_masks`): `psnr_hole` (inside the hole)
       and `psnr_total` (over the whole image, known pixels pasted back).
-    - `representation` (labels ≥ 0 in both splits and a train set given): cosine `knn_top1` for k = 5 and 20 and a
+    - `representation` (labels ≥ 0 of at least two classes in both splits, and a train set given; otherwise the
+      string "unavailable: no labels ..."; `labels` says what the labels are, e.g. UTKFace's gender): cosine `knn_top1` for k = 5 and 20 and a
       `linear_probe` on the flattened latents of the train set, and the same for two `baselines`: `raw_pixels`
       (images area-downsampled to at most 32×32) and `random_init_encoder` (`type(model)(model.config)` built under
       `torch.manual_seed(seed)`).
@@ -845,14 +846,17 @@ def _representation(
         return "unavailable: no train split given (pass dataset_train / --train_split)", None
     test_known = test_labels >= 0
     if not test_known.any():
-        return "unavailable: the test split has no labels", None
+        return "unavailable: no labels in the test split", None
+    if test_labels[test_known].unique().numel() < 2:
+        only = int(test_labels[test_known][0])
+        return f"unavailable: no labels (every test image has label {only}: one class, nothing to classify)", None
     train, train_labels = _encode_set(
         {"model": model, "random_init_encoder": random_model}, dataset_train, batch_size, max_train_images, seed, device
     )
     train_known = train_labels >= 0
     num_train = int(train_labels.shape[0])
-    if not train_known.any():
-        return "unavailable: the train split has no labels", num_train
+    if train_labels[train_known].unique().numel() < 2:
+        return "unavailable: no labels in the train split (none, or a single class)", num_train
     train_labels, test_labels_known = train_labels[train_known], test_labels[test_known]
     test_sets = {"model": test_latents, "random_init_encoder": test_random, "raw_pixels": test_raw}
     results = {
@@ -863,6 +867,7 @@ def _representation(
     }
     section = {
         "features": "flattened encoder latents (eval-mode batch norm)",
+        "labels": getattr(dataset_train, "label_description", "the data source's labels"),
         "num_train": int(train_known.sum()),
         "num_test": int(test_known.sum()),
         "num_classes": int(max(train_labels.max(), test_labels_known.max())) + 1,
