@@ -29,9 +29,9 @@ sorted class-folder names (the union over all splits, so ids agree between split
 folder (or in the root) have label -1. A single wrapper folder (``data/train/...``, typical of zips) is looked through.
 The face sets (``celeba-half``, ``utkface``) hold one class folder, ``face``: a single class is no label (evaluation
 reports "no labels"); the ``utkface`` shortcut labels each image with the gender in its file name instead (option
-``labels``). IDX directories map ``train`` to files named ``train*`` and ``test`` to ``t10k*``/``test*``. A Parquet/Arrow *directory*
-takes splits from its file names like the Hub does; a single file or glob, like a saved ``Dataset`` (not a
-``DatasetDict``), serves every split.
+``labels``). IDX directories map ``train`` to files named ``train*`` and ``test`` to ``t10k*``/``test*``. A
+Parquet/Arrow *directory* takes splits from its file names like the Hub does; a single file or glob, like a saved
+``Dataset`` (not a ``DatasetDict``), serves every split.
 
 Images are converted by ``to_pixel_values``: any PIL mode or numpy array, resized (bicubic, antialiased) so the shorter
 side is ``image_size`` and centre-cropped to a square. Images with transparency are composited on white.

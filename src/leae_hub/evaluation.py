@@ -657,7 +657,8 @@ def evaluate_model(
       `seed` and the image's position in the evaluated sequence: `inpainting_masks`): `psnr_hole` (inside the hole)
       and `psnr_total` (over the whole image, known pixels pasted back).
     - `representation` (labels ≥ 0 of at least two classes in both splits, and a train set given; otherwise the
-      string "unavailable: no labels ..."; `labels` says what the labels are, e.g. UTKFace's gender): cosine `knn_top1` for k = 5 and 20 and a
+      string "unavailable: no labels ..."; `labels` says what the labels are, e.g. UTKFace's gender): cosine
+      `knn_top1` for k = 5 and 20 and a
       `linear_probe` on the flattened latents of the train set, and the same for two `baselines`: `raw_pixels`
       (images area-downsampled to at most 32×32) and `random_init_encoder` (`type(model)(model.config)` built under
       `torch.manual_seed(seed)`).
