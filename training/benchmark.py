@@ -22,8 +22,12 @@ AdamW step, `zero_grad(set_to_none=True)` and `recipe.update` (train.py adds gra
   right before it);
 - inference (`model(pixel_values)` under `torch.inference_mode`, i.e. reconstruct): img/s at batch 1 and 32, p50
   latency at batch 1, and the FLOP rate and fraction of peak at batch 32;
-- the data pipeline: img/s of a DataLoader over `synthetic-shapes` and the CIFAR-10 zip at the case's image size
-  (`--data_workers` workers), or the reason a source was skipped.
+- the data pipeline: img/s of a DataLoader over each `--data` source (default `synthetic-shapes` and the CIFAR-10
+  zip; e.g. `--data utkface` for the 128-px faces) at the case's image size (`--data_workers` workers), or the reason
+  a source was skipped; `data_over_step` is each rate over the case's own training img/s (≥ 10 keeps the step fed):
+
+    python training/benchmark.py --recipe self-teaching --preset leae-2m --batch 32 --mixed_precision bf16 \
+        --option crop_size=64 --data utkface --threads 1
 
 `--quality` trains instead: every `--variant` (the same-math step and the math-changing option sets) on CIFAR-10 for
 the same wall time, interleaved step by step in one process so that load from other processes hits them alike, and
@@ -91,7 +95,7 @@ STANDARD_MATRIX: list[dict[str, Any]] = [
 ]
 # Nominal dense bf16 tensor-core peaks (TFLOP/s), for MFU next to the measured matmul rate.
 NOMINAL_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10G": 70.0}
-DATA_SOURCES = ("synthetic-shapes", "cifar10")
+DEFAULT_DATA_SOURCES = ("synthetic-shapes", "cifar10")
 
 
 # ------------------------------------------------------------------------------------------------------ measurements
@@ -272,17 +276,14 @@ def measure_inference(model: LeaeModel, case: dict[str, Any], device: torch.devi
 
 def measure_data(case: dict[str, Any]) -> dict[str, Any]:
     """Images per second a DataLoader delivers, per source, at the case's image size and batch size."""
-    from leae_hub.data import build_dataset, data_dir, make_dataloader
+    from leae_hub.data import build_dataset, make_dataloader
 
     rates: dict[str, float | None] = {}
     skipped: dict[str, str] = {}
-    for spec in DATA_SOURCES:
-        if spec == "cifar10" and not (data_dir() / "cifar10-jpg.zip").exists():
-            rates[spec], skipped[spec] = None, f"{data_dir() / 'cifar10-jpg.zip'} not found (set LEAE_DATA_DIR)"
-            continue
+    for spec in case["data_sources"]:
         try:
             dataset = build_dataset(spec, "train", case["image_size"], seed=0)
-        except Exception as error:  # a broken source is reported, not fatal
+        except Exception as error:  # a missing or broken source is reported, not fatal
             rates[spec], skipped[spec] = None, f"{type(error).__name__}: {error}"
             continue
         loader = make_dataloader(dataset, case["batch"], num_workers=case["data_workers"], pin_memory=False)
@@ -297,6 +298,8 @@ def measure_data(case: dict[str, Any]) -> dict[str, Any]:
         rates[spec] = images / (time.perf_counter() - start)
         del iterator, loader
     result: dict[str, Any] = {"data_img_per_s": rates, "data_workers": case["data_workers"]}
+    if case.get("img_per_s"):
+        result["data_over_step"] = {spec: rate / case["img_per_s"] for spec, rate in rates.items() if rate}
     result.update({f"data_img_per_s_{spec.replace('-', '_')}": rate for spec, rate in rates.items()})
     if skipped:
         result["data_skipped"] = skipped
@@ -327,7 +330,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     if not case["skip_inference"]:
         result.update(measure_inference(model, case, device))
     if not case["skip_data"]:
-        result.update(measure_data(case))
+        result.update(measure_data({**case, "img_per_s": result["img_per_s"]}))
     return result
 
 
@@ -557,6 +560,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip_data", action="store_true")
     parser.add_argument("--inference_seconds", type=float, default=3.0, help="time spent on batch-1 latencies")
     parser.add_argument("--data_seconds", type=float, default=3.0, help="time spent per data source")
+    parser.add_argument(
+        "--data", nargs="+", default=None, help="data sources for the pipeline rate (default: synthetic-shapes cifar10)"
+    )
     parser.add_argument("--all", action="store_true", help="the standard matrix (overrides --recipe/--preset/...)")
     parser.add_argument("--no_isolate", action="store_true", help="run cases in this process (peak RSS then mixes)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -602,6 +608,7 @@ def build_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
         "skip_data": args.skip_data,
         "inference_seconds": args.inference_seconds,
         "data_seconds": args.data_seconds,
+        "data_sources": args.data or list(DEFAULT_DATA_SOURCES),
     }
     default_precision = args.mixed_precision or ("bf16" if device == "cuda" else "no")
     if args.all:
@@ -751,6 +758,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     f"{size}: CIFAR-10 pipeline {entry['cifar10_data_img_per_s']:.0f} img/s (median over cases) = "
                     f"{entry['data_over_fastest_step']:.1f}× the fastest step ({entry['fastest_case']})"
                 )
+        for r in results:
+            for spec, ratio in (r.get("data_over_step") or {}).items():
+                print(f"{_label(r)}: {spec} pipeline {r['data_img_per_s'][spec]:.0f} img/s = {ratio:.1f}× the step")
         for r in results:
             if "error" in r:
                 print(f"\n{_label(r)} failed:\n{r['error']}", file=sys.stderr)
