@@ -1,7 +1,12 @@
-"""The staged zoo folders (`model_cards/<name>/`): they load, their cards carry their own evaluation, and a fresh
-evaluation on the test split reproduces the card's PSNR."""
+"""The staged zoo folders (`model_cards/<name>/`): they load, hold no code, their cards carry their own evaluation and
+the zoo's repo id, and a fresh evaluation on the test split reproduces the card's PSNR. `training/stage_zoo.sh` stages a
+run with the card its data needs."""
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,21 +15,25 @@ from conftest import model_index_values
 from huggingface_hub import ModelCard
 from transformers import AutoModel
 
-import leae_hub  # noqa: F401  (registers the Auto classes)
+import leae_hub
+from leae_hub import zoo
 from leae_hub.data import build_dataset, data_dir
 from leae_hub.evaluation import psnr
+from leae_hub.hub import NOT_TRAINED
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = sorted(path.parent for path in (ROOT / "model_cards").glob("*/model.safetensors"))
-PUBLISHED_FILES = {
+CARD_FOLDERS = sorted(path.parent for path in (ROOT / "model_cards").glob("*/README.md"))
+STAGED_FILES = {
     "README.md",
     "config.json",
     "model.safetensors",
     "preprocessor_config.json",
-    "configuration_leae.py",
-    "modeling_leae.py",
-    "image_processing_leae.py",
-}
+    "eval.json",
+    "samples.png",
+    "training_config.yaml",
+}  # no code: publish adds it from src/leae_hub/
+PLACEHOLDER = re.compile(r"(?<![\w.-])org/")  # "org/NAME", not "arxiv.org/..."
 
 
 def _card_metrics(folder: Path) -> dict[str, object]:
@@ -44,7 +53,7 @@ def test_the_zoo_has_five_trained_entries():
 
 @pytest.mark.parametrize("folder", ZOO, ids=[folder.name for folder in ZOO])
 def test_zoo_folder_loads_and_its_card_carries_its_evaluation(folder):
-    assert PUBLISHED_FILES <= {path.name for path in folder.iterdir()}
+    assert {path.name for path in folder.iterdir()} == STAGED_FILES
     model, info = AutoModel.from_pretrained(folder, output_loading_info=True)
     assert not any(info.values()), info
     assert all(p.dtype == torch.float32 for p in model.parameters())
@@ -53,6 +62,69 @@ def test_zoo_folder_loads_and_its_card_carries_its_evaluation(folder):
     assert _card_metrics(folder)["psnr"] == pytest.approx(evaluation["reconstruction"]["psnr"], abs=1e-9)
     card = (folder / "README.md").read_text()
     assert "optimiser steps" in card and "training wall time (s)" in card
+
+
+@pytest.mark.parametrize("folder", CARD_FOLDERS, ids=[folder.name for folder in CARD_FOLDERS])
+def test_staged_card_names_the_zoo_repo_and_states_its_data(folder):
+    entry = zoo.entry(folder.name)  # every staged folder is in the zoo
+    text = (folder / "README.md").read_text()
+    repo_id = zoo.repo_id(folder.name, org=zoo.DEFAULT_ORG)
+    assert f"<!-- Rendered for {repo_id} by" in text and f'AutoModel.from_pretrained("{repo_id}")' in text
+    assert not PLACEHOLDER.search(text)
+    assert (folder / "model.safetensors").exists() == entry.trained
+    assert (NOT_TRAINED in text) == (not entry.trained)
+    source = zoo.data_source(entry.data)
+    assert source.description in text
+    assert (zoo.NON_COMMERCIAL in text) == source.non_commercial
+    assert ModelCard(text).data.license == ("other" if source.non_commercial else "apache-2.0")
+
+
+def test_every_card_only_entry_is_staged():
+    for entry in zoo.ZOO:
+        if not entry.trained:
+            assert (ROOT / "model_cards" / entry.name / "README.md").is_file(), entry.name
+
+
+def _fake_run(run: Path, data: str) -> None:
+    """A finished train.py run folder, evaluated: what stage_zoo.sh reads."""
+    torch.manual_seed(0)
+    model = leae_hub.LeaeModel(leae_hub.LeaeConfig.from_preset("leae-cifar", hidden_channels=16, latent_channels=8))
+    model.eval().save_pretrained(run / "model")
+    leae_hub.LeaeImageProcessor(image_size=32).save_pretrained(run / "model")
+    metrics = {"data": {"spec": data, "split": "test", "num_images": 8}, "reconstruction": {"psnr": 12.5}}
+    (run / "eval.json").write_text(json.dumps(metrics))
+    (run / "samples.png").write_bytes(b"not checked")
+    (run / "train_config.yaml").write_text(f"data: {data}\nmixed_precision: bf16\nseed: 3\ncpu: true\n")
+    (run / "final_metrics.json").write_text(json.dumps({"steps": 10, "train_wall_time_s": 12.4}))
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 10, "processes": 1}) + "\n")
+
+
+@pytest.mark.slow
+def test_stage_zoo_stages_a_face_run_with_its_data_notice(tmp_path):
+    _fake_run(tmp_path / "run", "utkface")
+    env = {k: v for k, v in os.environ.items() if k != zoo.ORG_ENV}
+    env.update(MODEL_CARDS=str(tmp_path / "cards"), PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    script = ["bash", str(ROOT / "training" / "stage_zoo.sh"), str(tmp_path / "run"), "leae-faces-128"]
+    config = "training/configs/faces128-self-teaching.yaml"
+
+    result = subprocess.run([*script, "self-teaching", "utkface", config], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ready to publish as leae-hub/leae-faces-128" in result.stdout
+    folder = tmp_path / "cards" / "leae-faces-128"
+    assert {path.name for path in folder.iterdir()} == STAGED_FILES
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.license == "other" and card.data.model_name == "leae-hub/leae-faces-128"
+    assert _card_metrics(folder) == {"psnr": 12.5}
+    for needle in (
+        "**Non-commercial research use only.**",
+        "Zhang, Song, Qi 2017",
+        "22,317 aligned and cropped face photos",
+        f"accelerate launch training/train.py --config {config}",
+        "| seed | 3 |",
+        "| optimiser steps | 10 |",
+        "1 process × 1 thread, bf16 autocast, no GPU |",
+    ):
+        assert needle in card.text, needle
 
 
 @pytest.mark.slow

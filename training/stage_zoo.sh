@@ -1,49 +1,96 @@
 #!/usr/bin/env bash
-# Stage a finished zoo run as model_cards/<repo-name>/: exactly what `python -m leae_hub.hub publish` uploads.
+# Stage a finished zoo run as model_cards/<repo-name>/: what `python -m leae_hub.hub publish` uploads, except the code,
+# which publish adds from src/leae_hub/ at publish time.
 #
-#   bash training/stage_zoo.sh RUN_DIR REPO_NAME RECIPE DATA CONFIG "TRAINING COMMAND"
+#   bash training/stage_zoo.sh RUN_DIR REPO_NAME RECIPE DATA CONFIG ["TRAINING COMMAND"]
 #
-# RUN_DIR is a train.py output folder whose model was evaluated into RUN_DIR/eval.json and RUN_DIR/samples.png by
-# training/evaluate.py on the test split. The card records steps, wall time, seed and hardware from
-# RUN_DIR/final_metrics.json (plus RUN_DIR/jepa/final_metrics.json for a JEPA run with a decoder probe).
+#   bash training/stage_zoo.sh runs/faces128-self-teaching leae-faces-128 self-teaching utkface \
+#       training/configs/faces128-self-teaching.yaml
+#   bash training/stage_zoo.sh runs/celeba64-self-teaching leae-celeba-64 self-teaching celeba-half \
+#       training/configs/celeba64-self-teaching.yaml
+#   bash training/stage_zoo.sh runs/celeba64-baseline leae-celeba-64-baseline baseline celeba-half \
+#       training/configs/celeba64-baseline.yaml
+#
+# Before: `python training/evaluate.py --model RUN_DIR/model --data DATA --split test --json RUN_DIR/eval.json
+# --sample_grid RUN_DIR/samples.png`. REPO_NAME must be in leae_hub.zoo.ZOO with the same DATA. DATA is one of
+# leae_hub.zoo.DATA_SOURCES (cifar10, mnist, utkface, celeba-half, flwrlabs/celeba): the card's training-data text,
+# Hub ids and terms of use come from there (UTKFace, CelebA: non-commercial research use only). The command defaults to
+# `accelerate launch training/train.py --config CONFIG`. The card's repo id is leae_hub.zoo.repo_id(REPO_NAME)
+# (leae-hub/REPO_NAME unless LEAE_HUB_ORG is set). Steps, wall time and seed come from RUN_DIR/final_metrics.json (plus
+# RUN_DIR/jepa/final_metrics.json for a JEPA run with a decoder probe); the hardware line from this machine (stage on
+# the machine that trained; a GPU if torch sees one), the run's process count (metrics.jsonl), its mixed_precision
+# (train_config.yaml) and OMP_NUM_THREADS if set; HARDWARE="..." replaces it. Output root: $MODEL_CARDS (model_cards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-run=$1 name=$2 recipe=$3 data=$4 config=$5 command=$6
-PYTHON=${PYTHON:-.venv/bin/python}
-out=model_cards/$name
-rm -rf "$out"
-mkdir -p "$out"
-cp "$run"/model/{config.json,model.safetensors,preprocessor_config.json,configuration_leae.py,modeling_leae.py,image_processing_leae.py} "$out"/
-cp "$run"/eval.json "$run"/samples.png "$out"/
-cp "$run"/train_config.yaml "$out"/training_config.yaml
-info=$(mktemp)
-"$PYTHON" - "$run" "$info" <<'EOF'
-import json, os, platform, sys
+if (($# < 5)); then
+    sed -n '5p' "$0" >&2
+    exit 2
+fi
+run=$1 name=$2 recipe=$3 data=$4 config=$5
+command=${6:-"accelerate launch training/train.py --config $config"}
+exec "${PYTHON:-.venv/bin/python}" - "$run" "$name" "$recipe" "$data" "$command" "${MODEL_CARDS:-model_cards}" <<'EOF'
+import json, os, platform, shutil, sys, tempfile
 from pathlib import Path
 
-run, info = Path(sys.argv[1]), Path(sys.argv[2])
+import torch
+import yaml
+from transformers import AutoModel
+
+from leae_hub import hub
+from leae_hub.zoo import data_source, entry, repo_id
+
+run, name, recipe, data, command, cards = sys.argv[1:]
+run = Path(run)
+data_source(data)  # a KeyError names the known specs
+zoo = entry(name)  # a KeyError names the zoo's repos
+if zoo.data != data or not zoo.trained:
+    sys.exit(f"{name} is in leae_hub.zoo.ZOO with data {zoo.data!r}, trained={zoo.trained}: stage it with DATA "
+             f"{zoo.data!r}, or fix its ZooEntry")
+out, repo = Path(cards) / name, repo_id(name)
+shutil.rmtree(out, ignore_errors=True)
+out.mkdir(parents=True)
+for file in ("config.json", "model.safetensors", "preprocessor_config.json"):
+    shutil.copyfile(run / "model" / file, out / file)
+for file in ("eval.json", "samples.png"):
+    shutil.copyfile(run / file, out / file)
+shutil.copyfile(run / "train_config.yaml", out / "training_config.yaml")
+
 final = json.loads((run / "final_metrics.json").read_text())
+config = yaml.safe_load((run / "train_config.yaml").read_text())
 steps, wall = final["steps"], final["train_wall_time_s"]
 if (run / "jepa" / "final_metrics.json").exists():  # JEPA stage, then the decoder probe
     jepa = json.loads((run / "jepa" / "final_metrics.json").read_text())
     steps, wall = f"{jepa['steps']} JEPA + {steps} decoder probe", jepa["train_wall_time_s"] + wall
-cpu = next(
-    (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
-    platform.machine(),
-)
-hardware = f"{cpu} CPU, {os.cpu_count()} cores, 1 thread, bf16 autocast, no GPU"
-info.write_text(json.dumps({"steps": steps, "wall_time_s": round(wall), "seed": 0, "hardware": hardware}))
+hardware = os.environ.get("HARDWARE")
+if not hardware:
+    metrics = run / "metrics.jsonl"
+    processes = int(json.loads(metrics.read_text().splitlines()[0]).get("processes", 1)) if metrics.exists() else 1
+    precision = {"bf16": "bf16 autocast", "fp16": "fp16 autocast"}.get(str(config.get("mixed_precision")), "fp32")
+    if torch.cuda.is_available() and not config.get("cpu"):
+        device = f"{processes} × {torch.cuda.get_device_name(0)} GPU"
+    else:
+        cpu = next(
+            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+             if "model name" in line),
+            platform.machine(),
+        )
+        threads = os.environ.get("OMP_NUM_THREADS")
+        per_process = f" × {threads} thread{'s' if threads != '1' else ''}" if threads else ""
+        device = f"{cpu} CPU, {os.cpu_count()} cores, {processes} process{'es' if processes > 1 else ''}{per_process}"
+        precision += ", no GPU"
+    hardware = f"{device}, {precision}"
+info = {"steps": steps, "wall_time_s": round(wall), "seed": config.get("seed", 0), "hardware": hardware}
+
+with tempfile.TemporaryDirectory() as work:
+    (Path(work) / "info.json").write_text(json.dumps(info))
+    hub.main([
+        "card", "--model", str(out), "--metrics", str(out / "eval.json"), "--recipe", recipe, "--data", data,
+        "--repo_id", repo, "--training_config", str(out / "training_config.yaml"), "--training_command", command,
+        "--training_info", f"{work}/info.json", "--sample_grid", "samples.png", "--output", str(out),
+    ])
+    model, loading = AutoModel.from_pretrained(out, output_loading_info=True)  # leae_hub (imported) registered it
+    assert not any(loading.values()), loading
+    files = hub.prepare_repo(out, repo, f"{work}/repo")  # the checks of a real publish
+print(f"{out} loads ({type(model).__name__}, {sum(p.numel() for p in model.parameters()):,} parameters) and is ready "
+      f"to publish as {repo} ({len(files)} files): python -m leae_hub.hub publish --model {out} --repo_id {repo}")
 EOF
-datasets=uoft-cs/cifar10
-[[ $data == mnist ]] && datasets=ylecun/mnist
-"$PYTHON" -m leae_hub.hub card --model "$out" --metrics "$out/eval.json" --recipe "$recipe" --datasets "$datasets" \
-    --repo_id "org/$name" --training_config "$out/training_config.yaml" --training_command "$command" \
-    --training_info "$info" --sample_grid samples.png --output "$out"
-rm -f "$info"
-"$PYTHON" -c "
-from transformers import AutoModel
-import leae_hub
-model, info = AutoModel.from_pretrained('$out', output_loading_info=True)
-assert not any(info.values()), info
-print('$out loads:', type(model).__name__, sum(p.numel() for p in model.parameters()), 'parameters')
-"

@@ -1,20 +1,32 @@
 """Model cards and publishing to the Hugging Face Hub.
 
-    python -m leae_hub.hub card --model DIR --repo_id ORG/NAME --recipe masked --datasets uoft-cs/cifar10 \\
+    python -m leae_hub.hub card --model DIR --repo_id ORG/NAME --recipe masked --data cifar10 \\
         --metrics eval.json --training_config cfg.yaml --sample_grid samples.png       # writes DIR/README.md
     python -m leae_hub.hub publish --model DIR --repo_id ORG/NAME [--private]          # one commit
+    python -m leae_hub.hub publish --model DIR --repo_id ORG/NAME --dry_run OUT        # writes OUT, uploads nothing
+    python -m leae_hub.hub publish --model model_cards/leae-celeba-128 --repo_id ORG/leae-celeba-128 --card_only
 
 Cards are rendered from the Jinja template `model_cards/template.md` (packaged as `leae_hub/templates/model_card.md`)
 with `huggingface_hub.ModelCardData`. The YAML front matter carries `library_name: transformers` (the repos load with
 `AutoModel`, after `import leae_hub` or with `trust_remote_code=True`, so the Hub's transformers integration, snippet
 and download counting apply), the tags `leae`, the recipe, `autoencoder`, `image-reconstruction` and `leae-hub`,
-the training `datasets` (Hub ids only), `pipeline_tag: image-to-image`, the license, and a `model-index` built from the
-JSON of `training/evaluate.py` (`MODEL_INDEX_METRICS`: numeric values only, copied exactly; a metric that is
-"unavailable: ..." or infinite appears in the card's table but not in the model-index).
+the training `datasets` (Hub ids only), the license (`other`, non-commercial research, for UTKFace and CelebA: see
+`leae_hub.zoo.DATA_SOURCES`), and a `model-index` named after the repo id and built from the JSON of
+`training/evaluate.py` (`MODEL_INDEX_METRICS`: numeric values only, copied exactly; a metric that is
+"unavailable: ..." or infinite appears in the card's table but not in the model-index). There is no `pipeline_tag`:
+transformers 5 removed its `image-to-image` task and no built-in task reconstructs images; instead the published
+`config.json` names the custom `leae-reconstruction` pipeline (`custom_pipelines`), which
+`pipeline(model=..., trust_remote_code=True)` loads from the repo.
 
-`publish` uploads a saved model folder (weights, config, preprocessor config, remote code, card, images) as ONE commit.
-It does not use transformers' `push_to_hub`, which writes a generic README. Tokens come from the `token` argument,
-`HF_TOKEN`, or the login cache (`hf auth login`); they are never printed or written anywhere by this module.
+`publish` uploads a model folder (weights, config, preprocessor config, card, eval.json, images) as ONE commit, plus
+the remote code (`REMOTE_CODE_FILES`): the code is copied from this installed package at publish time, never from the
+folder, so every published repo runs the library's current code and staged folders hold no stale copies. It also sets
+`auto_map` and `custom_pipelines` in the uploaded JSON files, and rewrites the card's repo id (usage snippets,
+model-index name) to `--repo_id`. `--dry_run OUT` writes exactly the files of that commit to OUT, after the same checks,
+without a token. `--card_only` publishes a card ahead of its weights (the folder's README.md, no code), only for a card
+that says "Not trained yet"; a folder without weights is refused otherwise. It does not use transformers'
+`push_to_hub`, which writes a generic README. Tokens come from the `token` argument, `HF_TOKEN`, or the login cache
+(`hf auth login`); they are never printed or written anywhere by this module.
 """
 
 from __future__ import annotations
@@ -25,7 +37,9 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,17 +57,33 @@ from huggingface_hub import (
 from huggingface_hub.utils import validate_repo_id
 
 from .configuration_leae import PRESETS, LeaeConfig
+from .pipeline_leae import PIPELINE_TASK, LeaeReconstructionPipeline
+from .zoo import DATA_SOURCES, data_source
 
 LIBRARY_NAME = "transformers"
 BASE_TAGS = ("leae", "autoencoder", "image-reconstruction", "leae-hub")
-PIPELINE_TAG = "image-to-image"
+NOT_TRAINED = "**Not trained yet.**"  # how a card says it has no weights (the template's not-trained note)
+NON_COMMERCIAL_LICENSE = {"license": "other", "license_name": "non-commercial-research-only"}
 TEMPLATE_SOURCE = Path(__file__).resolve().parents[2] / "model_cards" / "template.md"  # in a source checkout
 TEMPLATE_PACKAGED = Path(__file__).resolve().parent / "templates" / "model_card.md"  # an identical copy, installed
 
-# Files that belong in a model repo, and what never does (checked against paths relative to the model folder).
-ALLOW_PATTERNS = ("*.json", "*.safetensors", "*.py", "*.md", "*.png", "*.jpg", "*.jpeg", "*.yaml")
+# Files of a model folder that go into its repo, and what never does (paths relative to the folder). No `*.py`: the
+# code comes from this package (`REMOTE_CODE_FILES`).
+ALLOW_PATTERNS = ("*.json", "*.safetensors", "*.md", "*.png", "*.jpg", "*.jpeg", "*.yaml")
 IGNORE_PATTERNS = (".*", "*/.*", "*__pycache__*", "checkpoint*", "*/checkpoint*", "runs/*", "logs/*")
-REMOTE_CODE_FILES = ("configuration_leae.py", "modeling_leae.py", "image_processing_leae.py")
+PACKAGE_DIR = Path(__file__).resolve().parent
+REMOTE_CODE_FILES = ("configuration_leae.py", "modeling_leae.py", "image_processing_leae.py", "pipeline_leae.py")
+CONFIG_AUTO_MAP = {"AutoConfig": "configuration_leae.LeaeConfig", "AutoModel": "modeling_leae.LeaeModel"}
+PROCESSOR_AUTO_MAP = {"AutoImageProcessor": "image_processing_leae.LeaeImageProcessor"}
+CUSTOM_PIPELINES = {
+    PIPELINE_TASK: {
+        "impl": f"pipeline_leae.{LeaeReconstructionPipeline.__name__}",
+        "pt": ["AutoModel"],
+        "tf": [],
+        "type": "image",
+    }
+}
+_RENDERED_FOR = re.compile(r"<!-- Rendered for (\S+) by leae_hub\.hub\.render_card")
 
 # (metric type, display name, path in the evaluate JSON, task type, task name): what goes into the model-index.
 MODEL_INDEX_METRICS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
@@ -363,27 +393,35 @@ def render_card(
     metrics: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
     sample_grid: str | None = None,
-    license: str = "apache-2.0",
+    license: str | None = None,
     base_model: str | None = None,
     not_trained_note: str | None = None,
     eval_dataset: str | None = None,
+    data: str | None = None,
 ) -> ModelCard:
     """Render the model card of a leae model from the template (`template_path()`).
 
     Args:
         model_dir_or_config: a folder written by `save_pretrained` (its `config.json` is read), a `LeaeConfig` or a
             `LeaeModel`. Nothing else is loaded: the card can be written before training.
-        repo_id: the Hub repo the card is for (`org/name`); used in the usage snippet and as the model-index name.
+        repo_id: the Hub repo the card is for (`org/name`); used in the usage snippets and as the model-index name
+            (`publish --repo_id` rewrites it).
         recipe: the training recipe (`self-teaching`, `masked`, `baseline`, `jepa`, `decoder-probe`).
         datasets: the training data sources; those that are Hub ids (`org/name` or `hf:org/name`) go to the YAML.
+            Prefer `data`.
         metrics: the JSON written by `training/evaluate.py` (`leae_hub.evaluation.evaluate_model`); None leaves the
             evaluation empty (no model-index).
         training: facts about the run, all optional: `command`, `config` (the YAML text), `config_path`, `steps`,
             `wall_time_s`, `seed`, `hardware`.
         sample_grid: path of the sample image inside the repo (e.g. `samples.png`).
+        license: the license of the weights; default `apache-2.0`, or `other` (non-commercial research only) for
+            non-commercial data, where any other value is an error.
         not_trained_note: a line stating that the model is not trained yet (shown at the top of the card).
         eval_dataset: the Hub id for the model-index; default: the evaluated spec if it is a Hub id, else the first
             Hub id of `datasets`, else the evaluated spec.
+        data: the training data spec, one of `leae_hub.zoo.DATA_SOURCES` (`cifar10`, `mnist`, `utkface`,
+            `celeba-half`, `flwrlabs/celeba`): the card then says exactly what the model was (or will be) trained on,
+            lists its Hub ids, and states its terms of use at the top (UTKFace, CelebA: non-commercial research only).
 
     Returns:
         A `huggingface_hub.ModelCard`; `write_card` saves it as README.md.
@@ -392,8 +430,20 @@ def render_card(
     if recipe not in RECIPE_TEXT:
         raise ValueError(f"Unknown recipe {recipe!r}. Valid recipes: {', '.join(RECIPE_TEXT)}.")
     config = _load_config(model_dir_or_config)
+    source = data_source(data) if data else None
+    trained_text = "To be trained" if not_trained_note else "Trained"
     datasets = [str(d) for d in datasets]
     hub_datasets = [d for d in (_hub_dataset_id(spec) for spec in datasets) if d]
+    if source is not None:
+        hub_datasets = list(dict.fromkeys([*source.hub_datasets, *hub_datasets]))
+    license_fields = {"license": license or "apache-2.0"}
+    if source is not None and source.non_commercial:
+        if license not in (None, "other"):
+            raise ValueError(
+                f"license {license!r} contradicts the training data's terms ({source.name}: non-commercial research "
+                "use only): leave the license out, the card then says `other` (non-commercial research only)"
+            )
+        license_fields = dict(NON_COMMERCIAL_LICENSE)
     model_name = repo_id.split("/")[-1]
     text = RECIPE_TEXT[recipe]
 
@@ -445,28 +495,32 @@ def render_card(
     tags = [BASE_TAGS[0], recipe, *BASE_TAGS[1:]]
     card_data = ModelCardData(
         library_name=LIBRARY_NAME,
-        license=license,
-        pipeline_tag=PIPELINE_TAG,
+        **license_fields,
         tags=tags,
         datasets=hub_datasets or None,
         base_model=base_model,
-        model_name=model_name,
+        model_name=repo_id,
         eval_results=eval_results,
     )
-    datasets_text = ", ".join(f"`{d}`" for d in datasets) if datasets else "an unrecorded data set"
+    specs_text = ", ".join(f"`{d}`" for d in datasets) if datasets else "an unrecorded data set"
+    datasets_text = source.description if source is not None else specs_text
+    data_name = source.name if source is not None else specs_text
+    data_notice = f"{source.terms} {trained_text} on {source.description}." if source and source.terms else None
     latent_text = f"[1, {', '.join(map(str, latent_shape))}]"
     summary = (
         f"A leae-hub autoencoder, {text['summary']}. It encodes {config.image_size}×{config.image_size} images to "
         f"{latent_values:,} latent values ({compression:.1f}× compression) and decodes them back, and fills holes "
-        f"with `model.inpaint`. {'To be trained' if not_trained_note else 'Trained'} on {datasets_text}."
+        f"with `model.inpaint`. {trained_text} on {data_name}."
     )
     return ModelCard.from_template(
         card_data,
         template_str=template_path().read_text(encoding="utf-8"),
         model_name=model_name,
         repo_id=repo_id,
+        pipeline_task=PIPELINE_TASK,
         summary=summary,
         not_trained_note=not_trained_note,
+        data_notice=data_notice,
         architecture=architecture,
         recipe=recipe,
         recipe_summary=text["description"],
@@ -485,7 +539,7 @@ def render_card(
         representation_rows=representation_rows,
         evaluation_notes=evaluation_notes,
         sample_grid=sample_grid,
-        limitations=_limitations(config, recipe, datasets_text, trained=not not_trained_note),
+        limitations=_limitations(config, recipe, data_name, trained=not not_trained_note),
     )
 
 
@@ -523,48 +577,139 @@ def _matches(path: str, patterns: Sequence[str]) -> bool:
 
 def repo_files(model_dir: str | os.PathLike) -> list[str]:
     """The files of `model_dir` that `publish` uploads (relative POSIX paths, sorted): `ALLOW_PATTERNS` minus
-    `IGNORE_PATTERNS` (hidden files, caches, checkpoints, logs)."""
+    `IGNORE_PATTERNS` (hidden files, caches, checkpoints, logs). Code files are never taken from the folder."""
     root = Path(model_dir)
     files = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     return sorted(f for f in files if _matches(f, ALLOW_PATTERNS) and not _matches(f, IGNORE_PATTERNS))
 
 
-def check_model_folder(model_dir: str | os.PathLike) -> list[str]:
-    """Check that `model_dir` is a complete leae model repo; return the files to upload. Local checks only.
+def _check_card_matches_metrics(folder: Path, card: ModelCard) -> None:
+    """Check that the card's model-index holds exactly the numbers of the folder's eval.json (its source)."""
+    metrics = json.loads((folder / "eval.json").read_text())
+    values = {metric_type: _lookup(metrics, path) for metric_type, _, path, _, _ in MODEL_INDEX_METRICS}
+    expected = {key: value for key, value in values.items() if _is_number(value)}
+    actual = {result.metric_type: result.metric_value for result in card.data.eval_results or []}
+    agree = expected.keys() == actual.keys() and all(
+        _is_number(actual[key]) and math.isclose(actual[key], value, rel_tol=1e-12) for key, value in expected.items()
+    )
+    if not agree:
+        differ = sorted(k for k in expected.keys() | actual.keys() if expected.get(k) != actual.get(k))
+        raise ValueError(
+            f"{folder / 'README.md'} was not rendered from {folder / 'eval.json'}: the model-index differs in "
+            f"{', '.join(differ)}. Re-render the card: python -m leae_hub.hub card --model {folder} "
+            f"--metrics {folder / 'eval.json'} ..."
+        )
 
-    Needs `config.json`, weights (`model.safetensors` or a sharded index), `preprocessor_config.json`, the remote-code
-    files named in their `auto_map`, and a `README.md` that is a leae card (tag `leae`).
+
+def check_model_folder(model_dir: str | os.PathLike, card_only: bool = False) -> list[str]:
+    """Check that `model_dir` is a complete leae model folder; return its files to upload. Local checks only.
+
+    Needs `config.json`, weights (`model.safetensors` or a sharded index), `preprocessor_config.json` and a
+    `README.md` that is a leae card (tag `leae`, rendered by `render_card`) whose model-index agrees with the folder's
+    `eval.json` when there is one. With `card_only`, the folder must hold no model and its card must say that the
+    model is not trained yet.
     """
     folder = Path(model_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder: pass the folder written by save_pretrained")
     files = repo_files(folder)
+    has_weights = "model.safetensors" in files or "model.safetensors.index.json" in files
     missing = []
-    if "config.json" not in files:
-        missing.append("config.json (model.save_pretrained(folder))")
-    if "model.safetensors" not in files and "model.safetensors.index.json" not in files:
-        missing.append("model.safetensors (model.save_pretrained(folder))")
-    if "preprocessor_config.json" not in files:
-        missing.append("preprocessor_config.json (LeaeImageProcessor(image_size=...).save_pretrained(folder))")
-    for name in ("config.json", "preprocessor_config.json"):
-        if name in files:
-            auto_map = json.loads((folder / name).read_text()).get("auto_map") or {}
-            for reference in auto_map.values():
-                references = reference if isinstance(reference, list) else [reference]
-                for item in references:
-                    if item and f"{item.split('.')[0]}.py" not in files:
-                        missing.append(f"{item.split('.')[0]}.py (remote code named in {name}: save_pretrained again)")
+    if card_only:
+        if has_weights or "config.json" in files:
+            raise ValueError(f"{folder} holds a model (config.json, weights): publish it without --card_only")
+    else:
+        if not has_weights and "README.md" in files and NOT_TRAINED in (folder / "README.md").read_text():
+            raise FileNotFoundError(
+                f"{folder} has no weights: it is a card-only entry (its card says the model is not trained yet). "
+                "Publish the card alone with --card_only, or train the model and stage it first."
+            )
+        if "config.json" not in files:
+            missing.append("config.json (model.save_pretrained(folder))")
+        if not has_weights:
+            missing.append("model.safetensors (model.save_pretrained(folder))")
+        if "preprocessor_config.json" not in files:
+            missing.append("preprocessor_config.json (LeaeImageProcessor(image_size=...).save_pretrained(folder))")
     if "README.md" not in files:
         missing.append("README.md (the model card: python -m leae_hub.hub card --model ...)")
     if missing:
-        raise FileNotFoundError(f"{folder} is not ready to publish; missing: " + "; ".join(dict.fromkeys(missing)))
-    card = ModelCard.load(folder / "README.md")
+        raise FileNotFoundError(f"{folder} is not ready to publish; missing: " + "; ".join(missing))
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    card = ModelCard(text)
     if "leae" not in (card.data.tags or []):
         raise ValueError(
             f"{folder / 'README.md'} is not a leae model card (no 'leae' tag; transformers' push_to_hub writes a "
             "generic one): render ours with python -m leae_hub.hub card --model ..."
         )
+    if card_only and NOT_TRAINED not in text:
+        raise ValueError(
+            f"{folder / 'README.md'} does not say the model is not trained yet: render the card with "
+            "python -m leae_hub.hub card ... --not_trained NOTE before publishing it with --card_only"
+        )
+    if "eval.json" in files:
+        _check_card_matches_metrics(folder, card)
     return files
+
+
+def retarget_card(text: str, repo_id: str) -> str:
+    """The card `text` (a README.md from `render_card`) for `repo_id`: every mention of the repo id it was rendered
+    for (usage snippets, evaluation command, model-index name) becomes `repo_id`. The repo name must not change."""
+    validate_repo_id(repo_id)
+    found = _RENDERED_FOR.search(text)
+    if found is None:
+        raise ValueError(
+            "the card does not say which repo it was rendered for (no '<!-- Rendered for ORG/NAME' line): re-render "
+            "it with python -m leae_hub.hub card ..."
+        )
+    rendered_for = found.group(1)
+    if rendered_for.split("/")[-1] != repo_id.split("/")[-1]:
+        raise ValueError(
+            f"the card was rendered for {rendered_for}, whose name differs from --repo_id {repo_id}: publish under the "
+            f"same name (ORG/{rendered_for.split('/')[-1]}) or re-render the card with --repo_id {repo_id}"
+        )
+    mention = re.compile(rf"(?<![\w./-]){re.escape(rendered_for)}(?![\w.-])")
+    return mention.sub(repo_id, text)
+
+
+def _with_keys(path: Path, **keys: Any) -> str:
+    """The JSON file at `path` with `keys` set, in transformers' layout (sorted keys, indent 2, final newline)."""
+    return json.dumps({**json.loads(path.read_text()), **keys}, indent=2, sort_keys=True) + "\n"
+
+
+def prepare_repo(
+    model_dir: str | os.PathLike, repo_id: str, out_dir: str | os.PathLike, card_only: bool = False
+) -> list[str]:
+    """Write into `out_dir` (new or empty) exactly the files `publish` uploads for `repo_id`; return their names.
+
+    After `check_model_folder`: the folder's files, with README.md retargeted to `repo_id` (`retarget_card`),
+    `config.json` with `auto_map` and `custom_pipelines` set, `preprocessor_config.json` with `auto_map` set, and
+    `REMOTE_CODE_FILES` copied from this package. A `card_only` repo gets the folder's files (its card) and no code.
+    """
+    validate_repo_id(repo_id)
+    folder, out = Path(model_dir), Path(out_dir)
+    files = check_model_folder(folder, card_only=card_only)
+    rewritten = {"README.md": retarget_card((folder / "README.md").read_text(encoding="utf-8"), repo_id)}
+    if not card_only:
+        rewritten["config.json"] = _with_keys(
+            folder / "config.json", auto_map=CONFIG_AUTO_MAP, custom_pipelines=CUSTOM_PIPELINES
+        )
+        rewritten["preprocessor_config.json"] = _with_keys(
+            folder / "preprocessor_config.json", auto_map=PROCESSOR_AUTO_MAP
+        )
+    copied = {name: folder / name for name in files if name not in rewritten}
+    if not card_only:
+        copied.update({name: PACKAGE_DIR / name for name in REMOTE_CODE_FILES})
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(
+            f"{out} exists and is not an empty folder: give a new or empty folder for the repo's files"
+        )
+    for name in [*rewritten, *copied]:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+    for name, text in rewritten.items():
+        (out / name).write_text(text, encoding="utf-8")
+    for name, source in copied.items():
+        shutil.copyfile(source, out / name)
+    return sorted([*rewritten, *copied])
 
 
 def publish(
@@ -573,29 +718,29 @@ def publish(
     token: str | None = None,
     private: bool = False,
     commit_message: str | None = None,
+    card_only: bool = False,
 ) -> CommitInfo:
-    """Publish a saved model folder to the Hub in one commit: weights, config, preprocessor config, remote code,
-    card (README.md) and images.
+    """Publish a saved model folder to the Hub in one commit: weights, config, preprocessor config, remote code from
+    this package, card (README.md, for `repo_id`), eval.json and images; `card_only`: the card alone.
 
-    The folder and the token are checked first (`check_model_folder`, `resolve_token`): a missing file or token is an
-    error before any request. Then the repo is created if needed (`create_repo(exist_ok=True)`) and every file goes
-    up in a single `create_commit` with one `CommitOperationAdd` per file. That is the commit `upload_folder` makes
-    without `hf_xet`; with `hf_xet` installed, `upload_folder` streams through a pipeline that may split an upload
-    into several commits ("... (part 2)": past 100 MB of inline content or after a failed commit), so we build the
-    commit ourselves to guarantee one. transformers' `push_to_hub` is not used: it writes a generic README.
+    The repo's files are prepared first in a temporary folder (`prepare_repo`, which checks the folder), then the
+    token is resolved (`resolve_token`): a missing file or token is an error before any request. Then the repo is
+    created if needed (`create_repo(exist_ok=True)`) and every file goes up in a single `create_commit` with one
+    `CommitOperationAdd` per file. That is the commit `upload_folder` makes without `hf_xet`; with `hf_xet` installed,
+    `upload_folder` streams through a pipeline that may split an upload into several commits ("... (part 2)": past
+    100 MB of inline content or after a failed commit), so we build the commit ourselves to guarantee one.
+    transformers' `push_to_hub` is not used: it writes a generic README.
 
     Returns:
         The `CommitInfo` of the commit (its `commit_url`, `oid`).
     """
-    validate_repo_id(repo_id)
-    folder = Path(model_dir)
-    files = check_model_folder(folder)
-    token = resolve_token(token)
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
-    message = commit_message or f"Upload {repo_id.split('/')[-1]} (leae-hub)"
-    return api.create_commit(repo_id, operations, commit_message=message)
+    with tempfile.TemporaryDirectory(prefix="leae-publish-") as staging:
+        files = prepare_repo(model_dir, repo_id, staging, card_only=card_only)
+        api = HfApi(token=resolve_token(token))
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=f"{staging}/{name}") for name in files]
+        message = commit_message or f"Upload {repo_id.split('/')[-1]} (leae-hub)"
+        return api.create_commit(repo_id, operations, commit_message=message)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -613,13 +758,16 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--preset", choices=PRESETS, help="an architecture preset (a card before training)")
     card.add_argument("--repo_id", required=True, help="ORG/NAME on the Hub")
     card.add_argument("--recipe", required=True, choices=list(RECIPE_TEXT))
-    card.add_argument("--datasets", nargs="*", default=[], help="training data sources (Hub ids go to the YAML)")
+    card.add_argument(
+        "--data", choices=list(DATA_SOURCES), help="the training data spec: the card says what it is, and its terms"
+    )
+    card.add_argument("--datasets", nargs="*", default=[], help="more training data sources (Hub ids go to the YAML)")
     card.add_argument("--metrics", help="the JSON of training/evaluate.py")
     card.add_argument("--training_config", help="the training YAML (embedded in the card)")
     card.add_argument("--training_command", help="default: accelerate launch training/train.py --config <config>")
     card.add_argument("--training_info", help="a JSON with steps, wall_time_s (or train_wall_time_s), seed, hardware")
     card.add_argument("--sample_grid", help="path of the sample image inside the repo, e.g. samples.png")
-    card.add_argument("--license", default="apache-2.0")
+    card.add_argument("--license", help="default: apache-2.0, or other (non-commercial) for UTKFace / CelebA data")
     card.add_argument("--base_model")
     card.add_argument("--eval_dataset", help="Hub dataset id for the model-index (default: from the metrics)")
     card.add_argument("--not_trained", metavar="NOTE", help="state that the model is not trained yet")
@@ -630,6 +778,8 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--repo_id", required=True, help="ORG/NAME on the Hub")
     push.add_argument("--private", action="store_true", help="create the repo as private")
     push.add_argument("--commit_message")
+    push.add_argument("--card_only", action="store_true", help="publish the card of a model not trained yet, alone")
+    push.add_argument("--dry_run", metavar="OUT_DIR", help="write the repo's files to OUT_DIR and upload nothing")
     return parser
 
 
@@ -656,8 +806,14 @@ def _training_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "publish" and args.dry_run:
+        files = prepare_repo(args.model, args.repo_id, args.dry_run, card_only=args.card_only)
+        print(f"dry run: wrote the {len(files)} files of {args.repo_id} to {args.dry_run} ({', '.join(files)})")
+        return 0
     if args.command == "publish":
-        info = publish(args.model, args.repo_id, private=args.private, commit_message=args.commit_message)
+        info = publish(
+            args.model, args.repo_id, private=args.private, commit_message=args.commit_message, card_only=args.card_only
+        )
         print(f"published {args.model} to {args.repo_id}: {info.commit_url}")
         return 0
     if args.model is None and args.output is None:
@@ -676,6 +832,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_model=args.base_model,
         not_trained_note=args.not_trained,
         eval_dataset=args.eval_dataset,
+        data=args.data,
     )
     path = write_card(args.output or args.model, card)
     print(f"wrote {path}")
@@ -684,17 +841,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 __all__ = [
     "ALLOW_PATTERNS",
+    "CONFIG_AUTO_MAP",
+    "CUSTOM_PIPELINES",
     "IGNORE_PATTERNS",
     "LIBRARY_NAME",
     "MODEL_INDEX_METRICS",
+    "NOT_TRAINED",
+    "PROCESSOR_AUTO_MAP",
     "RECIPE_TEXT",
+    "REMOTE_CODE_FILES",
     "check_model_folder",
     "main",
     "model_index_results",
+    "prepare_repo",
     "publish",
     "render_card",
     "repo_files",
     "resolve_token",
+    "retarget_card",
     "template_path",
     "write_card",
 ]

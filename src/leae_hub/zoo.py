@@ -9,6 +9,9 @@ publishing under their own account sets it once and every id follows:
 >>> repo_id("leae-faces-128", org="alice")
 'alice/leae-faces-128'
 ```
+
+`DATA_SOURCES` says, for each data spec the zoo trains on, what a model card must state about it: exactly which images,
+the Hub dataset ids for the card's YAML, and the terms of use (UTKFace and CelebA: non-commercial research only).
 """
 
 from __future__ import annotations
@@ -55,6 +58,102 @@ ZOO: tuple[ZooEntry, ...] = (
 )
 
 
+NON_COMMERCIAL = "**Non-commercial research use only.**"
+_UTKFACE_TERMS = (
+    f'{NON_COMMERCIAL} UTKFace (Z. Zhang, Y. Song and H. Qi, "Age Progression/Regression by Conditional Adversarial '
+    'Autoencoder", CVPR 2017; https://susanqq.github.io/UTKFace/) is available for non-commercial research purposes '
+    "only, and so are models trained on it, this one included. The photos' copyright stays with their owners."
+)
+_CELEBA_TERMS = (
+    f'{NON_COMMERCIAL} CelebA (Z. Liu, P. Luo, X. Wang and X. Tang, "Deep Learning Face Attributes in the Wild", '
+    "ICCV 2015; https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html) is available for non-commercial research purposes "
+    "only, and so are models trained on it, this one included."
+)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """What a model card says about a data spec (see `leae_hub.data`).
+
+    Args:
+        spec: the data spec (`cifar10`, `utkface`, `flwrlabs/celeba`, ...).
+        name: a short name for the card's summary and limitations.
+        description: exactly which images the model is trained on (Markdown).
+        hub_datasets: Hub dataset ids for the card's YAML `datasets`.
+        terms: terms of use every card of a model trained on it must state, or None.
+        non_commercial: True when the terms forbid commercial use (the card's license is then `other`).
+    """
+
+    spec: str
+    name: str
+    description: str
+    hub_datasets: tuple[str, ...] = ()
+    terms: str | None = None
+    non_commercial: bool = False
+
+
+DATA_SOURCES: dict[str, DataSource] = {
+    source.spec: source
+    for source in (
+        DataSource(
+            "cifar10",
+            "CIFAR-10",
+            "CIFAR-10 (A. Krizhevsky, 2009; Hub: `uoft-cs/cifar10`): the 50,000 training images, 32×32 RGB, 10 classes "
+            "(data spec `cifar10`: a JPEG re-encode of the originals, so pixels differ slightly from the canonical "
+            "release); evaluated on the 10,000 test images",
+            ("uoft-cs/cifar10",),
+        ),
+        DataSource(
+            "mnist",
+            "MNIST",
+            "MNIST (Y. LeCun, C. Cortes and C. Burges; Hub: `ylecun/mnist`): 10,000 training digits, 28×28 grey (data "
+            "spec `mnist`: a fixed shuffled subset of the 60,000, none of them in the test set); evaluated on the "
+            "official 10,000 test digits",
+            ("ylecun/mnist",),
+        ),
+        DataSource(
+            "utkface",
+            "UTKFace",
+            "UTKFace (Zhang, Song, Qi 2017): 22,317 aligned and cropped face photos (ages 0–116) resized from 200×200 "
+            "to 128×128 RGB (data spec `utkface`: `utkface-128.zip`, byte-identical duplicates removed); 1,000 more "
+            "photos, drawn with a fixed seed, are held out as the test split",
+            terms=_UTKFACE_TERMS,
+            non_commercial=True,
+        ),
+        DataSource(
+            "celeba-half",
+            "a CelebA subset",
+            "a subset of CelebA (Liu, Luo, Wang, Tang 2015): 8,468 `img_align_celeba` face images from files "
+            "000033–009000, at half resolution (89×109 RGB) (data spec `celeba-half`: `celeba-9k-half.zip`); 500 more "
+            "from the same range are held out as the test split",
+            terms=_CELEBA_TERMS,
+            non_commercial=True,
+        ),
+        DataSource(
+            "flwrlabs/celeba",
+            "CelebA",
+            "CelebA (Liu, Luo, Wang, Tang 2015) through the Hub dataset `flwrlabs/celeba`: the 162,770 training "
+            "images, aligned and cropped, 178×218 RGB, resized and centre-cropped to the model's size (the official "
+            "CelebA site https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html serves the same `img_align_celeba` images)",
+            ("flwrlabs/celeba",),
+            terms=_CELEBA_TERMS,
+            non_commercial=True,
+        ),
+    )
+}
+
+
+def data_source(spec: str) -> DataSource:
+    """The `DataSource` of a data spec (`hf:` prefixes are ignored); KeyError names the known specs."""
+    source = DATA_SOURCES.get(spec.removeprefix("hf:"))
+    if source is None:
+        raise KeyError(
+            f"no card text for data spec {spec!r}; known: {', '.join(DATA_SOURCES)} (add it to "
+            "leae_hub.zoo.DATA_SOURCES, with its terms of use)"
+        )
+    return source
+
+
 def hub_org(org: str | None = None) -> str:
     """The Hub organisation of the zoo: `org` when given, else ``$LEAE_HUB_ORG``, else ``leae-hub``."""
     return org or os.environ.get(ORG_ENV) or DEFAULT_ORG
@@ -79,4 +178,17 @@ def trained_repo_ids(org: str | None = None) -> list[str]:
     return [repo_id(item.name, org) for item in ZOO if item.trained]
 
 
-__all__ = ["DEFAULT_ORG", "ORG_ENV", "ZOO", "ZooEntry", "entry", "hub_org", "repo_id", "trained_repo_ids"]
+__all__ = [
+    "DATA_SOURCES",
+    "DEFAULT_ORG",
+    "NON_COMMERCIAL",
+    "ORG_ENV",
+    "ZOO",
+    "DataSource",
+    "ZooEntry",
+    "data_source",
+    "entry",
+    "hub_org",
+    "repo_id",
+    "trained_repo_ids",
+]
