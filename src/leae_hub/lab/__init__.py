@@ -1,0 +1,1 @@
+"""The JEPA lab: small, measured experiments from the seed document."""

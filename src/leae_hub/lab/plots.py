@@ -1,0 +1,187 @@
+"""Figures of the lab: energy landscapes (PNG, matplotlib) and their sweeps (GIF, Pillow), and the noisy-TV plots.
+
+matplotlib is imported inside the functions that need it, so the rest of the lab runs without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch import Tensor
+
+from .mog import GRID_SIZE, GRID_X, GRID_Y, MEANS, EnergyMethod, Method, grid_points, langevin, uniform_box
+from .noisy_tv import MODELS, SigmaResult
+
+CMAP = "inferno"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+@torch.no_grad()
+def landscape_values(model: Method, reference: Tensor, resolution: int = GRID_SIZE) -> np.ndarray:
+    """The landscape on the seed's grid, [resolution (x), resolution (y)]: −cos similarity to `reference` for the
+    joint-embedding methods, the energy U for the energy models (reference ignored)."""
+    model.eval()
+    values = model.landscape(grid_points(resolution), reference).reshape(resolution, resolution)
+    model.train()
+    return values.numpy()
+
+
+def reference_path(frames: int) -> Tensor:
+    """Reference points along the data: straight segments (−5, 5) → (0, 0) → (5, 5) through the three means."""
+    a, b, c = (torch.tensor(m) for m in (MEANS[2], MEANS[0], MEANS[1]))
+    t = torch.linspace(0, 2, frames)[:, None]
+    return torch.where(t <= 1, a + t * (b - a), b + (t - 1) * (c - b))
+
+
+def save_landscape_png(model: Method, data: Tensor, path: Path, title: str, samples: Tensor | None = None) -> None:
+    """Joint-embedding methods: three panels, the reference at each component mean. Energy models: U with the data,
+    and U with Langevin `samples`."""
+    plt = _pyplot()
+    xs, ys = np.linspace(*GRID_X, GRID_SIZE), np.linspace(*GRID_Y, GRID_SIZE)
+    shown = data[:1500].numpy()
+    if isinstance(model, EnergyMethod):
+        values = landscape_values(model, torch.zeros(2))
+        panels = [("U(x) and data", shown, "white"), ("U(x) and Langevin samples", samples[:1500].numpy(), "cyan")]
+        fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.6), dpi=72)
+        lo, hi = np.percentile(values, [1, 99])
+        for ax, (label, points, color) in zip(axes, panels, strict=True):
+            cs = ax.contourf(xs, ys, np.clip(values, lo, hi).T, levels=30, cmap=CMAP)
+            ax.scatter(points[:, 0], points[:, 1], s=0.5, c=color, alpha=0.4)
+            ax.set(xlim=GRID_X, ylim=GRID_Y)
+            ax.set_title(label, fontsize=9)
+        fig.colorbar(cs, ax=axes, shrink=0.8)
+    else:
+        # Each panel spans its own range (printed in its title), so that a nearly collapsed embedding still shows its
+        # structure while the numbers show how little of [−1, 1] it uses.
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), dpi=72)
+        for ax, mean in zip(axes, MEANS, strict=True):
+            values = landscape_values(model, torch.tensor(mean))
+            ax.contourf(xs, ys, values.T, levels=30, cmap=CMAP)
+            ax.scatter(shown[:, 0], shown[:, 1], s=0.5, c="white", alpha=0.25)
+            ax.scatter([mean[0]], [mean[1]], s=50, c="cyan", marker="*")
+            ax.set_title(f"ref {mean}: −cos ∈ [{values.min():.3f}, {values.max():.3f}]", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _frame(values: np.ndarray, vmin: float, vmax: float, title: str, dots: dict[str, np.ndarray]) -> Image.Image:
+    """One GIF frame: the landscape (x right, y up) through the colormap, with coloured dots, and a title band."""
+    import matplotlib
+
+    lut = (matplotlib.colormaps[CMAP](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    level = np.clip((values - vmin) / (vmax - vmin), 0, 1)
+    rgb = lut[(level * 255).astype(np.int64)].transpose(1, 0, 2)[::-1]  # rows = y descending
+    image = Image.new("RGB", (rgb.shape[1], rgb.shape[0] + 14), "white")
+    image.paste(Image.fromarray(np.ascontiguousarray(rgb)), (0, 14))
+    draw = ImageDraw.Draw(image)
+    draw.text((3, 1), title, fill="black")
+    n = values.shape[0]
+    for color, points in dots.items():
+        col = (points[:, 0] - GRID_X[0]) / (GRID_X[1] - GRID_X[0]) * (n - 1)
+        row = (GRID_Y[1] - points[:, 1]) / (GRID_Y[1] - GRID_Y[0]) * (n - 1) + 14
+        radius = 3 if len(points) == 1 else 0
+        for c, r in zip(col, row, strict=True):
+            draw.ellipse((c - radius, r - radius, c + radius, r + radius), fill=color)
+    return image
+
+
+def save_landscape_gif(model: Method, data: Tensor, path: Path, title: str, seed: int, frames: int = 24) -> None:
+    """Joint-embedding methods: the −cos landscape (each frame over its own range, printed in the frame) as the
+    reference point moves along `reference_path`. Energy
+    models: the energy U with a Langevin chain (300 particles) moving on it from uniform noise."""
+    shown = data[:400].numpy()
+    images = []
+    if isinstance(model, EnergyMethod):
+        values = landscape_values(model, torch.zeros(2))
+        lo, hi = np.percentile(values, [1, 99])
+        every = 960 // (frames - 1)
+        generator = torch.Generator().manual_seed(seed)
+        _, chain = langevin(model.score, uniform_box(300, generator), 0.02, every * (frames - 1), generator, every)
+        for step, particles in enumerate(chain):
+            label = f"{title}: Langevin step {step * every}"
+            images.append(_frame(values, lo, hi, label, {"cyan": particles.numpy()}))
+    else:
+        for reference in reference_path(frames):
+            values = landscape_values(model, reference)
+            lo, hi = float(values.min()), float(values.max())
+            label = f"{title}: ref ({reference[0]:.1f}, {reference[1]:.1f}), -cos in [{lo:.2f}, {hi:.2f}]"
+            images.append(_frame(values, lo, hi, label, {"white": shown, "cyan": reference[None].numpy()}))
+    palette = [im.quantize(colors=48, method=Image.Quantize.MEDIANCUT) for im in images]
+    palette[0].save(path, save_all=True, append_images=palette[1:], duration=160, loop=0, optimize=True)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Noisy TV
+
+
+def save_r2_vs_sigma(r2: dict[str, dict[float, list[float]]], path: Path) -> None:
+    """Test R² of the s_{t+1} readout against σ, mean ± std over seeds. r2[model][sigma] = [values per seed]."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=90)
+    for name, per_sigma in r2.items():
+        sigmas = sorted(per_sigma)
+        mean = np.array([np.mean(per_sigma[s]) for s in sigmas])
+        std = np.array([np.std(per_sigma[s]) for s in sigmas])
+        ax.plot(sigmas, mean, marker="o", label=name)
+        ax.fill_between(sigmas, mean - std, mean + std, alpha=0.15)
+    ax.set_xlabel("distractor scale σ")
+    ax.set_ylabel("test R² of s_{t+1} (linear readout)")
+    ax.set_title("Noisy TV: R² vs σ (mean ± std over seeds)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def save_series(result: SigmaResult, path: Path, dim: int = 0) -> None:
+    """s_{t+1}[dim] over the 299 test steps and each model's readout of it, at one σ and seed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 3.6), dpi=80)
+    ax.plot(result.s_next_test[:, dim].numpy(), color="black", linewidth=2.5, label="true")
+    for name in MODELS:
+        if name in result.predictions:
+            r2 = result.r2[name]
+            ax.plot(result.predictions[name][:, dim].numpy(), linewidth=1.3, alpha=0.85, label=f"{name} (R² {r2:.2f})")
+    ax.set_title(
+        f"σ = {result.sigma:g}, seed {result.seed} (SNR {result.snr_db:.1f} dB): s_{{t+1}}[{dim}]", fontsize=10
+    )
+    ax.set_xlabel("test step t")
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize=7, ncol=6, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def save_phase_plane(results: list[SigmaResult], path: Path) -> None:
+    """Phase plane (s[0], s[1]) of the test trajectory, true (grey) and read out of each model (colour); one row per
+    σ in `results`."""
+    plt = _pyplot()
+    names = [n for n in MODELS if n in results[0].predictions]
+    fig, axes = plt.subplots(len(results), len(names), figsize=(2.4 * len(names), 2.4 * len(results)), dpi=56)
+    axes = np.atleast_2d(axes)
+    for row, result in zip(axes, results, strict=True):
+        true = result.s_next_test.numpy()
+        for ax, name in zip(row, names, strict=True):
+            pred = result.predictions[name].numpy()
+            ax.plot(true[:, 0], true[:, 1], color="0.6", linewidth=1)
+            ax.plot(pred[:, 0], pred[:, 1], linewidth=1)
+            ax.set_title(f"{name}, σ={result.sigma:g}: R² {result.r2[name]:.2f}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,194 @@
+"""The JEPA lab: the seed's 2-D mixture experiments and its noisy-TV world model, measured over seeds.
+
+    python training/lab.py mog [--methods energy dsm ...] [--seeds 0 1 2] [--out docs/lab]
+    python training/lab.py noisy-tv [--sigmas 0 2 4 8 10] [--seeds 0 1 2] [--out docs/lab]
+
+Each command writes its figures under OUT/mog/ or OUT/noisy_tv/, its numbers to OUT/mog.json or OUT/noisy_tv.json
+(every seed, plus mean and std), and prints (and writes to OUT/*_table.md) markdown tables of mean ± std over seeds.
+One intra-op thread, as everything here is many small tensor operations. See docs/lab.md for the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+from leae_hub.lab import mog, noisy_tv  # noqa: E402
+
+MOG_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("final_loss", "final loss"),
+    ("emb_std", "emb. std"),
+    ("rankme", "eff. rank"),
+    ("knn", "5-NN acc."),
+    ("cos_gap", "cos gap (same − diff.)"),
+    ("masked_knn", "masked 5-NN acc."),
+    ("train_seconds", "train s"),
+)
+DSM_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("score_rel_err_smoothed", "rel. score err. vs p_σ"),
+    ("score_rel_err_unsmoothed", "rel. score err. vs p"),
+    ("mmd_samples", "MMD² samples↔p"),
+    ("mmd_samples_vs_smoothed", "MMD² samples↔p_σ"),
+    ("mmd_exact_langevin", "MMD² exact-score Langevin↔p"),
+    ("mmd_reference", "MMD² p↔p (reference)"),
+)
+
+
+def mean_std(values: list[float], digits: int = 3) -> str:
+    """'mean ± std' (population std over seeds)."""
+    return f"{statistics.fmean(values):.{digits}f} ± {statistics.pstdev(values):.{digits}f}"
+
+
+def summarise(per_seed: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    keys = per_seed[0].keys()
+    return {
+        k: {"mean": statistics.fmean(r[k] for r in per_seed), "std": statistics.pstdev([r[k] for r in per_seed])}
+        for k in keys
+    }
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def run_mog(args: argparse.Namespace) -> None:
+    from leae_hub.lab import plots
+
+    out = Path(args.out)
+    figures = out / "mog"
+    figures.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    results: dict[str, list[dict[str, float]]] = {}
+    for name in args.methods:
+        results[name] = []
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            run = mog.train(name, seed, args.steps)
+            metrics = mog.evaluate(run)
+            if seed == args.seeds[0] and not args.no_figures:
+                title = f"{name} (seed {seed}, {len(run.losses)} steps)"
+                plots.save_landscape_png(run.model, run.data, figures / f"{name}.png", title, run.samples)
+                plots.save_landscape_gif(run.model, run.data, figures / f"{name}.gif", name, seed)
+            metrics["wall_seconds"] = time.perf_counter() - t0
+            results[name].append(metrics)
+            print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), file=sys.stderr)
+    elapsed = time.perf_counter() - start
+    rows = [[name] + [mean_std([r[k] for r in runs]) for k, _ in MOG_COLUMNS] for name, runs in results.items()]
+    bayes = statistics.fmean(r["bayes_acc"] for runs in results.values() for r in runs)
+    bayes_masked = statistics.fmean(r["bayes_masked_acc"] for runs in results.values() for r in runs)
+    text = table(["method"] + [label for _, label in MOG_COLUMNS], rows)
+    text += f"\n\nBayes accuracy: {bayes:.3f} from (x, y); {bayes_masked:.3f} from one coordinate (mean of the two)."
+    energy_rows = [
+        [name] + [mean_std([r[k] for r in runs], 4) for k, _ in DSM_COLUMNS]
+        for name, runs in results.items()
+        if "mmd_samples" in runs[0]
+    ]
+    if energy_rows:
+        text += "\n\n" + table(["method"] + [label for _, label in DSM_COLUMNS], energy_rows)
+    text += f"\n\nseeds {args.seeds}, {elapsed:.0f} s in all"
+    print(text)
+    (out / "mog_table.md").write_text(text + "\n")
+    payload = {
+        "command": " ".join(["python", "training/lab.py", *sys.argv[1:]]),
+        "seeds": args.seeds,
+        "steps": {name: args.steps or mog.STEPS[name] for name in args.methods},
+        "seconds": elapsed,
+        "per_seed": results,
+        "summary": {name: summarise(runs) for name, runs in results.items()},
+    }
+    (out / "mog.json").write_text(json.dumps(payload, indent=1) + "\n")
+
+
+def run_noisy_tv(args: argparse.Namespace) -> None:
+    from leae_hub.lab import plots
+
+    out = Path(args.out)
+    figures = out / "noisy_tv"
+    figures.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    results, train_seconds = noisy_tv.run_sweep(args.sigmas, args.seeds, args.steps, tuple(args.models))
+    r2 = {name: {s: [r.r2[name] for r in results if r.sigma == s] for s in args.sigmas} for name in args.models}
+    per_run = [
+        {
+            "sigma": r.sigma,
+            "seed": r.seed,
+            "snr_db": r.snr_db,
+            "r2": r.r2,
+            "r2_current": r.r2_current,
+            "oracle": r.oracle,
+            "final_loss": r.final_loss,
+        }
+        for r in results
+    ]
+    shown = [r for r in results if r.seed == args.seeds[0] and r.sigma in (min(args.sigmas), args.plot_sigma)]
+    if not args.no_figures:
+        for r in shown:
+            plots.save_series(r, figures / f"series_sigma{r.sigma:g}.png")
+        plots.save_r2_vs_sigma(r2, figures / "r2_vs_sigma.png")
+        plots.save_phase_plane(shown, figures / "phase_plane.png")
+    elapsed = time.perf_counter() - start
+
+    def cell(sigma: float, key: str, name: str | None = None) -> str:
+        runs = [r for r in per_run if r["sigma"] == sigma]
+        return mean_std([r[key][name] if name else r[key] for r in runs], 2)
+
+    header = ["σ", "SNR dB"] + list(args.models) + ["true s_t", "raw x_t"]
+    rows = [
+        [f"{sigma:g}", cell(sigma, "snr_db")]
+        + [cell(sigma, "r2", name) for name in args.models]
+        + [cell(sigma, "oracle", "true_state"), cell(sigma, "oracle", "raw_x")]
+        for sigma in args.sigmas
+    ]
+    text = "Test R² of s_{t+1} read out linearly from each latent at t:\n\n" + table(header, rows)
+    rows_current = [[f"{sigma:g}"] + [cell(sigma, "r2_current", name) for name in args.models] for sigma in args.sigmas]
+    text += "\n\nTest R² of s_t from the same latents:\n\n" + table(["σ"] + list(args.models), rows_current)
+    text += f"\n\nseeds {args.seeds}, {args.steps} steps, {elapsed:.0f} s in all"
+    print(text)
+    (out / "noisy_tv_table.md").write_text(text + "\n")
+    payload = {
+        "command": " ".join(["python", "training/lab.py", *sys.argv[1:]]),
+        "seeds": args.seeds,
+        "sigmas": args.sigmas,
+        "steps": args.steps,
+        "seconds": elapsed,
+        "train_seconds": train_seconds,
+        "runs": per_run,
+    }
+    (out / "noisy_tv.json").write_text(json.dumps(payload, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="family", required=True)
+    p_mog = sub.add_parser("mog", help="the 2-D mixture of Gaussians")
+    p_mog.add_argument("--methods", nargs="+", default=list(mog.METHODS), choices=mog.METHODS)
+    p_mog.add_argument("--steps", type=int, default=None, help="optimiser steps (default: per method, mog.STEPS)")
+    p_tv = sub.add_parser("noisy-tv", help="the noisy-TV linear world model")
+    p_tv.add_argument("--sigmas", nargs="+", type=float, default=[0.0, 2.0, 4.0, 8.0, 10.0])
+    p_tv.add_argument("--models", nargs="+", default=list(noisy_tv.MODELS), choices=noisy_tv.MODELS)
+    p_tv.add_argument("--steps", type=int, default=10_000, help="full-batch Adam steps (the seed's 10,000)")
+    p_tv.add_argument("--plot-sigma", type=float, default=8.0, help="σ of the time-series and phase-plane figures")
+    for p in (p_mog, p_tv):
+        p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+        p.add_argument("--out", default="docs/lab")
+        p.add_argument("--no-figures", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.family == "mog":
+        run_mog(args)
+    else:
+        run_noisy_tv(args)
+
+
+if __name__ == "__main__":
+    main()
