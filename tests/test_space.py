@@ -1,5 +1,6 @@
 """The Gradio Space (spaces/leae-demo/app.py), end to end: a real server on 127.0.0.1, driven through gradio_client
-and (when installed) headless Chromium. Offline: the models are tiny random ones saved under tmp_path."""
+and (when installed) headless Chromium. Offline: the models are tiny random ones saved under tmp_path; the examples are
+the face photos in spaces/leae-demo/examples/."""
 
 import importlib.util
 import json
@@ -9,7 +10,9 @@ import shutil
 import socket
 import statistics
 import subprocess
+import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +27,10 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 import leae_hub  # noqa: E402
-from leae_hub import pipelines  # noqa: E402
+from leae_hub import pipelines, zoo  # noqa: E402
 
 APP_PATH = Path(__file__).resolve().parents[1] / "spaces" / "leae-demo" / "app.py"
+EXAMPLES = APP_PATH.parent / "examples"
 # gradio's queue statistics use pandas options that pandas 3 deprecates: not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:Warning", "ignore:The copy keyword:Warning")
 TAB_LABELS = ("Reconstruct", "Inpaint", "Interpolate", "Latent brush")
@@ -34,9 +38,8 @@ TAB_LABELS = ("Reconstruct", "Inpaint", "Interpolate", "Latent brush")
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    """The app module, imported by path, writing its example images under tmp_path."""
+    """The app module, imported by path."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LEAE_EXAMPLES_DIR", str(tmp_path_factory.mktemp("examples")))
         patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
         spec = importlib.util.spec_from_file_location("leae_demo_app", APP_PATH)
         module = importlib.util.module_from_spec(spec)
@@ -208,31 +211,150 @@ def test_bad_input_reaches_the_client_as_a_message(server, images, model_dirs):
         client.predict(None, api_name="/reconstruct")
     with pytest.raises(AppError, match="needs a spatial latent"):
         client.predict(
-            handle_file(images["rgb"]), handle_file(images["other"]), 0, 0, 1, 1, 0, 0, 1, 1, model_dirs["pooled"],
+            handle_file(images["rgb"]), handle_file(images["other"]), 0, 0, 1, 1, 0, 0, 1, 1, "leae-tiny-pooled",
             api_name="/latent_brush",
         )  # fmt: skip
-    with pytest.raises(AppError, match="Could not load model"):
-        client.predict(handle_file(images["rgb"]), model_dirs["broken"], api_name="/reconstruct")
+    with pytest.raises(AppError, match="Could not load model 'leae-broken'") as error:
+        client.predict(handle_file(images["rgb"]), "leae-broken", api_name="/reconstruct")
+    assert model_dirs["broken"] not in str(error.value)  # the menu key, never the server path
+    with pytest.raises(AppError, match="not in the list of choices|Unknown model"):  # gradio checks first
+        client.predict(handle_file(images["rgb"]), model_dirs["spatial"], api_name="/reconstruct")
     with pytest.raises(AppError, match="maximum value 32|steps must be between 2 and 32"):  # gradio checks first
         client.predict(handle_file(images["rgb"]), handle_file(images["other"]), 40, api_name="/interpolate")
     # Huge uploads are downscaled with a note; the pooled model (no preprocessor config) still works elsewhere.
-    _, _, report = client.predict(handle_file(images["huge"]), model_dirs["pooled"], api_name="/reconstruct")
+    _, _, report = client.predict(handle_file(images["huge"]), "leae-tiny-pooled", api_name="/reconstruct")
     assert "downscaled" in report and "2100×2100" in report
     # The server is still healthy.
     assert "PSNR" in client.predict(handle_file(images["rgb"]), api_name="/reconstruct")[2]
 
 
-def test_model_list_prefers_local_model_cards(app, model_dirs, tmp_path, monkeypatch):
+def test_model_menu_comes_from_the_zoo_faces_first(app, model_dirs, tmp_path, monkeypatch):
     cards = tmp_path / "model_cards"
-    shutil.copytree(model_dirs["spatial"], cards / "leae-cifar10-32-self-teaching")
+    for name in ("leae-cifar10-32-self-teaching", "leae-celeba-64", "my-own-model"):
+        shutil.copytree(model_dirs["spatial"], cards / name)
+    (cards / "leae-celeba-128").mkdir()  # a card without weights
+    (cards / "leae-celeba-128" / "README.md").write_text("# card only")
     (cards / "incomplete").mkdir()
     (cards / "incomplete" / "config.json").write_text("{}")
     monkeypatch.setattr(app, "MODEL_CARD_DIRS", [cards])
+    monkeypatch.delenv("LEAE_HUB_ORG", raising=False)
     ids = app.default_model_ids()
-    assert ids[0] == str(cards / "leae-cifar10-32-self-teaching")
-    assert f"{app.HUB_ORG}/leae-cifar10-32-self-teaching" not in ids  # the local copy replaces it
-    assert f"{app.HUB_ORG}/leae-celeba-128" in ids and len(ids) == len(app.ZOO)
-    assert app.ZOO[0].startswith(app.HUB_ORG + "/")
+    local = [str(cards / name) for name in ("leae-celeba-64", "leae-cifar10-32-self-teaching", "my-own-model")]
+    assert ids[:3] == local  # local folders first, in zoo order (faces first), names outside the zoo last
+    hub = [
+        repo
+        for repo in zoo.trained_repo_ids()
+        if repo.split("/")[1] not in {"leae-celeba-64", "leae-cifar10-32-self-teaching"}
+    ]
+    assert ids[3:] == hub and hub[0] == "leae-hub/leae-faces-128"
+    assert not any("leae-celeba-128" in model for model in ids)  # never offered: it has no weights
+
+    demo = app.build_demo()
+    menu = demo.get_config_file()["components"]
+    dropdown = next(c for c in menu if c.get("props", {}).get("label") == "Model")["props"]
+    assert dropdown["value"] == "leae-celeba-64"  # the first face model
+    assert [key for _, key in dropdown["choices"]][:3] == [
+        "leae-celeba-64",
+        "leae-cifar10-32-self-teaching",
+        "my-own-model",
+    ]
+    assert all(str(tmp_path) not in str(choice) for choice in dropdown["choices"])
+    # Without local face models, the first face model is the zoo's first Hub repo.
+    monkeypatch.setattr(app, "MODEL_CARD_DIRS", [])
+    demo = app.build_demo()
+    dropdown = next(c for c in demo.get_config_file()["components"] if c.get("props", {}).get("label") == "Model")[
+        "props"
+    ]
+    assert dropdown["value"] == "leae-hub/leae-faces-128"
+    assert app.model_key(model_dirs["spatial"], {"leae-tiny-spatial"}).endswith("-leae-tiny-spatial")
+
+
+def test_config_exposes_no_server_paths(server, model_dirs):
+    """Models appear by menu key; examples only as copies in gradio's content-addressed cache (the one place gradio
+    serves files from), never by their location on the server."""
+    url, _ = server
+    with urllib.request.urlopen(url + "config") as response:
+        config = response.read().decode()
+    assert "/work/" not in config and str(APP_PATH.parent) not in config
+    assert not any(path in config for path in model_dirs.values())
+    cache = re.escape(os.environ.get("GRADIO_TEMP_DIR") or str(Path(tempfile.gettempdir()) / "gradio"))
+    outside = re.sub(cache + r"/[0-9a-f]{64}/[\w.-]+", "", config)
+    assert "/tmp/" not in outside, re.findall(r".{60}/tmp/.{60}", outside)[:3]
+
+
+def test_uploads_that_are_not_images_get_a_clear_message(server, tmp_path):
+    _, client = server
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(AppError, match=r"The image upload \('notes.png'\) is not an image this app can read") as error:
+        client.predict(handle_file(str(text)), api_name="/reconstruct")
+    assert str(tmp_path) not in str(error.value) and "/tmp/" not in str(error.value)
+    with pytest.raises(AppError, match=r"The image \('notes.png'\) is not an image"):
+        client.predict({"background": handle_file(str(text)), "layers": [], "composite": None}, api_name="/inpaint")
+    bomb = tmp_path / "bomb.png"  # 200 MP of one colour: a few kB on disk
+    Image.new("1", (20_000, 10_000)).save(bomb, optimize=True)
+    with pytest.raises(AppError, match="too many pixels"):
+        client.predict(handle_file(str(bomb)), api_name="/reconstruct")
+    many = tmp_path / "many.png"  # 60 MP: decodes, but above the app's limit
+    Image.new("L", (10_000, 6_000)).save(many)
+    with pytest.raises(AppError, match=r"too many pixels: 10000×6000 is 60 MP, the limit is 50 MP"):
+        client.predict(handle_file(str(many)), api_name="/reconstruct")
+
+
+@pytest.mark.parametrize(
+    ("preset", "size", "cells"), [("leae-cifar", 64, (1, 2, 7, 4)), ("leae-2m", 128, (2, 4, 14, 8))]
+)
+def test_latent_brush_on_faces(app, tmp_path, preset, size, cells):
+    """The eyes box covers the eye rows of the latent grid (8×8 at 64 px, 16×16 at 128 px), the regions image outlines
+    exactly those cells, and copying a face's eyes onto another changes the eyes, not the chin."""
+    torch.manual_seed(0)
+    folder = tmp_path / f"faces-{size}"
+    model = leae_hub.LeaeModel(leae_hub.LeaeConfig.from_preset(preset, image_size=size))
+    with torch.no_grad():
+        model.decoder.head.weight.mul_(30)  # visible structure in the outputs of a random model
+    model.save_pretrained(folder)
+    leae_hub.LeaeImageProcessor(image_size=size).save_pretrained(folder)
+    (key,) = [key for _, key in app.register_models([str(folder)])]
+    target, source = (Image.open(path) for path in app.example_pairs(list(app.example_images().values()))[0])
+    box = app.FACE_REGIONS["eyes"]
+    result, reference, regions, report = app.run_latent_brush(target, source, *box, *box, key)
+    grid = size // 8
+    x0, y0, x1, y1 = cells
+    assert f"x {x0}–{x1 - 1}, y {y0}–{y1 - 1} of the source → x {x0}–{x1 - 1}, y {y0}–{y1 - 1}" in report
+    assert f"latent grid {grid}×{grid}" in report
+    result, reference = _png(result, (size, size)).astype(int), _png(reference, (size, size)).astype(int)
+    change = np.abs(result - reference).mean(axis=2)
+    cell = size // grid
+    eyes = change[y0 * cell : y1 * cell, x0 * cell : x1 * cell].mean()
+    chin = change[-2 * cell :, :].mean()
+    assert eyes > 0 and eyes > 5 * chin, (eyes, chin)
+    # The regions image: source | 8-px gap | target, each enlarged to 256 px; the outline sits on the cell edges.
+    strip = _png(regions)
+    scale = app.DISPLAY_SIZE / grid
+    assert strip.shape == (app.DISPLAY_SIZE, 2 * app.DISPLAY_SIZE + 8, 3)
+    row = int((y0 + y1) / 2 * scale)
+    orange, blue = (0xE4, 0x57, 0x2E), (0x1F, 0x77, 0xB4)
+    assert tuple(strip[row, int(x0 * scale) + 1]) == orange
+    assert tuple(strip[row, app.DISPLAY_SIZE + 8 + int(x0 * scale) + 1]) == blue
+    assert tuple(strip[row, int(x0 * scale) + 6]) != orange  # a 3-px outline, not a filled box
+
+
+def test_face_examples_are_few_licensed_and_paired(app):
+    pictures = app.example_images()
+    assert 2 <= len(pictures) <= 8
+    names = list(pictures)
+    assert names[0].startswith("utkface-") and any(name.startswith("celeba-") for name in names)
+    for name, path in pictures.items():
+        with Image.open(path) as image:
+            assert image.size == ((128, 128) if name.startswith("utkface-") else (89, 109)), name
+    pairs = app.example_pairs(list(pictures.values()))
+    assert len(pairs) >= 2 and all(Path(a).name.split("-")[0] == Path(b).name.split("-")[0] for a, b in pairs)
+    licence = (EXAMPLES / "LICENSE.md").read_text()
+    for needle in ("non-commercial research", "Zhang", "CVPR 2017", "Liu", "ICCV 2015", "research demo"):
+        assert needle in licence, needle
+    assert sorted(p.name for p in EXAMPLES.iterdir()) == sorted(
+        [*(Path(p).name for p in pictures.values()), "LICENSE.md"]
+    )
 
 
 def test_cap_pixels_and_editor_mask(app):

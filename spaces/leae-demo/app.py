@@ -1,14 +1,16 @@
-"""leae-demo: a Gradio Space for the self-teaching autoencoders of leae-hub.
+"""leae-demo: a Gradio Space for the self-teaching autoencoders of leae-hub, with faces first.
 
 Four tabs, each a thin shell over `leae_hub.pipelines` and each an API endpoint for `gradio_client`:
 `/reconstruct`, `/inpaint`, `/interpolate`, `/latent_brush`.
 
 Run locally:
 
-    python spaces/leae-demo/app.py --model model_cards/leae-cifar10-32-self-teaching
+    python spaces/leae-demo/app.py --model model_cards/leae-faces-128
 
-`--model` (or the `LEAE_MODEL_ID` environment variable) takes a local folder or a Hub repo id. Open a tab directly with
-`?tab=inpaint` (or `reconstruct`, `interpolate`, `latent_brush`) in the URL.
+`--model` (or the `LEAE_MODEL_ID` environment variable) takes a local folder or a Hub repo id; without it the first face
+model of the menu is selected. The menu lists the staged folders under `model_cards/` first, then the trained repos of
+`leae_hub.zoo` (faces first). Open a tab directly with `?tab=inpaint` (or `reconstruct`, `interpolate`,
+`latent_brush`) in the URL.
 """
 
 from __future__ import annotations
@@ -27,29 +29,24 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, UnidentifiedImageError
 
 import leae_hub
-from leae_hub import pipelines
+from leae_hub import pipelines, zoo
 
 logger = logging.getLogger("leae-demo")
 
-HUB_ORG = os.environ.get("LEAE_HUB_ORG", "leae-hub")
-ZOO = [
-    f"{HUB_ORG}/leae-cifar10-32-self-teaching",
-    f"{HUB_ORG}/leae-cifar10-32-masked",
-    f"{HUB_ORG}/leae-cifar10-32-baseline",
-    f"{HUB_ORG}/leae-cifar10-32-jepa",
-    f"{HUB_ORG}/leae-mnist-jepa",
-    f"{HUB_ORG}/leae-celeba-128",
-]
 MAX_PIXELS = 4_000_000  # uploads above this are downscaled before processing
+MAX_UPLOAD_PIXELS = 50_000_000  # uploads above this are refused
+MAX_FILE_SIZE = "25mb"
 HERE = Path(__file__).resolve().parent
 # model_cards/ next to app.py (a Space that ships its models) or at the repository root (a checkout of leae-hub).
 MODEL_CARD_DIRS = [HERE / "model_cards", *([HERE.parents[1] / "model_cards"] if len(HERE.parents) > 1 else [])]
-EXAMPLES_DIR = Path(os.environ.get("LEAE_EXAMPLES_DIR", Path(tempfile.gettempdir()) / "leae-demo-examples"))
+EXAMPLES_DIR = HERE / "examples"  # face photos from the UTKFace and CelebA test splits: see examples/LICENSE.md
+FACE_DATA = {"utkface", "celeba-half", "flwrlabs/celeba"}  # zoo data sources whose models are face models
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "leae-demo-outputs" / str(os.getpid())
 OUTPUT_MAX_AGE_S = 900  # our copies of the outputs; gradio serves its own copies from its cache
+DISPLAY_SIZE = 256  # model-size outputs are shown at least this large, enlarged without smoothing
 TABS = {
     "reconstruct": "Reconstruct",
     "inpaint": "Inpaint",
@@ -64,7 +61,16 @@ RECTANGLE_PRESETS = {
     "centre square, 35% of the area (the training hole)": 0.35,
     "centre square, 50% of the area": 0.50,
 }
-# Model-size outputs (32 px for CIFAR models) are enlarged to their box, without smoothing.
+# Boxes (x0, y0, x1, y1) as fractions of the model-size image, for aligned, centre-cropped faces (UTKFace, CelebA).
+CUSTOM_REGION = "custom (use the sliders)"
+FACE_REGIONS = {
+    "eyes": (0.15, 0.30, 0.85, 0.50),
+    "nose": (0.35, 0.45, 0.65, 0.65),
+    "mouth": (0.25, 0.62, 0.75, 0.82),
+    "upper half": (0.0, 0.0, 1.0, 0.5),
+    "lower half": (0.0, 0.5, 1.0, 1.0),
+}
+# Model-size outputs (64 or 128 px for faces, 32 px for CIFAR models) fill their box, enlarged without smoothing.
 CSS = """
 .pixelated img { image-rendering: pixelated; }
 .enlarge img { width: 100%; height: 100%; object-fit: contain; }
@@ -74,22 +80,65 @@ CSS = """
 # --- models ---------------------------------------------------------------------------------------------------------
 
 
+def _zoo_rank(name: str) -> int:
+    """Position of a repo name in `leae_hub.zoo.ZOO` (faces first); names outside the zoo come after."""
+    names = [item.name for item in zoo.ZOO]
+    return names.index(name) if name in names else len(names)
+
+
 def local_models() -> list[str]:
-    """Folders `model_cards/*/` holding a saved model (config.json + model.safetensors): these work offline."""
+    """Folders `model_cards/*/` holding a saved model (config.json + model.safetensors), in zoo order (faces first):
+    these work offline. Cards without weights are left out."""
     found: list[str] = []
     for root in MODEL_CARD_DIRS:
         if root.is_dir():
-            for folder in sorted(root.iterdir()):
+            for folder in root.iterdir():
                 if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
                     found.append(str(folder))
-    return found
+    return sorted(found, key=lambda path: (_zoo_rank(Path(path).name), Path(path).name))
 
 
 def default_model_ids() -> list[str]:
-    """Local folders first (they need no network), then the Hub zoo, without repeats."""
+    """Local folders first (they need no network), then the zoo's trained Hub repos, without repeats."""
     local = local_models()
     local_names = {Path(path).name for path in local}
-    return local + [repo_id for repo_id in ZOO if repo_id.split("/")[-1] not in local_names]
+    return local + [repo for repo in zoo.trained_repo_ids() if repo.split("/")[-1] not in local_names]
+
+
+def is_face_model(model_id: str) -> bool:
+    """True for a zoo entry trained on faces (by repo name, whether a local folder or a Hub id)."""
+    try:
+        return zoo.entry(Path(model_id).name if os.path.isdir(model_id) else model_id).data in FACE_DATA
+    except KeyError:
+        return False
+
+
+def model_key(model_id: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
+    """The name a model goes by in the menu and the API: a folder's name (its parent's too if that name is taken), or
+    the Hub repo id. Server paths never reach the page."""
+    if not os.path.isdir(model_id):
+        return model_id
+    path = Path(model_id).resolve()
+    return path.name if path.name not in taken else f"{path.parent.name}-{path.name}"
+
+
+_models: dict[str, str] = {}  # menu key -> local folder or Hub repo id, for every demo built in this process
+
+
+def register_models(model_ids: list[str]) -> list[tuple[str, str]]:
+    """Give each model (folder or repo id) a key; returns the menu's (label, key) pairs in the given order."""
+    menu: list[tuple[str, str]] = []
+    for model_id in model_ids:
+        keys_here = {key for _, key in menu}
+        key = model_key(model_id, keys_here)
+        _models[key] = model_id
+        local = os.path.isdir(model_id)
+        try:
+            title = f" · {zoo.entry(Path(model_id).name if local else model_id).title}"
+        except KeyError:
+            title = ""
+        menu.append((f"{key}{title}{' (local)' if local else ''}", key))
+    return menu
 
 
 _load_lock = threading.Lock()
@@ -113,11 +162,14 @@ _load_failures: dict[str, tuple[float, str]] = {}
 LOAD_RETRY_S = 60  # a model that failed to load is not retried for this long (a Hub timeout takes ~45 s offline)
 
 
-def load_model(model_id: str | None) -> tuple[leae_hub.LeaeModel, leae_hub.LeaeImageProcessor]:
-    """Load (once, then cached) a model and its image processor from a local folder or a Hub repo id."""
-    if not model_id:
+def load_model(key: str | None) -> tuple[leae_hub.LeaeModel, leae_hub.LeaeImageProcessor]:
+    """Load (once, then cached) the model a menu key names, and its image processor."""
+    if not key:
         raise gr.Error("No model selected: pick one in the Model menu.", print_exception=False)
-    model_id = str(model_id)
+    key = str(key)
+    if key not in _models:
+        raise gr.Error(f"Unknown model {key!r}: choose one of {sorted(_models)}.", print_exception=False)
+    model_id = _models[key]
     with _load_lock:  # two first requests for the same model load it once
         failed_at, text = _load_failures.get(model_id, (0.0, ""))
         if time.monotonic() - failed_at >= LOAD_RETRY_S:
@@ -126,18 +178,20 @@ def load_model(model_id: str | None) -> tuple[leae_hub.LeaeModel, leae_hub.LeaeI
             except Exception as error:  # noqa: BLE001 - any load failure becomes a short message in the UI
                 logger.exception("could not load %s", model_id)
                 text = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
+                for path in (str(Path(model_id).resolve()), model_id):  # never show a server path
+                    text = text.replace(path, key)
                 _load_failures[model_id] = (time.monotonic(), text)
     raise gr.Error(
-        f"Could not load model {model_id!r}: {text[:300]}. Pick another model, or run the app with --model pointing "
+        f"Could not load model {key!r}: {text[:300]}. Pick another model, or run the app with --model pointing "
         "at a local folder.",
         print_exception=False,
     )
 
 
-def describe_model(model_id: str | None) -> str:
+def describe_model(key: str | None) -> str:
     """A one-paragraph summary of the model, or the load error, as Markdown."""
     try:
-        model, processor = load_model(model_id)
+        model, processor = load_model(key)
     except gr.Error as error:
         return f"⚠️ {error.message}"
     config = model.config
@@ -145,9 +199,9 @@ def describe_model(model_id: str | None) -> str:
     channels = "RGB" if config.in_channels == 3 else "greyscale"
     note = "" if kind == "spatial" else " The latent brush needs a spatial latent, so it is not available for it."
     return (
-        f"**{Path(model_id).name if os.path.isdir(model_id) else model_id}**: {channels} images at "
-        f"{processor.image_size}×{processor.image_size}, {kind} latent {_shape(model.latent_shape)} "
-        f"({model.compression_ratio:.0f}× compression), {model.num_parameters():,} parameters.{note}"
+        f"**{key}**: {channels} images at {processor.image_size}×{processor.image_size}, {kind} latent "
+        f"{_shape(model.latent_shape)} ({model.compression_ratio:.0f}× compression), {model.num_parameters():,} "
+        f"parameters.{note}"
     )
 
 
@@ -203,10 +257,61 @@ def cap_pixels(image: Image.Image, max_pixels: int = MAX_PIXELS) -> tuple[Image.
 def _upload(image: Image.Image | None, what: str) -> tuple[Image.Image, list[str]]:
     if image is None:
         raise gr.Error(f"Upload {what} first (or click one of the examples).", print_exception=False)
+    _check_pixels(image.width, image.height, what)
     image, note = cap_pixels(image)
     if note:
         gr.Warning(note)
     return image, [note] if note else []
+
+
+def _check_pixels(width: int, height: int, what: str) -> None:
+    if width * height > MAX_UPLOAD_PIXELS:
+        raise gr.Error(
+            f"{what[0].upper()}{what[1:]} has too many pixels: {width}×{height} is {width * height / 1e6:.0f} MP, "
+            f"the limit is {MAX_UPLOAD_PIXELS / 1e6:.0f} MP. Downscale it first (the model sees a small square "
+            "crop anyway).",
+            print_exception=False,
+        )
+
+
+def readable_uploads(component: gr.components.Component, what: str) -> gr.components.Component:
+    """Make `component` (an Image or ImageMask input) answer a bad upload with a message naming the problem.
+
+    gradio decodes uploads before the event function runs, so a file that is not an image (or a decompression bomb)
+    would otherwise fail inside gradio with PIL's message, which names the server's temporary path.
+    """
+    preprocess = component.preprocess
+
+    def checked(payload: Any) -> Any:
+        try:
+            return preprocess(payload)
+        except gr.Error:
+            raise
+        except Image.DecompressionBombError:
+            raise gr.Error(
+                f"{what[0].upper()}{what[1:]} has too many pixels to decode safely (the limit is "
+                f"{MAX_UPLOAD_PIXELS / 1e6:.0f} MP): downscale it first.",
+                print_exception=False,
+            ) from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+            name = _upload_name(payload)
+            raise gr.Error(
+                f"{what[0].upper()}{what[1:]}{f' ({name!r})' if name else ''} is not an image this app can read "
+                f"({type(error).__name__}): upload a PNG, JPEG, WebP, GIF, BMP or TIFF file.",
+                print_exception=False,
+            ) from None
+
+    component.preprocess = checked
+    return component
+
+
+def _upload_name(payload: Any) -> str | None:
+    """The uploaded file's own name (never the server path) from an Image or ImageEditor payload."""
+    for value in (payload, getattr(payload, "background", None)):
+        name = getattr(value, "orig_name", None)
+        if name:
+            return Path(name).name
+    return None
 
 
 def _notes(notes: list[str]) -> str:
@@ -238,7 +343,7 @@ def png_file(image: Image.Image, name: str) -> str:
     return path
 
 
-def _upscale(image: Image.Image, minimum: int = 256) -> Image.Image:
+def _upscale(image: Image.Image, minimum: int = DISPLAY_SIZE) -> Image.Image:
     """Nearest-neighbour enlargement for display of tiny model-size images."""
     factor = max(1, math.ceil(minimum / max(image.size)))
     return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
@@ -281,13 +386,21 @@ def editor_mask(editor: dict[str, Any], preset: str | None) -> tuple[Image.Image
     return background, hole
 
 
-def _draw_box(image: Image.Image, box: tuple[float, float, float, float], colour: str) -> Image.Image:
+def _draw_cells(
+    image: Image.Image, cells: tuple[int, int, int, int], grid: tuple[int, int], colour: str
+) -> Image.Image:
+    """The image enlarged, with the latent grid (`grid` = (rows, columns)) in thin lines and the latent cells
+    `cells` = (x0, y0, x1, y1), end exclusive, outlined in `colour`: exactly the area the brush copies or replaces."""
     image = _upscale(image.convert("RGB"))
-    x0, y0, x1, y1 = box
+    rows, columns = grid
+    cell_w, cell_h = image.width / columns, image.height / rows
     draw = ImageDraw.Draw(image)
-    draw.rectangle(
-        [x0 * image.width, y0 * image.height, x1 * image.width - 1, y1 * image.height - 1], outline=colour, width=3
-    )
+    for column in range(1, columns):
+        draw.line([(column * cell_w, 0), (column * cell_w, image.height)], fill=(255, 255, 255), width=1)
+    for row in range(1, rows):
+        draw.line([(0, row * cell_h), (image.width, row * cell_h)], fill=(255, 255, 255), width=1)
+    x0, y0, x1, y1 = cells
+    draw.rectangle([x0 * cell_w, y0 * cell_h, x1 * cell_w - 1, y1 * cell_h - 1], outline=colour, width=3)
     return image
 
 
@@ -313,6 +426,7 @@ def run_inpaint(editor: dict[str, Any] | None, preset: str, model_id: str) -> tu
     """Inpaint the painted (and/or preset) hole; returns PNG paths of (masked input, result) and a report."""
     model, processor = load_model(model_id)
     background, hole = editor_mask(editor or {}, preset)
+    _check_pixels(background.width, background.height, "the image")
     image, note = cap_pixels(background)
     if note:
         gr.Warning(note)
@@ -343,7 +457,11 @@ def run_interpolate(
     if not 2 <= steps <= 32:
         raise gr.Error(f"steps must be between 2 and 32, got {steps}.", print_exception=False)
     result = pipelines.interpolate(model, image_a, image_b, steps=steps, processor=processor)
-    info = f"{steps} images decoded from (1 − t)·z_A + t·z_B, t = 0 … 1, latent {_shape(model.latent_shape)}"
+    ends = pipelines.reconstruct(model, [image_a, image_b], processor).psnr  # the first and last frames
+    info = (
+        f"{steps} images decoded from (1 − t)·z_A + t·z_B, t = 0 … 1, latent {_shape(model.latent_shape)} · "
+        f"**PSNR** of the end frames: A {_db(ends[0])}, B {_db(ends[1])}"
+    )
     frames = [png_file(frame, f"frame{index:02d}") for index, frame in enumerate(result.images)]
     return png_file(result.strip, "interpolation"), frames, info + _notes(notes_a + notes_b)
 
@@ -366,7 +484,7 @@ def run_latent_brush(
     model, processor = load_model(model_id)
     if model.config.latent_type != "spatial":
         raise gr.Error(
-            f"The latent brush needs a spatial latent, but {Path(model_id).name} has a pooled latent of "
+            f"The latent brush needs a spatial latent, but {model_id} has a pooled latent of "
             f"{model.config.latent_channels} values: pick a model with a spatial latent (e.g. a self-teaching one).",
             print_exception=False,
         )
@@ -375,16 +493,23 @@ def run_latent_brush(
     region_src = (src_x0, src_y0, src_x1, src_y1)
     region_dst = (dst_x0, dst_y0, dst_x1, dst_y1)
     result = pipelines.latent_brush(model, target, source, region_src, region_dst, processor=processor)
-    inputs = pipelines.reconstruct(model, [source, target], processor).inputs
+    references = pipelines.reconstruct(model, [source, target], processor)
+    inputs = references.inputs
+    grid = tuple(model.latent_shape[1:])
     regions = pipelines.make_strip(
-        [_draw_box(inputs[0], region_src, "#e4572e"), _draw_box(inputs[1], region_dst, "#1f77b4")], gap=8
+        [
+            _draw_cells(inputs[0], result.cells_src, grid, "#e4572e"),
+            _draw_cells(inputs[1], result.cells_dst, grid, "#1f77b4"),
+        ],
+        gap=8,
     )
     sx0, sy0, sx1, sy1 = result.cells_src
     dx0, dy0, dx1, dy1 = result.cells_dst
     info = (
         f"latent cells x {sx0}–{sx1 - 1}, y {sy0}–{sy1 - 1} of the source → x {dx0}–{dx1 - 1}, y {dy0}–{dy1 - 1} of "
-        f"the target (latent grid {model.latent_shape[2]}×{model.latent_shape[1]}). Regions: source in orange, "
-        "target in blue."
+        f"the target (latent grid {model.latent_shape[2]}×{model.latent_shape[1]}). Regions: the latent grid, with the "
+        "source's cells in orange and the target's in blue. "
+        f"**PSNR** of the unchanged reconstructions: target {_db(references.psnr[1])}, source {_db(references.psnr[0])}"
     )
     return (
         png_file(result.image, "brushed"),
@@ -398,41 +523,26 @@ def run_latent_brush(
 
 
 def example_images(folder: Path = EXAMPLES_DIR) -> dict[str, str]:
-    """Public-domain sample images (scikit-image's astronaut, chelsea, coffee; matplotlib's grace_hopper if
-    installed), written once as PNG into `folder`. Returns {name: path}; empty when none is available."""
-    sources: dict[str, Any] = {}
-    try:
-        from skimage import data
+    """The example photos shipped in `folder`: {name: path}, UTKFace first, then CelebA, each sorted by name."""
+    files = [path for path in folder.glob("*") if path.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    files.sort(key=lambda path: (not path.name.startswith("utkface"), path.name))
+    return {path.stem: str(path) for path in files}
 
-        sources.update(astronaut=data.astronaut, chelsea=data.chelsea, coffee=data.coffee)
-    except ImportError:
-        logger.warning("scikit-image is not installed: no example images")
-    try:
-        from matplotlib import cbook
 
-        sources["grace_hopper"] = lambda: np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg")))
-    except ImportError:
-        pass
-    paths: dict[str, str] = {}
-    for name, load in sources.items():
-        path = folder / f"{name}.png"
-        try:
-            if not path.is_file():
-                folder.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                Image.fromarray(load()).save(tmp, format="PNG")
-                os.replace(tmp, path)
-            paths[name] = str(path)
-        except Exception:  # noqa: BLE001 - an example that cannot be made is just left out
-            logger.warning("could not write the example image %s", name, exc_info=True)
-    return paths
+def example_pairs(pictures: list[str]) -> list[list[str]]:
+    """Consecutive pairs of examples from the same data set (same alignment), for interpolation and the brush."""
+    pairs: list[list[str]] = []
+    for first, second in zip(pictures[::2], pictures[1::2], strict=False):
+        if Path(first).name.split("-")[0] == Path(second).name.split("-")[0]:
+            pairs.append([first, second])
+    return pairs
 
 
 # --- the app --------------------------------------------------------------------------------------------------------
 
 
-def _output_image(label: str, height: int = 256) -> gr.Image:
-    # Model-size images are small (32 px for CIFAR models): shown enlarged, without smoothing (see CSS).
+def _output_image(label: str, height: int = DISPLAY_SIZE) -> gr.Image:
+    # Model-size images are small (64 or 128 px for faces): shown enlarged, without smoothing (see CSS).
     return gr.Image(
         label=label, type="pil", format="png", interactive=False, height=height, elem_classes=["pixelated", "enlarge"]
     )
@@ -440,30 +550,51 @@ def _output_image(label: str, height: int = 256) -> gr.Image:
 
 def _input_image(label: str) -> gr.Image:
     # image_mode=None keeps the upload's mode (RGBA, L, 16-bit): the image processor converts it.
-    return gr.Image(label=label, type="pil", image_mode=None, format="png", sources=["upload", "clipboard"], height=320)
+    image = gr.Image(
+        label=label, type="pil", image_mode=None, format="png", sources=["upload", "clipboard"], height=320
+    )
+    return readable_uploads(image, f"the {label.lower()} upload")
+
+
+def _region_sliders(box: tuple[float, float, float, float]) -> list[gr.Slider]:
+    return [
+        gr.Slider(0, 1, value=value, step=0.01, label=name)
+        for name, value in zip(("x0", "y0", "x1", "y1"), box, strict=True)
+    ]
 
 
 def build_demo(model_ids: list[str] | None = None, default: str | None = None) -> gr.Blocks:
-    """Build the Blocks app. `model_ids` are the models offered (default: local `model_cards/*/` folders, then the
-    Hub zoo); `default` is the one selected first (added to the list if missing)."""
-    choices = list(model_ids) if model_ids is not None else default_model_ids()
-    if default and default not in choices:
-        choices.insert(0, default)
-    if not choices:
-        raise ValueError("no models to offer: pass model_ids or a default model.")
-    default = default or choices[0]
-    labels = [(f"{Path(c).name} (local)" if os.path.isdir(c) else c, c) for c in choices]
+    """Build the Blocks app.
+
+    Args:
+        model_ids: the models offered, as local folders or Hub repo ids (default: `default_model_ids()`, staged
+            `model_cards/*/` folders first, then the zoo's trained repos, faces first).
+        default: the model selected first (added to the menu if missing); default: the first face model.
+    """
+    sources = list(model_ids) if model_ids is not None else default_model_ids()
+    if default and default not in sources:
+        sources.insert(0, default)
+    if not sources:
+        raise ValueError("no models to offer: pass model_ids or a default model (--model FOLDER_OR_REPO_ID).")
+    menu = register_models(sources)
+    keys = [key for _, key in menu]
+    if default:
+        default_key = keys[sources.index(default)]
+    else:
+        default_key = next((key for key, source in zip(keys, sources, strict=True) if is_face_model(source)), keys[0])
     examples = example_images()
-    pictures = [examples[name] for name in ("astronaut", "chelsea", "coffee", "grace_hopper") if name in examples]
+    pictures = list(examples.values())
+    pairs = example_pairs(pictures)
 
     with gr.Blocks(title="leae: self-teaching autoencoders") as demo:
         gr.Markdown(
             "# leae: self-teaching autoencoders\n"
             "Autoencoders trained **without a pixel loss**: the decoder's output is judged only through the model's "
-            "own encoder. Upload any image (it is resized and centre-cropped to the model's size), or use an example."
+            "own encoder. Upload a face (it is resized and centre-cropped to the model's size), or use an example. "
+            "Example photos: UTKFace and CelebA test splits, for non-commercial research only."
         )
         with gr.Row():
-            model_id = gr.Dropdown(choices=labels, value=default, label="Model", scale=2)
+            model_id = gr.Dropdown(choices=menu, value=default_key, label="Model", scale=2)
             model_info = gr.Markdown()
         model_id.change(describe_model, model_id, model_info, api_visibility="private")
         demo.load(describe_model, model_id, model_info, api_visibility="private")
@@ -472,7 +603,7 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
             with gr.Tab(TABS["reconstruct"], id="reconstruct"):
                 with gr.Row():
                     rec_input = _input_image("Image")
-                    rec_original = _output_image("Original (model size)")
+                    rec_original = _output_image("Original (at model size)")
                     rec_output = _output_image("Reconstruction")
                 rec_info = gr.Markdown(label="Reconstruction report")
                 rec_button = gr.Button("Reconstruct", variant="primary")
@@ -480,7 +611,7 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
                     run_reconstruct, [rec_input, model_id], [rec_original, rec_output, rec_info], api_name="reconstruct"
                 )
                 if pictures:
-                    gr.Examples([[p] for p in pictures], inputs=[rec_input])
+                    gr.Examples([[p] for p in pictures], inputs=[rec_input], label="Faces")
 
             with gr.Tab(TABS["inpaint"], id="inpaint"):
                 gr.Markdown(
@@ -488,15 +619,18 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
                     "together are combined. Known pixels are returned unchanged."
                 )
                 with gr.Row():
-                    inp_editor = gr.ImageMask(
-                        label="Image and hole",
-                        type="pil",
-                        image_mode="RGBA",
-                        format="png",
-                        sources=["upload", "clipboard"],
-                        layers=False,
+                    inp_editor = readable_uploads(
+                        gr.ImageMask(
+                            label="Image and hole",
+                            type="pil",
+                            image_mode="RGBA",
+                            format="png",
+                            sources=["upload", "clipboard"],
+                            layers=False,
+                        ),
+                        "the image",
                     )
-                    inp_masked = _output_image("Masked input (model size)")
+                    inp_masked = _output_image("Masked input (at model size)")
                     inp_output = _output_image("Inpainted")
                 inp_preset = gr.Radio(list(RECTANGLE_PRESETS), value=NO_PRESET, label="Rectangle preset")
                 inp_info = gr.Markdown(label="Inpainting report")
@@ -508,7 +642,7 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
                     api_name="inpaint",
                 )
                 if pictures:
-                    gr.Examples([[p] for p in pictures], inputs=[inp_editor])
+                    gr.Examples([[p] for p in pictures], inputs=[inp_editor], label="Faces")
 
             with gr.Tab(TABS["interpolate"], id="interpolate"):
                 with gr.Row():
@@ -527,36 +661,33 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
                     [int_strip, int_frames, int_info],
                     api_name="interpolate",
                 )
-                if len(pictures) >= 2:
-                    pairs = [[pictures[i], pictures[(i + 1) % len(pictures)]] for i in range(len(pictures))]
-                    gr.Examples(pairs, inputs=[int_a, int_b])
+                if pairs:
+                    gr.Examples(pairs, inputs=[int_a, int_b], label="Face pairs")
 
             with gr.Tab(TABS["latent_brush"], id="latent_brush"):
                 gr.Markdown(
                     "Copy the **source**'s latent vectors inside one box into the **target**'s latent inside another, "
-                    "then decode. Boxes are fractions (0–1) of the model-size image: x to the right, y down. Needs a "
-                    "model with a spatial latent."
+                    "then decode. Boxes are fractions (0–1) of the model-size image, x to the right and y down; each "
+                    "covers the latent cells it touches (8×8 cells at 64 px, 16×16 at 128 px). Pick a face region or "
+                    "set the sliders. Needs a model with a spatial latent."
                 )
                 with gr.Row():
                     brush_target = _input_image("Target")
                     brush_source = _input_image("Source")
+                brush_region = gr.Radio(
+                    [*FACE_REGIONS, CUSTOM_REGION], value="eyes", label="Face region (source and target)"
+                )
                 with gr.Row():
                     with gr.Column():
                         gr.Markdown("**Source region**")
-                        src = [
-                            gr.Slider(0, 1, value=v, step=0.01, label=name)
-                            for name, v in (("x0", 0.25), ("y0", 0.25), ("x1", 0.75), ("y1", 0.75))
-                        ]
+                        src = _region_sliders(FACE_REGIONS["eyes"])
                     with gr.Column():
                         gr.Markdown("**Target region**")
-                        dst = [
-                            gr.Slider(0, 1, value=v, step=0.01, label=name)
-                            for name, v in (("x0", 0.25), ("y0", 0.25), ("x1", 0.75), ("y1", 0.75))
-                        ]
+                        dst = _region_sliders(FACE_REGIONS["eyes"])
                 with gr.Row():
-                    brush_output = _output_image("Result")
+                    brush_output = _output_image("Result (target with the source's region)")
                     brush_reference = _output_image("Target reconstruction (unchanged)")
-                    brush_regions = _output_image("Regions (source | target)")
+                    brush_regions = _output_image("Latent cells (source | target)")
                 brush_info = gr.Markdown(label="Brush report")
                 brush_button = gr.Button("Paint", variant="primary")
                 brush_button.click(
@@ -565,10 +696,15 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
                     [brush_output, brush_reference, brush_regions, brush_info],
                     api_name="latent_brush",
                 )
-                if len(pictures) >= 2:
-                    gr.Examples(
-                        [[pictures[0], pictures[1]], [pictures[1], pictures[-1]]], inputs=[brush_target, brush_source]
-                    )
+
+                def set_region(region: str) -> list[Any]:
+                    """A face region sets both boxes; 'custom' leaves the sliders as they are."""
+                    box = FACE_REGIONS.get(region)
+                    return [gr.skip()] * 8 if box is None else [*box, *box]
+
+                brush_region.change(set_region, brush_region, [*src, *dst], api_visibility="private")
+                if pairs:
+                    gr.Examples(pairs, inputs=[brush_target, brush_source], label="Face pairs")
 
         def select_tab(request: gr.Request):
             """`?tab=inpaint` in the URL opens that tab."""
@@ -576,14 +712,18 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
             return gr.Tabs(selected=tab) if tab in TABS else gr.skip()
 
         def fill_from_url(model: str, request: gr.Request):
-            """`?tab=inpaint&example=1` (or `&example=chelsea`) also fills that tab with example images and runs it,
-            so a link shows the tab in use."""
+            """`?tab=inpaint&example=1` (an index into the examples, or a name such as `celeba-003166`) also fills
+            that tab with example images and runs it, so a link shows the tab in use."""
             params = dict(request.query_params) if request else {}
             tab, example = params.get("tab", ""), params.get("example", "")
             if tab not in TABS or not example or not pictures:
                 return {rec_info: gr.skip()}  # a dict return with no change (an empty dict reads as one value)
-            first = examples.get(example, pictures[0])
-            second = next((p for p in pictures if p != first), first)
+            if example.isdigit():  # 1-based, as in "the first example"
+                first = pictures[(int(example) - 1) % len(pictures)]
+            else:
+                first = examples.get(example, pictures[0])
+            partner = {a: b for a, b in pairs} | {b: a for a, b in pairs}
+            second = partner.get(first) or next((p for p in pictures if p != first), first)
             try:
                 return _fill(tab, first, second, model)
             except gr.Error as error:
@@ -628,6 +768,7 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the Space: `python app.py [--model FOLDER_OR_REPO_ID] [--port PORT] [--share]`."""
     parser = argparse.ArgumentParser(description="The leae-hub demo Space.")
     parser.add_argument("--model", default=os.environ.get("LEAE_MODEL_ID"), help="local folder or Hub repo id")
     parser.add_argument("--port", type=int, default=None, help="server port (default: GRADIO_SERVER_PORT or 7860)")
@@ -640,7 +781,7 @@ def main(argv: list[str] | None = None) -> None:
         server_port=args.port,
         share=args.share,
         show_error=True,
-        max_file_size="25mb",
+        max_file_size=MAX_FILE_SIZE,
         css=CSS,
     )
 
