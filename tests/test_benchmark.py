@@ -10,10 +10,11 @@ import pytest
 import torch
 from conftest import tiny_config
 
-import leae_hub.modeling_leae as modeling
+import leae_hub.speedups as speedups
 from leae_hub import LeaeConfig, LeaeModel
 from leae_hub.recipes import build_recipe
 from leae_hub.regularizers import _CharacteristicSums
+from leae_hub.speedups import disable_fast_path, enable_fast_path, encode_groups, fast_path, fast_path_enabled
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -88,11 +89,13 @@ def test_fast_kernels_keep_the_math(monkeypatch, preset, overrides, recipe, opti
     config = LeaeConfig.from_preset(preset, **overrides)
     pixel_values = torch.rand(4, 3, config.image_size, config.image_size)
     results = {}
+    monkeypatch.setattr(speedups, "TRANSPOSED_CONV_MIN_PIXELS", 1)  # use it on the small maps of the test too
     for fast in (False, True):
-        monkeypatch.setattr(modeling, "FAST_PATH", fast)
-        monkeypatch.setattr(modeling, "TRANSPOSED_CONV_MIN_PIXELS", 1)  # use it on the small maps of the test too
         torch.manual_seed(0)
-        results[fast] = _train_two_steps(LeaeModel(config).train(), recipe, options, pixel_values)
+        model = LeaeModel(config).train()
+        if fast:
+            enable_fast_path(model)
+        results[fast] = _train_two_steps(model, recipe, options, pixel_values)
     (plain_losses, plain_grads), (fast_losses, fast_grads) = results[False], results[True]
     assert fast_losses == pytest.approx(plain_losses, rel=1e-4)
     scale = max(grad.abs().max().item() for grad in plain_grads)  # some gradients are zero up to rounding
@@ -102,16 +105,43 @@ def test_fast_kernels_keep_the_math(monkeypatch, preset, overrides, recipe, opti
 
 def test_grouped_batch_norm_equals_separate_calls():
     """`groups` normalises each slice with its own statistics and updates the running ones once per slice, in order."""
-    grouped, separate = LeaeModel(tiny_config()).train(), LeaeModel(tiny_config()).train()
+    grouped, separate = enable_fast_path(LeaeModel(tiny_config()).train()), LeaeModel(tiny_config()).train()
     separate.load_state_dict(grouped.state_dict())
     first, second = torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32)
-    together = grouped.encoder(torch.cat([first, second]), groups=2)
+    together = encode_groups(grouped.encoder, torch.cat([first, second]), groups=2)
     apart = torch.cat([separate.encoder(first), separate.encoder(second)])
     assert torch.allclose(together, apart, atol=1e-5)
     for name, buffer in separate.encoder.latent_norm.named_buffers():
         assert torch.allclose(getattr(grouped.encoder.latent_norm, name), buffer, atol=1e-6), name
-    judged = grouped.encoder(torch.cat([first, second]), norm_mode="batch", groups=2)
+    judged = encode_groups(grouped.encoder, torch.cat([first, second]), norm_mode="batch", groups=2)
     assert torch.allclose(judged[:4], separate.encoder(first, norm_mode="batch"), atol=1e-5)
+    plain = encode_groups(separate.encoder, torch.cat([first, second]), norm_mode="batch", groups=2)  # two calls
+    assert torch.allclose(judged, plain, atol=1e-5)
+
+
+def test_fast_path_is_a_per_instance_switch_that_keeps_the_weights(tmp_path):
+    """enable/disable swap classes on one model only; state-dict keys, save_pretrained output and results stay."""
+    torch.manual_seed(0)
+    model, other = LeaeModel(tiny_config()).eval(), LeaeModel(tiny_config()).eval()
+    keys, x = list(model.state_dict()), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        plain = model(x).reconstruction
+    enable_fast_path(model)
+    assert fast_path_enabled(model) and not fast_path_enabled(other)
+    assert type(other.decoder.head) is torch.nn.Conv2d and type(model.decoder.head) is not torch.nn.Conv2d
+    assert list(model.state_dict()) == keys and isinstance(model.decoder.head, torch.nn.Conv2d)
+    with torch.no_grad():
+        assert torch.allclose(model(x).reconstruction, plain, atol=1e-5)
+        with fast_path(model, enabled=False):
+            assert not fast_path_enabled(model) and torch.equal(model(x).reconstruction, plain)
+    assert fast_path_enabled(model)
+    model.save_pretrained(tmp_path)
+    loaded = LeaeModel.from_pretrained(tmp_path).eval()
+    assert not fast_path_enabled(loaded)
+    with torch.no_grad():
+        assert torch.equal(loaded(x).reconstruction, plain)
+    disable_fast_path(model)
+    assert all(type(m).__module__ != "leae_hub.speedups" for m in model.modules())
 
 
 @pytest.mark.parametrize(

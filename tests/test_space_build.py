@@ -171,7 +171,7 @@ def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
         url = f"http://127.0.0.1:{port}/"
         _wait_for(url, process, log, timeout=180)
         client = gradio_client.Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
-        example = space / "examples" / "celeba-003166.jpg"
+        example = space / "examples" / "utkface-25_1_0_20170109213232182.jpg"
         original, reconstruction, report = client.predict(
             gradio_client.handle_file(str(example)), "leae-celeba-64", api_name="/reconstruct"
         )

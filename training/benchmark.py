@@ -12,10 +12,10 @@ AdamW step, `zero_grad(set_to_none=True)` and `recipe.update` (train.py adds gra
   peak resident memory (`ru_maxrss`) after the training steps (on a GPU: `peak_gpu_memory_mb` too);
 - `gflop_per_img`: FLOPs of one step per image, counted with `torch.utils.flop_counter.FlopCounterMode`, which counts
   matrix products and convolutions (forward and backward) only, not element-wise work, on the plain formulation of
-  the math (`modeling_leae.FAST_PATH = False`: nearest upsampling, then a 3×3 conv); `gflops_per_s` = gflop_per_img ×
-  img_per_s, the rate at which the step gets through that work. The fast path does the same math with fewer FLOPs
-  (an upsampling followed by a 3×3 conv runs as a 4×4 transposed conv); those are `executed_gflop_per_img`,
-  `executed_gflops_per_s` and `executed_fraction_of_peak`;
+  the math (the plain model, without `leae_hub.speedups.enable_fast_path`: nearest upsampling, then a 3×3 conv);
+  `gflops_per_s` = gflop_per_img × img_per_s, the rate at which the step gets through that work. The fast path does
+  the same math with fewer FLOPs (an upsampling followed by a 3×3 conv runs as a 4×4 transposed conv); those are
+  `executed_gflop_per_img`, `executed_gflops_per_s` and `executed_fraction_of_peak`;
 - `matmul_gflops_per_s`: the machine's fp32 matmul rate, measured in the same process between the timed steps (best of
   several 2048×2048 `torch.mm`), and `fraction_of_peak` = gflops_per_s / matmul_gflops_per_s (both best-of, so load
   from other processes affects both the same way; `fraction_of_peak_median` pairs each step with the matmul timed
@@ -65,9 +65,9 @@ import yaml  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import leae_hub  # noqa: E402
-import leae_hub.modeling_leae as modeling  # noqa: E402
 from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
 from leae_hub.recipes import RECIPES, build_recipe  # noqa: E402
+from leae_hub.speedups import enable_fast_path, fast_path  # noqa: E402
 
 REQUIRED_KEYS = (
     "img_per_s",
@@ -124,15 +124,10 @@ def matmul_gflops(device: torch.device, dtype: torch.dtype = torch.float32, size
     return 2 * size**3 / best / 1e9
 
 
-def count_flops(fn: Callable[[], Any], plain: bool = False) -> int:
-    """FLOPs of `fn()`; `plain=True` counts the plain formulation of the math (`FAST_PATH = False`)."""
-    fast_path = modeling.FAST_PATH
-    modeling.FAST_PATH = fast_path and not plain
-    try:
-        with FlopCounterMode(display=False) as counter:
-            fn()
-    finally:
-        modeling.FAST_PATH = fast_path
+def count_flops(fn: Callable[[], Any], model: LeaeModel | None = None, plain: bool = False) -> int:
+    """FLOPs of `fn()`; `plain=True` counts the plain formulation of the math (`model` without its fast path)."""
+    with fast_path(model, enabled=False) if plain else nullcontext(), FlopCounterMode(display=False) as counter:
+        fn()
     return counter.get_total_flops()
 
 
@@ -153,6 +148,8 @@ class TrainStep:
         torch.manual_seed(0)
         config = LeaeConfig.from_preset(case["preset"], image_size=case["image_size"])
         self.model = LeaeModel(config).to(device).train()
+        if not case["plain_kernels"]:
+            enable_fast_path(self.model)
         self.recipe = build_recipe(case["recipe"], **case["options"]).to(device)
         trainable = list(self.recipe.trainable_parameters(self.model))
         trainable_ids = {id(p) for p in trainable}
@@ -198,8 +195,8 @@ def measure_training(case: dict[str, Any], device: torch.device) -> tuple[dict[s
         times.append(time.perf_counter() - start)
     peak_memory = peak_rss_mb()  # before the FLOP counting below, whose plain-formulation step needs more memory
     # Counted on eager steps (compiled or not, the math is the same): the plain formulation's FLOPs, which define the
-    # work of the step for every implementation, and the FLOPs the fast path executes (fewer, see modeling_leae).
-    flops = count_flops(lambda: step(eager=True), plain=True)
+    # work of the step for every implementation, and the FLOPs the fast path executes (fewer, see leae_hub.speedups).
+    flops = count_flops(lambda: step(eager=True), step.model, plain=True)
     executed = count_flops(lambda: step(eager=True))
     batch, best = case["batch"], min(times)
     peak = max(peaks)
@@ -311,7 +308,6 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     device = torch.device(case["device"])
     if case["threads"]:
         torch.set_num_threads(case["threads"])
-    modeling.FAST_PATH = not case["plain_kernels"]
     result: dict[str, Any] = {
         "case": {k: v for k, v in case.items() if k not in ("inference_seconds", "data_seconds")},
         "recipe": case["recipe"],
@@ -418,7 +414,7 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
     for spec in args.variant or ["same-math"]:
         variant = parse_variant(spec)
         torch.manual_seed(0)
-        model = LeaeModel(LeaeConfig.from_preset(preset, image_size=image_size)).train()
+        model = enable_fast_path(LeaeModel(LeaeConfig.from_preset(preset, image_size=image_size)).train())
         recipe = build_recipe(recipe_name, **variant["options"])
         trainable = list(recipe.trainable_parameters(model))
         fused = {"fused": True} if variant["fused_optimizer"] else {}
@@ -551,7 +547,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile", action="store_true", help="torch.compile the recipe (the objective's forward)")
     parser.add_argument("--fused_optimizer", action="store_true", help="AdamW(fused=True)")
     parser.add_argument(
-        "--plain_kernels", action="store_true", help="leae_hub.modeling_leae.FAST_PATH = False (the plain layout)"
+        "--plain_kernels", action="store_true", help="the plain model (no leae_hub.speedups.enable_fast_path)"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")

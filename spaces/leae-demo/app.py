@@ -523,7 +523,7 @@ def run_latent_brush(
 
 
 def example_images(folder: Path = EXAMPLES_DIR) -> dict[str, str]:
-    """The example photos shipped in `folder`: {name: path}, UTKFace first, then CelebA, each sorted by name."""
+    """The example photos shipped in `folder`: {name: path}, UTKFace first, then any others, each sorted by name."""
     files = [path for path in folder.glob("*") if path.suffix.lower() in (".jpg", ".jpeg", ".png")]
     files.sort(key=lambda path: (not path.name.startswith("utkface"), path.name))
     return {path.stem: str(path) for path in files}
@@ -712,7 +712,7 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
             return gr.Tabs(selected=tab) if tab in TABS else gr.skip()
 
         def fill_from_url(model: str, request: gr.Request):
-            """`?tab=inpaint&example=1` (an index into the examples, or a name such as `celeba-003166`) also fills
+            """`?tab=inpaint&example=1` (an index into the examples, or an example file name without extension) fills
             that tab with example images and runs it, so a link shows the tab in use."""
             params = dict(request.query_params) if request else {}
             tab, example = params.get("tab", ""), params.get("example", "")

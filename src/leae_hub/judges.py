@@ -21,9 +21,9 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from .modeling_leae import LeaeEncoder
+from .speedups import batch_separable, encode_groups
 
 JudgeNormMode = Literal["batch", "running"]
 JUDGE_KINDS = ("live", "step-frozen", "ema")
@@ -43,14 +43,15 @@ class Judge(nn.Module):
     def batch_independent(self, encoder: LeaeEncoder) -> bool:
         """True when each image's latent does not depend on the rest of the judged batch, so that several judge
         calls can be concatenated into one without changing the result."""
-        return encoder.groupable and (self.norm_mode == "running" or encoder.config.latent_norm == "none")
+        return batch_separable(encoder) and (self.norm_mode == "running" or encoder.config.latent_norm == "none")
 
     def many(self, encoder: LeaeEncoder, images: Sequence[Tensor]) -> list[Tensor]:
         """`[self(encoder, x) for x in images]` in as few encoder calls as the result allows.
 
         Consecutive batches of the same shape go through the encoder together: simply concatenated when the judge is
-        batch-independent, otherwise as `groups`, each batch normalised with its own statistics, which is the same
-        math as one call per batch (upstream's judge). Backbones with their own batch norms get one call per batch.
+        batch-independent, otherwise as groups (`leae_hub.speedups.encode_groups`), each batch normalised with its own
+        statistics, which is the same math as one call per batch (upstream's judge). Backbones with their own batch
+        norms get one call per batch.
         """
         runs: list[list[Tensor]] = []
         for batch in images:
@@ -60,7 +61,7 @@ class Judge(nn.Module):
                 runs.append([batch])
         judged: list[Tensor] = []
         for run in runs:
-            if len(run) == 1 or not encoder.groupable:
+            if len(run) == 1 or not batch_separable(encoder):
                 judged.extend(self(encoder, batch) for batch in run)
                 continue
             groups = 1 if self.batch_independent(encoder) else len(run)
@@ -77,7 +78,7 @@ class LiveJudge(Judge):
     kind = "live"
 
     def forward(self, encoder: LeaeEncoder, images: Tensor, groups: int = 1) -> Tensor:
-        return encoder(images, norm_mode=self.norm_mode, groups=groups)
+        return encode_groups(encoder, images, self.norm_mode, groups)
 
 
 class StepFrozenJudge(Judge):
@@ -87,8 +88,7 @@ class StepFrozenJudge(Judge):
 
     def forward(self, encoder: LeaeEncoder, images: Tensor, groups: int = 1) -> Tensor:
         params = {name: param.detach() for name, param in encoder.named_parameters()}
-        kwargs = {"norm_mode": self.norm_mode, "groups": groups}
-        return functional_call(encoder, params, (images,), kwargs, strict=False)
+        return encode_groups(encoder, images, self.norm_mode, groups, parameters=params)
 
 
 class EMAJudge(Judge):
@@ -119,8 +119,7 @@ class EMAJudge(Judge):
         return {_name(key): tensor for key, tensor in self.averages.named_buffers()}
 
     def forward(self, encoder: LeaeEncoder, images: Tensor, groups: int = 1) -> Tensor:
-        kwargs = {"norm_mode": self.norm_mode, "groups": groups}
-        return functional_call(encoder, self._weights(encoder), (images,), kwargs)
+        return encode_groups(encoder, images, self.norm_mode, groups, parameters=self._weights(encoder))
 
     @torch.no_grad()
     def update(self, encoder: LeaeEncoder) -> None:

@@ -1,8 +1,9 @@
 """The self-teaching autoencoder (leae): a conv (or timm) encoder, a latent batch norm, and a mirrored conv decoder.
 
-This file is self-contained apart from its relative import of `configuration_leae`, because `save_pretrained` copies
-both next to the weights so that `trust_remote_code=True` works where `leae_hub` is not installed. timm is imported
-only when a timm backbone is asked for.
+This file is self-contained apart from its relative import of `configuration_leae`: publishing copies both next to the
+weights so that `trust_remote_code=True` works where `leae_hub` is not installed. timm is imported only when a timm
+backbone is asked for. It is the plain formulation; training switches on same-math speed-ups per instance with
+`leae_hub.speedups.enable_fast_path(model)`.
 """
 
 from __future__ import annotations
@@ -24,97 +25,6 @@ from .configuration_leae import LeaeConfig
 # update in training, running statistics in eval); "batch" uses the batch's statistics without touching the running
 # ones (the upstream judge); "running" always uses the running statistics.
 NormMode = Literal["auto", "batch", "running"]
-
-# Same-math fast paths (docs/performance.md). With FAST_PATH the conv encoder and decoder run their feature maps in
-# channels-last layout (what oneDNN and cuDNN prefer), a nearest ×2 upsampling followed by a 3×3 conv runs as one 4×4
-# stride-2 transposed conv on the small map (`upsample_conv3x3`), the down blocks' shortcut averages straight from the
-# channels-last map (no space-to-channel copy), and convs whose weights are frozen (a judge's pass) keep only what the
-# input gradient needs (`LeaeConv2d`). Results agree with the plain formulation up to float rounding; set
-# `FAST_PATH = False` to run the plain one (the tests compare the two).
-FAST_PATH = True
-# Below this many pixels (h·w of the small map) the plain upsample + conv is the faster one on oneDNN.
-TRANSPOSED_CONV_MIN_PIXELS = 64
-# Nearest ×2 upsampling then a 3×3 conv (padding 1) is a 4×4 transposed conv with stride 2 (padding 1): input pixel i
-# reaches output pixels 2i − 1 … 2i + 2 through the taps w2, w1 + w2, w0 + w1, w0 (rows of this matrix, per axis).
-_NEAREST_UP_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
-
-
-def upsample_conv3x3(hidden: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """`conv(nearest_upsample_×2(hidden))` for a 3×3 conv with padding 1, without building the upsampled map.
-
-    On maps of at least `TRANSPOSED_CONV_MIN_PIXELS` pixels this is one transposed conv with the 4×4 kernel
-    K = M w Mᵀ (M = `_NEAREST_UP_TAPS`): 16 instead of 36 multiply-adds per input pixel and channel pair.
-    """
-    if FAST_PATH and hidden.shape[-2] * hidden.shape[-1] >= TRANSPOSED_CONV_MIN_PIXELS:
-        taps = conv.weight.new_tensor(_NEAREST_UP_TAPS)  # [4, 3]
-        kernel = torch.einsum("ay,oiyx,bx->ioab", taps, conv.weight, taps)  # [C_in, C_out, 4, 4]
-        return F.conv_transpose2d(hidden, kernel, conv.bias, stride=2, padding=1)
-    return conv(F.interpolate(hidden, scale_factor=2.0, mode="nearest"))
-
-
-class _FrozenWeightConv2d(torch.autograd.Function):
-    """conv2d for weights that get no gradient (a step-frozen or EMA judge): only the weight is kept for the backward
-    pass, whose one product, the input gradient, is the transposed conv of the output gradient. Plain autograd would
-    also keep the input, which only the weight gradient needs."""
-
-    @staticmethod
-    def forward(ctx, hidden, weight, bias, stride, padding):
-        ctx.save_for_backward(weight)
-        ctx.geometry = (stride, padding, hidden.shape[-2:])
-        return F.conv2d(hidden, weight, bias, stride, padding)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (weight,) = ctx.saved_tensors
-        stride, padding, size = ctx.geometry
-        # output_padding restores the input rows and columns that a strided conv skips.
-        extra = [
-            size[i] - ((grad_output.shape[i - 2] - 1) * stride[i] - 2 * padding[i] + weight.shape[i - 2])
-            for i in (0, 1)
-        ]
-        return F.conv_transpose2d(grad_output, weight, None, stride, padding, extra), None, None, None, None
-
-
-class _BlockMean(torch.autograd.Function):
-    """Mean over non-overlapping (kh, kw) blocks (`avg_pool2d`) whose backward spreads the gradient back evenly,
-    keeping nothing for it (`avg_pool2d` keeps its input)."""
-
-    @staticmethod
-    def forward(ctx, hidden, block):
-        ctx.block = block
-        return F.avg_pool2d(hidden, block)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        block = ctx.block
-        grad = F.interpolate(grad_output, scale_factor=block, mode="nearest")
-        return grad / (block[0] * block[1]), None
-
-
-class LeaeConv2d(nn.Conv2d):
-    """`nn.Conv2d` (same parameters and state-dict keys) that keeps less for the backward pass when its weights are
-    frozen and only the input needs a gradient, as in a judge's pass (see `_FrozenWeightConv2d`)."""
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        if (
-            FAST_PATH
-            and hidden.requires_grad
-            and not self.weight.requires_grad
-            and (self.bias is None or not self.bias.requires_grad)
-            and isinstance(self.padding, tuple)
-            and self.padding_mode == "zeros"
-            and self.groups == 1
-            and self.dilation == (1, 1)
-            and not torch.is_autocast_enabled(hidden.device.type)
-            and torch.is_grad_enabled()
-        ):
-            return _FrozenWeightConv2d.apply(hidden, self.weight, self.bias, self.stride, self.padding)
-        return super().forward(hidden)
-
-
-def _conv_layout(hidden: torch.Tensor) -> torch.Tensor:
-    """The layout the convolutions run in: channels-last with FAST_PATH, unchanged otherwise."""
-    return hidden.contiguous(memory_format=torch.channels_last) if FAST_PATH else hidden
 
 
 @dataclass
@@ -162,23 +72,10 @@ class LeaeDownBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.out_channels = out_channels
-        self.conv1 = LeaeConv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1)
-        self.conv2 = LeaeConv2d(out_channels, out_channels, kernel_size=3, padding=1)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
 
     def shortcut(self, hidden: torch.Tensor) -> torch.Tensor:
-        batch, channels, height, width = hidden.shape
-        group = 4 * channels // self.out_channels  # space-to-channel values averaged into one output channel
-        if FAST_PATH and group % 4 == 0:
-            # Space-to-channel puts value (c, dy, dx) of a 2×2 block at channel 4c + 2dy + dx, so output g averages
-            # the 2×2 blocks of channels g·group/4 … (g + 1)·group/4 − 1: a 2×2 average pool, then channel groups.
-            pooled = _BlockMean.apply(hidden, (2, 2)).permute(0, 2, 3, 1)  # [B, H/2, W/2, C], free for channels-last
-            out = pooled.unflatten(-1, (self.out_channels, group // 4)).mean(dim=-1)
-            return out.permute(0, 3, 1, 2)  # [B, C_out, H/2, W/2]
-        if FAST_PATH and group == 2:
-            # Output 2c + dy averages channel c over the pixels dx = 0, 1 of row dy of each 2×2 block.
-            pooled = _BlockMean.apply(hidden, (1, 2)).permute(0, 2, 3, 1)  # [B, H, W/2, C]
-            pooled = pooled.unflatten(1, (height // 2, 2)).permute(0, 1, 3, 4, 2)  # [B, H/2, W/2, C, 2]
-            return pooled.reshape(batch, height // 2, width // 2, -1).permute(0, 3, 1, 2)
         hidden = F.pixel_unshuffle(hidden, 2)  # [B, 4C, H/2, W/2]
         batch, channels, height, width = hidden.shape
         return hidden.view(batch, self.out_channels, channels // self.out_channels, height, width).mean(dim=2)
@@ -196,13 +93,15 @@ class LeaeUpBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        self.conv1 = LeaeConv2d(in_channels, out_channels, kernel_size=3, padding=1)
-        self.conv2 = LeaeConv2d(out_channels, out_channels, kernel_size=3, padding=1)
-        self.shortcut = LeaeConv2d(in_channels, out_channels, kernel_size=1)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
+        self.shortcut = nn.Conv2d(in_channels, out_channels, kernel_size=1)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         shortcut = F.interpolate(self.shortcut(hidden), scale_factor=2.0, mode="nearest")
-        return F.silu(shortcut + self.conv2(F.silu(upsample_conv3x3(hidden, self.conv1))))
+        return F.silu(
+            shortcut + self.conv2(F.silu(self.conv1(F.interpolate(hidden, scale_factor=2.0, mode="nearest"))))
+        )
 
 
 class LeaeConvBackbone(nn.Module):
@@ -213,12 +112,12 @@ class LeaeConvBackbone(nn.Module):
     def __init__(self, config: LeaeConfig):
         super().__init__()
         hidden = config.hidden_channels
-        self.stem = LeaeConv2d(config.in_channels, hidden, kernel_size=4, stride=2, padding=1)
+        self.stem = nn.Conv2d(config.in_channels, hidden, kernel_size=4, stride=2, padding=1)
         self.down1 = LeaeDownBlock(hidden, 2 * hidden)
         self.down2 = LeaeDownBlock(2 * hidden, config.map_channels)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.down2(self.down1(F.silu(self.stem(_conv_layout(pixel_values)))))
+        return self.down2(self.down1(F.silu(self.stem(pixel_values))))
 
 
 class LeaeTimmBackbone(nn.Module):
@@ -265,9 +164,6 @@ class LeaeEncoder(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = LeaeTimmBackbone(config) if config.encoder_backbone else LeaeConvBackbone(config)
-        # Whether several batches can share one call (`groups`) with the result of separate calls: no batch norm
-        # inside the backbone, whose statistics would mix the batches.
-        self.groupable = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.backbone.modules())
         self.map_size = config.image_size // self.backbone.reduction
         if config.latent_type == "pooled":
             self.to_latent = nn.Linear(config.map_channels * self.map_size**2, config.latent_channels)
@@ -277,21 +173,14 @@ class LeaeEncoder(nn.Module):
                 config.latent_channels, eps=config.latent_norm_eps, momentum=config.latent_norm_momentum
             )
 
-    def normalize(self, latents: torch.Tensor, norm_mode: NormMode = "auto", groups: int = 1) -> torch.Tensor:
-        """Apply the latent batch norm; `norm_mode` chooses batch or running statistics (see `NormMode`).
-
-        With `groups` > 1 the batch is that many equal consecutive slices, each normalised with its own statistics
-        (and, in training mode, updating the running statistics once per slice, in order): the same result as one
-        call per slice, in one call.
-        """
+    def normalize(self, latents: torch.Tensor, norm_mode: NormMode = "auto") -> torch.Tensor:
+        """Apply the latent batch norm; `norm_mode` chooses batch or running statistics (see `NormMode`)."""
         if self.config.latent_norm == "none":
             return latents
         norm = self.latent_norm
-        use_batch = norm_mode == "batch" or (norm_mode == "auto" and norm.training)
-        if groups > 1 and use_batch:
-            return self._grouped_batch_norm(latents, groups, update=norm_mode == "auto")
         if norm_mode == "auto":
             return norm(latents)
+        use_batch = norm_mode == "batch"
         return F.batch_norm(
             latents,
             None if use_batch else norm.running_mean,
@@ -303,37 +192,12 @@ class LeaeEncoder(nn.Module):
             eps=norm.eps,
         )
 
-    def _grouped_batch_norm(self, latents: torch.Tensor, groups: int, update: bool) -> torch.Tensor:
-        norm = self.latent_norm
-        if latents.shape[0] % groups:
-            raise ValueError(f"a batch of {latents.shape[0]} latents does not split into {groups} equal groups.")
-        # [G·b, C, …] → [b, G·C, …]: channel (g, c) of one batch norm sees exactly group g's values of channel c.
-        folded = latents.unflatten(0, (groups, -1)).transpose(0, 1).flatten(1, 2)
-        if update and norm.track_running_stats:
-            with torch.no_grad():
-                reduce = [0, *range(2, folded.ndim)]
-                var, mean = torch.var_mean(folded.detach(), dim=reduce)  # unbiased, as BatchNorm's running update
-                for group_mean, group_var in zip(mean.view(groups, -1), var.view(groups, -1), strict=True):
-                    norm.num_batches_tracked.add_(1)
-                    factor = norm.momentum if norm.momentum is not None else 1.0 / norm.num_batches_tracked.item()
-                    norm.running_mean.copy_(factor * group_mean + (1 - factor) * norm.running_mean)
-                    norm.running_var.copy_(factor * group_var + (1 - factor) * norm.running_var)
-        weight = None if norm.weight is None else norm.weight.repeat(groups)
-        bias = None if norm.bias is None else norm.bias.repeat(groups)
-        out = F.batch_norm(folded, None, None, weight, bias, training=True, momentum=0.0, eps=norm.eps)
-        return out.unflatten(1, (groups, -1)).transpose(0, 1).flatten(0, 1)
-
-    def forward(self, pixel_values: torch.Tensor, norm_mode: NormMode = "auto", groups: int = 1) -> torch.Tensor:
-        """Latents of `pixel_values`; `groups` > 1 normalises equal consecutive slices of the batch separately."""
-        if groups > 1 and not self.groupable:
-            raise ValueError(
-                "groups > 1 needs an encoder without batch norms in its backbone (encoder.groupable): "
-                "encode each group in its own call."
-            )
+    def forward(self, pixel_values: torch.Tensor, norm_mode: NormMode = "auto") -> torch.Tensor:
+        """Latents of `pixel_values`: `[B, C, h, w]` (spatial) or `[B, D]` (pooled)."""
         features = self.backbone(pixel_values)  # [B, C_map, H/r, W/r]
         if self.config.latent_type == "pooled":
             features = self.to_latent(features.flatten(1))  # [B, D]
-        return self.normalize(features, norm_mode, groups)
+        return self.normalize(features, norm_mode)
 
 
 class LeaeDecoder(nn.Module):
@@ -353,16 +217,15 @@ class LeaeDecoder(nn.Module):
         num_blocks = int(math.log2(reduction)) - 1
         widths = [config.map_channels] + [2 * hidden] * (num_blocks - 1) + [hidden]
         self.up_blocks = nn.ModuleList(LeaeUpBlock(widths[i], widths[i + 1]) for i in range(num_blocks))
-        self.head = LeaeConv2d(hidden, config.in_channels, kernel_size=3, padding=1)
+        self.head = nn.Conv2d(hidden, config.in_channels, kernel_size=3, padding=1)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         hidden = latents
         if self.config.latent_type == "pooled":
             hidden = self.from_latent(latents).view(-1, self.config.map_channels, self.map_size, self.map_size)
-        hidden = _conv_layout(hidden)
         for block in self.up_blocks:
             hidden = block(hidden)
-        return torch.sigmoid(upsample_conv3x3(hidden, self.head)).contiguous()
+        return torch.sigmoid(self.head(F.interpolate(hidden, scale_factor=2.0, mode="nearest")))
 
 
 class LeaePreTrainedModel(PreTrainedModel):
@@ -478,7 +341,7 @@ class LeaeModel(LeaePreTrainedModel):
     def encode(self, pixel_values: torch.Tensor, norm_mode: NormMode = "auto") -> LeaeEncoderOutput:
         """Encode images `[B, C, H, W]` in [0, 1] to latents (`[B, C, h, w]` spatial or `[B, D]` pooled)."""
         self._check_pixel_values(pixel_values)
-        return LeaeEncoderOutput(latents=self.encoder(pixel_values, norm_mode).contiguous())
+        return LeaeEncoderOutput(latents=self.encoder(pixel_values, norm_mode))
 
     def decode(self, latents: torch.Tensor) -> LeaeDecoderOutput:
         """Decode latents to images `[B, C, H, W]` in [0, 1]."""
@@ -492,7 +355,7 @@ class LeaeModel(LeaePreTrainedModel):
         """Reconstruct images: x̂ = D(E(x)). Returns the reconstruction and the latents."""
         self._check_pixel_values(pixel_values)
         latents = self.encoder(pixel_values)
-        return LeaeModelOutput(reconstruction=self.decoder(latents), latents=latents.contiguous())
+        return LeaeModelOutput(reconstruction=self.decoder(latents), latents=latents)
 
     def inpaint(self, pixel_values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Fill the holes of `pixel_values` where `mask` is 1 (1 = hole, 0 = keep, as in diffusers).
