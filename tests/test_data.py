@@ -64,10 +64,11 @@ def test_to_pixel_values_modes_and_arrays():
     torch.testing.assert_close(to_pixel_values(np.full((3, 3), 255, np.uint8), 3), torch.ones(1, 3, 3))
     torch.testing.assert_close(to_pixel_values(np.full((3, 3, 3), 0.5, np.float32), 3), torch.full((3, 3, 3), 0.5))
     assert to_pixel_values(np.zeros((3, 3, 4), np.uint16), 3).shape == (3, 3, 3)
-    with pytest.raises(ValueError, match="dtype"):
+    with pytest.raises(TypeError, match="dtype"):
         to_pixel_values(np.zeros((3, 3), np.int64), 3)
     with pytest.raises(ValueError, match="shape"):
-        to_pixel_values(np.zeros((3, 8, 8), np.uint8), 3)
+        to_pixel_values(np.zeros((3, 8, 8, 2), np.uint8), 3)
+    assert to_pixel_values(np.zeros((3, 8, 8), np.uint8), 8).shape == (3, 8, 8)  # [C, H, W], as the processor
 
 
 def test_to_pixel_values_resizes_shorter_side_and_centre_crops():

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -115,3 +117,84 @@ def test_bad_settings_are_rejected():
         LeaeImageProcessor(num_channels=4)
     with pytest.raises(ValueError, match="resample must be one of"):
         LeaeImageProcessor(resample="cubic")
+
+
+def _mode_image(mode: str) -> Image.Image:
+    """A 40×30 image in `mode`, with real structure in every channel (and in the alpha, where there is one)."""
+    base = Image.fromarray((_gradient(40, 30) * 255).astype(np.uint8))
+    if mode == "I;16":
+        return Image.fromarray((np.asarray(base.convert("L"), dtype=np.uint16) * 257).astype(np.uint16))
+    if mode == "I":  # 8-bit data in a 32-bit image: scaled as 16-bit, in training and at inference alike
+        return Image.fromarray(np.asarray(base.convert("L"), dtype=np.int32))
+    image = base.convert(mode)
+    if mode in ("LA", "RGBA"):
+        alpha = Image.fromarray(np.linspace(0, 255, 40 * 30).reshape(30, 40).astype(np.uint8))
+        image.putalpha(alpha)
+    if mode == "P":
+        image.info["transparency"] = 0
+    return image
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "LA", "P", "RGBA", "I;16", "I", "CMYK"])
+@pytest.mark.parametrize("channels", [3, 1])
+def test_training_and_inference_give_identical_tensors(tmp_path, mode, channels):
+    """The same file through the training data (`leae_hub.data`) and through the image processor: bit-equal."""
+    from leae_hub.data import build_dataset
+
+    folder = tmp_path / "train" / "things"
+    folder.mkdir(parents=True)
+    path = folder / ("image.tif" if mode in ("CMYK", "I") else "image.png")
+    _mode_image(mode).save(path)
+    with Image.open(path) as opened:
+        assert opened.mode == mode or (mode == "I;16" and opened.mode.startswith("I;16")), opened.mode
+        inference = LeaeImageProcessor(image_size=16, num_channels=channels)(opened).pixel_values[0]
+    training = build_dataset(f"folder:{tmp_path}", image_size=16, channels=channels)[0]["pixel_values"]
+    assert training.shape == (channels, 16, 16) and training.std() > (1e-4 if mode == "I" else 0.01)
+    assert torch.equal(training, inference)
+
+
+def test_transformers_conventions_attributes_and_call_arguments(tmp_path):
+    processor = LeaeImageProcessor(image_size=8)
+    assert processor.size == {"shortest_edge": 8} and processor.crop_size == {"height": 8, "width": 8}
+    assert (processor.do_resize, processor.do_center_crop, processor.do_rescale) == (True, True, True)
+    wide = (_gradient(16, 8) * 255).astype(np.uint8)
+    assert processor(wide).pixel_values.shape == (1, 3, 8, 8)
+    uncropped = processor(wide, do_center_crop=False).pixel_values
+    assert uncropped.shape == (1, 3, 8, 16)
+    assert torch.equal(uncropped[..., 4:12], processor(wide).pixel_values)  # the crop is the centre of the resize
+    assert processor(wide, size={"shortest_edge": 4}, crop_size={"height": 4, "width": 4}).pixel_values.shape[-1] == 4
+    exact = processor(wide[:, :8], do_resize=False).pixel_values
+    assert torch.equal(exact[0], torch.from_numpy(wide[:, :8].transpose(2, 0, 1) / 255).float())
+    with pytest.raises(ValueError, match="do_rescale=False"):
+        processor(wide, do_rescale=False)
+    floats = processor(wide.astype(np.float32) / 255, do_rescale=False).pixel_values
+    assert torch.allclose(floats, processor(wide).pixel_values, atol=1e-6)
+    with pytest.raises(ValueError, match="smaller than crop_size"):
+        processor(np.zeros((4, 4), np.uint8), do_resize=False)
+    with pytest.raises(TypeError, match="preprocess takes"):
+        processor(wide, image_size=4)
+    assert LeaeImageProcessor(resample=Image.Resampling.BILINEAR).resample == "bilinear"
+    from_size = LeaeImageProcessor(size={"height": 24, "width": 24}, do_center_crop=False)
+    assert from_size.image_size == 24 and not from_size.do_center_crop
+    processor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert saved["size"] == {"shortest_edge": 8} and saved["crop_size"] == {"height": 8, "width": 8}
+    loaded = LeaeImageProcessor.from_pretrained(tmp_path)
+    assert loaded.to_dict() == processor.to_dict()
+
+
+def test_old_configs_with_image_size_still_load(tmp_path):
+    (tmp_path / "preprocessor_config.json").write_text(
+        json.dumps({"image_processor_type": "LeaeImageProcessor", "image_size": 32, "num_channels": 1})
+    )
+    loaded = LeaeImageProcessor.from_pretrained(tmp_path)
+    assert (loaded.image_size, loaded.num_channels, loaded.size) == (32, 1, {"shortest_edge": 32})
+
+
+def test_postprocess_returns_pil_tensors_or_arrays(processor):
+    values = torch.rand(2, 3, 32, 32) * 1.2 - 0.1
+    assert torch.equal(processor.postprocess(values, return_tensors="pt"), values.clamp(0, 1))
+    assert processor.postprocess(values, return_tensors="np").shape == (2, 3, 32, 32)
+    assert [image.size for image in processor.postprocess(values)] == [(32, 32), (32, 32)]
+    with pytest.raises(ValueError, match="return_tensors"):
+        processor.postprocess(values, return_tensors="tf")

@@ -57,9 +57,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+
+from .image_processing_leae import image_to_pixel_values
 
 if TYPE_CHECKING:
     import datasets
@@ -101,74 +102,15 @@ def data_dir() -> Path:
 def to_pixel_values(image: Image.Image | np.ndarray, image_size: int, channels: int | None = None) -> torch.Tensor:
     """Convert an image to ``pixel_values``: float32 ``[C, image_size, image_size]`` in [0, 1].
 
-    Accepts a PIL image of any mode (alpha is composited on white; 16-bit and 32-bit integer greys are scaled by 65535,
-    float greys are taken as [0, 1]) or a numpy array ``[H, W]`` / ``[H, W, C]`` with C in 1..4 (uint8, uint16, bool or
-    float in [0, 1]). The shorter side is resized to ``image_size`` (bicubic, antialiased) and the centre cropped.
-    ``channels`` forces 1 (ITU-R 601 luminance) or 3 (grey repeated); None keeps the image's own count (1 or 3).
+    The conversion of ``LeaeImageProcessor`` (``image_processing_leae.image_to_pixel_values``), so a model sees the
+    same tensor for a file in training and at inference: any PIL mode (alpha composited on white; 16-bit and "I"
+    greys scaled by 65535, "F" taken as [0, 1]) or an array ``[H, W]`` / ``[H, W, C]`` / ``[C, H, W]`` (uint8, uint16,
+    bool or float in [0, 1]); the shorter side resized to ``image_size`` (bicubic, antialiased), the centre cropped.
+    ``channels`` forces 1 (ITU-R 601 luma) or 3 (grey repeated); None keeps the image's own count (1 or 3).
     """
-    array = _pil_to_array(image) if isinstance(image, Image.Image) else np.asarray(image)
-    pixels = _array_to_tensor(array)  # [C, H, W] float32, C in 1..4
-    if pixels.shape[0] in (2, 4):  # grey + alpha / RGB + alpha: composite on white
-        alpha = pixels[-1:]
-        pixels = pixels[:-1] * alpha + (1.0 - alpha)
-    return _match_channels(_resize_center_crop(pixels, image_size), channels)
-
-
-def _pil_to_array(image: Image.Image) -> np.ndarray:
-    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N"):
-        return np.asarray(image).astype(np.float32) / 65535.0
-    if image.mode == "F":
-        return np.asarray(image)
-    if image.mode in ("1", "L"):
-        return np.asarray(image.convert("L"))
-    if image.mode in ("LA", "La"):
-        return np.asarray(image.convert("LA"))
-    if image.mode in ("RGBA", "RGBa", "PA") or "transparency" in image.info:
-        return np.asarray(image.convert("RGBA"))
-    return np.asarray(image.convert("RGB"))  # RGB, P, CMYK, YCbCr, LAB, HSV, ...
-
-
-def _array_to_tensor(array: np.ndarray) -> torch.Tensor:
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
-        raise ValueError(f"expected an image array [H, W] or [H, W, C] with C in 1..4, got shape {array.shape}")
-    if array.dtype == np.uint8:
-        scale = 255.0
-    elif array.dtype == np.uint16:
-        scale = 65535.0
-    elif array.dtype == np.bool_ or np.issubdtype(array.dtype, np.floating):
-        scale = 1.0
-    else:
-        raise ValueError(f"unsupported image dtype {array.dtype}: use uint8, uint16, or float in [0, 1]")
-    pixels = np.array(array, dtype=np.float32)  # a copy: arrays from PIL are read-only
-    if scale != 1.0:
-        np.divide(pixels, scale, out=pixels)
-    np.clip(pixels, 0.0, 1.0, out=pixels)
-    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
-
-
-def _resize_center_crop(pixels: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize ``[C, H, W]`` so the shorter side is ``size`` (bicubic, antialiased), then centre-crop to size × size."""
-    height, width = pixels.shape[-2:]
-    if (height, width) != (size, size):
-        scale = size / min(height, width)
-        new_size = (max(size, round(height * scale)), max(size, round(width * scale)))
-        pixels = F.interpolate(pixels[None], size=new_size, mode="bicubic", antialias=True, align_corners=False)[0]
-        top, left = (new_size[0] - size) // 2, (new_size[1] - size) // 2
-        pixels = pixels[:, top : top + size, left : left + size].clamp(0.0, 1.0).contiguous()
-    return pixels
-
-
-def _match_channels(pixels: torch.Tensor, channels: int | None) -> torch.Tensor:
-    if channels is None or pixels.shape[0] == channels:
-        return pixels
-    if channels == 3:
-        return pixels.expand(3, -1, -1).contiguous()
-    if channels == 1:
-        luminance = torch.tensor([0.299, 0.587, 0.114], dtype=pixels.dtype)
-        return torch.einsum("chw,c->hw", pixels, luminance)[None].clamp(0.0, 1.0)
-    raise ValueError(f"channels must be 1, 3 or None, got {channels}")
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None, got {channels}")
+    return image_to_pixel_values(image, image_size, channels)
 
 
 def _split_key(split: str) -> int:
@@ -232,7 +174,7 @@ class SyntheticShapes(Dataset):
             if np.abs(colour - background_colour).max() < 0.3:  # too close to the background: take the complement
                 colour = 1.0 - colour
             image += coverage * (colour[:, None, None] - image)
-        return _item(_match_channels(torch.from_numpy(image), self.channels), shapes[-1][1])
+        return _item(to_pixel_values(image.transpose(1, 2, 0), self.image_size, self.channels), shapes[-1][1])
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         size = self.image_size

@@ -18,71 +18,182 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
 class LeaeImageProcessor(BaseImageProcessor):
-    r"""Turns images into `pixel_values` for [`LeaeModel`] and reconstructions back into PIL images.
+    r"""Turns images into `pixel_values` for [`LeaeModel`] and reconstructions back into PIL images or tensors.
 
-    Each image (PIL of any mode, numpy HW/HWC/CHW, torch CHW; uint8, uint16 or float in [0, 1]) is converted to
+    Each image (PIL of any mode, numpy HW/HWC/CHW, torch CHW; uint8, uint16, bool or float in [0, 1]) is converted to
     `num_channels` channels (alpha is composited on white, RGB→grey uses BT.601 luma), its shorter side is resized to
-    `image_size` (antialiased), and the centre `image_size`×`image_size` square is kept. The work is done in float32,
-    so 16-bit images keep their precision. No mean/std normalisation: the model takes values in [0, 1].
+    `size["shortest_edge"]` (antialiased), and the centre `crop_size` square is kept. The work is done in float32, so
+    16-bit images keep their precision. No mean/std normalisation: the model takes values in [0, 1]. The same code
+    (`image_to_pixel_values`) prepares the training data (`leae_hub.data`), so training and inference see identical
+    tensors for the same file.
 
     Args:
-        image_size (`int`, defaults to 128): side of the output square.
+        image_size (`int`, defaults to 128): shorthand for `size={"shortest_edge": image_size}` and a square
+            `crop_size` of that side (what the model takes).
         num_channels (`int`, defaults to 3): 3 for RGB models, 1 for grey models.
-        resample (`str`, defaults to `"bicubic"`): `"nearest"`, `"bilinear"`, `"bicubic"` or `"area"`.
+        resample (`str` or `PIL.Image.Resampling`, defaults to `"bicubic"`): `"nearest"`, `"bilinear"`, `"bicubic"`
+            or `"area"` (the PIL enum values NEAREST, BILINEAR, BICUBIC and BOX map to them).
+        do_resize (`bool`, defaults to `True`): resize the shorter side to `size["shortest_edge"]`.
+        size (`dict`, optional): `{"shortest_edge": S}`, or `{"height": S, "width": S}`.
+        do_center_crop (`bool`, defaults to `True`): keep the centre `crop_size` square.
+        crop_size (`dict`, optional): `{"height": S, "width": S}` (square: the model's image size).
+        do_rescale (`bool`, defaults to `True`): scale integer images by their bit depth (uint8 by 255, 16-bit by
+            65535) into [0, 1]; with `False`, images must already be floats in [0, 1].
     """
 
     model_input_names = ["pixel_values"]
 
-    def __init__(self, image_size: int = 128, num_channels: int = 3, resample: str = "bicubic", **kwargs: Any):
+    def __init__(
+        self,
+        image_size: int | None = None,
+        num_channels: int = 3,
+        resample: str | int = "bicubic",
+        do_resize: bool = True,
+        size: dict[str, int] | None = None,
+        do_center_crop: bool = True,
+        crop_size: dict[str, int] | None = None,
+        do_rescale: bool = True,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         if num_channels not in (1, 3):
             raise ValueError(f"num_channels must be 1 or 3, got {num_channels}.")
-        if resample not in _RESAMPLE_MODES:
-            raise ValueError(f"resample must be one of {_RESAMPLE_MODES}, got {resample!r}.")
-        if image_size <= 0:
-            raise ValueError(f"image_size must be positive, got {image_size}.")
-        self.image_size = int(image_size)
+        side = _side(crop_size or size, "crop_size") if image_size is None else int(image_size)
+        side = 128 if side is None else side
+        if side <= 0:
+            raise ValueError(f"image_size must be positive, got {side}.")
         self.num_channels = int(num_channels)
-        self.resample = resample
+        self.resample = _resample_name(resample)
+        self.do_resize = bool(do_resize)
+        self.size = {"shortest_edge": _side(size, "size") or side} if image_size is None else {"shortest_edge": side}
+        self.do_center_crop = bool(do_center_crop)
+        self.crop_size = {"height": side, "width": side}
+        self.do_rescale = bool(do_rescale)
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square `pixel_values` (the model's `image_size`)."""
+        return self.crop_size["height"]
 
     def __call__(self, images: Any, **kwargs: Any) -> BatchFeature:
         return self.preprocess(images, **kwargs)
 
-    def preprocess(self, images: Any, return_tensors: str | None = "pt", **kwargs: Any) -> BatchFeature:
-        """Convert one image or a list of images to `pixel_values` [B, C, S, S] in [0, 1]."""
+    def preprocess(
+        self,
+        images: Any,
+        return_tensors: str | None = "pt",
+        do_resize: bool | None = None,
+        size: dict[str, int] | None = None,
+        do_center_crop: bool | None = None,
+        crop_size: dict[str, int] | None = None,
+        do_rescale: bool | None = None,
+        resample: str | int | None = None,
+        **kwargs: Any,
+    ) -> BatchFeature:
+        """Convert one image or a list of images to `pixel_values` [B, C, S, S] in [0, 1].
+
+        Every attribute can be overridden for this call (`do_resize`, `size`, `do_center_crop`, `crop_size`,
+        `do_rescale`, `resample`). Without resizing or cropping, the images must already have the output size.
+        """
         if kwargs:
-            raise TypeError(f"unexpected arguments {sorted(kwargs)}: set image_size/num_channels on the processor.")
-        pixel_values = torch.stack([self._square(_to_float_hwc(image)) for image in _as_list(images)])
+            raise TypeError(f"unexpected arguments {sorted(kwargs)}: preprocess takes {_CALL_ARGUMENTS}.")
+        side = _side(crop_size, "crop_size") or self.image_size
+        shortest = _side(size, "size") or self.size["shortest_edge"]
+        options = {
+            "num_channels": self.num_channels,
+            "resample": _resample_name(self.resample if resample is None else resample),
+            "shortest_edge": shortest if (self.do_resize if do_resize is None else do_resize) else None,
+            "crop": side if (self.do_center_crop if do_center_crop is None else do_center_crop) else None,
+            "rescale": self.do_rescale if do_rescale is None else do_rescale,
+        }
+        converted = [_convert(image, **options) for image in _as_list(images)]
+        shapes = {tuple(pixels.shape) for pixels in converted}
+        if len(shapes) > 1:
+            raise ValueError(f"images of different sizes {sorted(shapes)}: keep do_resize and do_center_crop on.")
+        pixel_values = torch.stack(converted)
         if return_tensors in (None, "np"):
             return BatchFeature({"pixel_values": pixel_values.numpy()})
         if return_tensors != "pt":
             raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
         return BatchFeature({"pixel_values": pixel_values})
 
-    def postprocess(self, reconstruction: torch.Tensor) -> list[Image.Image]:
-        """Turn `[B, C, H, W]` (or `[C, H, W]`) values in [0, 1] into a list of PIL images (RGB or L)."""
+    def postprocess(
+        self, reconstruction: torch.Tensor, return_tensors: str | None = None
+    ) -> list[Image.Image] | torch.Tensor | np.ndarray:
+        """Turn `[B, C, H, W]` (or `[C, H, W]`) values in [0, 1] into a list of PIL images (RGB or L), or with
+        `return_tensors="pt"` / `"np"` into a float tensor / array `[B, C, H, W]` clamped to [0, 1]."""
         if not isinstance(reconstruction, torch.Tensor):
             raise TypeError(f"reconstruction must be a torch.Tensor, got {type(reconstruction).__name__}.")
         if reconstruction.ndim == 3:
             reconstruction = reconstruction.unsqueeze(0)
         if reconstruction.ndim != 4 or reconstruction.shape[1] not in (1, 3):
             raise ValueError(f"reconstruction must be [B, 1 or 3, H, W], got {tuple(reconstruction.shape)}.")
-        array = (reconstruction.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-        array = array.transpose(0, 2, 3, 1)  # [B, H, W, C]
+        values = reconstruction.detach().float().clamp(0, 1).cpu()
+        if return_tensors == "pt":
+            return values
+        if return_tensors == "np":
+            return values.numpy()
+        if return_tensors not in (None, "pil"):
+            raise ValueError(f"return_tensors must be None/'pil', 'pt' or 'np', got {return_tensors!r}.")
+        array = (values * 255).round().to(torch.uint8).numpy().transpose(0, 2, 3, 1)  # [B, H, W, C]
         return [Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image) for image in array]
 
-    def _square(self, array: np.ndarray) -> torch.Tensor:
-        """HWC float [0, 1] with any channel count → [num_channels, S, S]: convert, resize the shorter side, crop."""
-        image = torch.from_numpy(_convert_channels(array, self.num_channels)).permute(2, 0, 1)[None]
-        height, width = image.shape[-2:]
-        scale = self.image_size / min(height, width)
-        size = (max(self.image_size, round(height * scale)), max(self.image_size, round(width * scale)))
-        if size != (height, width):
-            antialias = self.resample in ("bilinear", "bicubic")
-            image = F.interpolate(image, size=size, mode=self.resample, antialias=antialias).clamp(0, 1)
-        top = (size[0] - self.image_size) // 2
-        left = (size[1] - self.image_size) // 2
-        return image[0, :, top : top + self.image_size, left : left + self.image_size].contiguous()
+
+_CALL_ARGUMENTS = "return_tensors, do_resize, size, do_center_crop, crop_size, do_rescale, resample"
+# PIL.Image.Resampling values → torch interpolation modes.
+_PIL_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic", 4: "area"}
+
+
+def _resample_name(resample: str | int) -> str:
+    name = _PIL_RESAMPLE.get(resample, resample) if isinstance(resample, int) else resample
+    if name not in _RESAMPLE_MODES:
+        raise ValueError(
+            f"resample must be one of {_RESAMPLE_MODES} (or PIL's NEAREST/BILINEAR/BICUBIC/BOX), got {resample!r}."
+        )
+    return name
+
+
+def _side(size: dict[str, int] | int | None, name: str) -> int | None:
+    """The square side a `size` / `crop_size` argument names (None when not given)."""
+    if size is None:
+        return None
+    if isinstance(size, int):
+        return size
+    if "shortest_edge" in size:
+        return int(size["shortest_edge"])
+    if {"height", "width"} <= set(size) and size["height"] == size["width"]:
+        return int(size["height"])
+    raise ValueError(f"{name} must be {{'shortest_edge': S}} or a square {{'height': S, 'width': S}}, got {size}.")
+
+
+def image_to_pixel_values(
+    image: Any, image_size: int, num_channels: int | None = None, resample: str = "bicubic"
+) -> torch.Tensor:
+    """One image (PIL, numpy or tensor) → float32 `[C, image_size, image_size]` in [0, 1]: the conversion shared by
+    [`LeaeImageProcessor`] and the training data. `num_channels` None keeps the image's own count (1 or 3)."""
+    return _convert(image, num_channels, resample, shortest_edge=image_size, crop=image_size, rescale=True)
+
+
+def _convert(
+    image: Any, num_channels: int | None, resample: str, shortest_edge: int | None, crop: int | None, rescale: bool
+) -> torch.Tensor:
+    """Decode, convert channels, resize the shorter side, centre-crop: `[C, H, W]` float32 in [0, 1]."""
+    array = _to_float_hwc(image, rescale)
+    channels = num_channels or (1 if array.shape[-1] in (1, 2) else 3)
+    pixels = torch.from_numpy(_convert_channels(array, channels)).permute(2, 0, 1)[None]  # [1, C, H, W]
+    height, width = pixels.shape[-2:]
+    if shortest_edge is not None and min(height, width) != shortest_edge:
+        scale = shortest_edge / min(height, width)
+        size = (max(shortest_edge, round(height * scale)), max(shortest_edge, round(width * scale)))
+        antialias = resample in ("bilinear", "bicubic")
+        pixels = F.interpolate(pixels, size=size, mode=resample, antialias=antialias).clamp(0, 1)
+    if crop is not None:
+        height, width = pixels.shape[-2:]
+        if min(height, width) < crop:
+            raise ValueError(f"an image of {height}×{width} is smaller than crop_size {crop}: turn do_resize on.")
+        top, left = (height - crop) // 2, (width - crop) // 2
+        pixels = pixels[..., top : top + crop, left : left + crop]
+    return pixels[0].contiguous()
 
 
 def _as_list(images: Any) -> list[Any]:
@@ -95,10 +206,10 @@ def _as_list(images: Any) -> list[Any]:
     return [images]
 
 
-def _to_float_hwc(image: Any) -> np.ndarray:
+def _to_float_hwc(image: Any, rescale: bool = True) -> np.ndarray:
     """One image (PIL, numpy or tensor) → float32 HWC array in [0, 1], alpha kept as the last channel."""
     if isinstance(image, Image.Image):
-        return _pil_to_float(image)
+        return _pil_to_float(image, rescale)
     if isinstance(image, torch.Tensor):
         if image.ndim == 3:
             image = image.permute(1, 2, 0)
@@ -112,32 +223,39 @@ def _to_float_hwc(image: Any) -> np.ndarray:
     array = array[..., None] if array.ndim == 2 else array
     if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(f"an image array must be HW, HWC or CHW with 1–4 channels, got shape {array.shape}.")
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if array.dtype == np.uint16:
-        return array.astype(np.float32) / 65535.0
+    if array.dtype == np.bool_:
+        return array.astype(np.float32)
+    if array.dtype in (np.uint8, np.uint16):
+        if not rescale:
+            raise ValueError(f"do_rescale=False needs float images in [0, 1], got {array.dtype}: keep do_rescale on.")
+        return array.astype(np.float32) / (255.0 if array.dtype == np.uint8 else 65535.0)
     if np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all():
             raise ValueError("the image contains NaN or inf values: clean it first.")
         if array.max(initial=0.0) > 1.0 + 1e-3 or array.min(initial=0.0) < -1e-3:
             raise ValueError("float images must lie in [0, 1]: divide 0–255 data by 255, or pass uint8 arrays.")
-        return array.astype(np.float32)
-    raise TypeError(f"unsupported image dtype {array.dtype}: use uint8, uint16 or float in [0, 1].")
+        return np.clip(array, 0.0, 1.0).astype(np.float32)
+    raise TypeError(f"unsupported image dtype {array.dtype}: use uint8, uint16, bool or float in [0, 1].")
 
 
-def _pil_to_float(image: Image.Image) -> np.ndarray:
-    if image.mode in _SIXTEEN_BIT_MODES:
-        return (np.asarray(image).astype(np.float32) / 65535.0)[..., None]
-    if image.mode == "I":  # 32-bit integer, as PIL opens most 16-bit PNGs
+def _pil_to_float(image: Image.Image, rescale: bool = True) -> np.ndarray:
+    """A PIL image → float HWC in [0, 1]. Integer greys ("I;16*", and "I", as PIL opens 16-bit PNGs and TIFFs) are
+    16-bit: scaled by 65535; "F" is taken as [0, 1]; palette images with transparency and premultiplied modes become
+    RGBA / LA; every other mode (CMYK, YCbCr, "1", ...) becomes RGB or L."""
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "I":
         array = np.asarray(image).astype(np.float32)
-        return np.clip(array / (65535.0 if array.max(initial=0) > 255 else 255.0), 0.0, 1.0)[..., None]
+        if not rescale:
+            raise ValueError(f"do_rescale=False needs float images in [0, 1], got PIL mode {image.mode!r}.")
+        return np.clip(array / 65535.0, 0.0, 1.0)[..., None]
     if image.mode == "F":
         return _to_float_hwc(np.asarray(image, dtype=np.float32))
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif image.mode not in ("L", "LA", "RGB", "RGBA"):
-        image = image.convert("RGBA" if "A" in image.mode else ("L" if image.mode == "1" else "RGB"))
-    return _to_float_hwc(np.asarray(image))
+    if image.mode in ("LA", "La"):
+        image = image.convert("LA")
+    elif image.mode in ("PA", "RGBa") or (image.mode != "RGBA" and "transparency" in image.info):
+        image = image.convert("RGBA")
+    elif image.mode not in ("L", "RGB", "RGBA"):
+        image = image.convert("L" if image.mode == "1" else "RGB")
+    return _to_float_hwc(np.asarray(image), rescale)
 
 
 def _convert_channels(array: np.ndarray, num_channels: int) -> np.ndarray:
@@ -152,4 +270,4 @@ def _convert_channels(array: np.ndarray, num_channels: int) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-__all__ = ["LeaeImageProcessor"]
+__all__ = ["LeaeImageProcessor", "image_to_pixel_values"]
