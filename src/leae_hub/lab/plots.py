@@ -91,9 +91,10 @@ def _frame(values: np.ndarray, vmin: float, vmax: float, title: str, dots: dict[
     for color, points in dots.items():
         col = (points[:, 0] - GRID_X[0]) / (GRID_X[1] - GRID_X[0]) * (n - 1)
         row = (GRID_Y[1] - points[:, 1]) / (GRID_Y[1] - GRID_Y[0]) * (n - 1) + 14
-        radius = 3 if len(points) == 1 else 0
-        for c, r in zip(col, row, strict=True):
-            draw.ellipse((c - radius, r - radius, c + radius, r + radius), fill=color)
+        if len(points) == 1:  # the reference point: a disc
+            draw.ellipse((col[0] - 3, row[0] - 3, col[0] + 3, row[0] + 3), fill=color)
+        else:
+            draw.point(list(zip(col.tolist(), row.tolist(), strict=True)), fill=color)
     return image
 
 
