@@ -176,3 +176,34 @@ def test_grey_models_take_one_channel():
 def test_public_names():
     for name in ("LeaeConfig", "LeaeModel", "LeaeImageProcessor", "PRESETS", "LeaeModelOutput"):
         assert hasattr(leae_hub, name)
+
+
+def test_return_dict_false_gives_tuples():
+    model = LeaeModel(LeaeConfig.from_preset("leae-cifar", hidden_channels=16)).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)
+        reconstruction, latents = model(x, return_dict=False)
+        (encoded,) = model.encode(x, return_dict=False)
+        (decoded,) = model.decode(latents, return_dict=False)
+    assert torch.equal(reconstruction, out.reconstruction) and torch.equal(latents, out.latents)
+    assert torch.equal(encoded, latents) and torch.equal(decoded, reconstruction)
+
+
+@pytest.mark.parametrize("preset", ["leae-cifar", "leae-11m"])
+def test_torch_export_of_encoder_and_decoder(preset):
+    """`torch.export` captures the encoder and the decoder as full graphs, and the exported programs agree."""
+    overrides = {"image_size": 32, "hidden_channels": 16} | (
+        {"pooled_map_channels": 32} if preset == "leae-11m" else {}
+    )
+    model = LeaeModel(LeaeConfig.from_preset(preset, **overrides)).eval()
+    x = torch.rand(2, 3, 32, 32)
+    encoder = torch.export.export(model.encoder, (x,))
+    latents = model.encoder(x)
+    decoder = torch.export.export(model.decoder, (latents,))
+    assert torch.allclose(encoder.module()(x), latents, atol=1e-6)
+    assert torch.allclose(decoder.module()(latents), model.decoder(latents), atol=1e-6)
+    whole = torch.export.export(model, (x,), kwargs={"return_dict": False})  # the input checks do not break it
+    assert torch.allclose(whole.module()(x, return_dict=False)[0], model(x).reconstruction, atol=1e-6)
+    compiled = torch.compile(model, fullgraph=True, backend="eager")  # dynamo traces forward in one graph
+    assert torch.allclose(compiled(x).reconstruction, model(x).reconstruction, atol=1e-6)

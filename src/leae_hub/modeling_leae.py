@@ -329,6 +329,8 @@ class LeaeModel(LeaePreTrainedModel):
                 f"pixel_values has spatial size {height}×{width} but the model expects "
                 f"{self.config.image_size}×{self.config.image_size}: resize with LeaeImageProcessor."
             )
+        if torch.compiler.is_compiling():  # the value checks below read the data: skipped in compiled/exported graphs
+            return
         if not torch.isfinite(pixel_values).all():
             raise ValueError("pixel_values contains NaN or inf: clean the input before encoding.")
         low, high = pixel_values.aminmax()
@@ -338,24 +340,37 @@ class LeaeModel(LeaePreTrainedModel):
                 f"pixel_values must lie in [0, 1], got values in [{low.item():.3g}, {high.item():.3g}].{hint}"
             )
 
-    def encode(self, pixel_values: torch.Tensor, norm_mode: NormMode = "auto") -> LeaeEncoderOutput:
+    def _return_dict(self, return_dict: bool | None) -> bool:
+        return self.config.return_dict if return_dict is None else return_dict
+
+    def encode(
+        self, pixel_values: torch.Tensor, norm_mode: NormMode = "auto", return_dict: bool | None = None
+    ) -> LeaeEncoderOutput | tuple[torch.Tensor]:
         """Encode images `[B, C, H, W]` in [0, 1] to latents (`[B, C, h, w]` spatial or `[B, D]` pooled)."""
         self._check_pixel_values(pixel_values)
-        return LeaeEncoderOutput(latents=self.encoder(pixel_values, norm_mode))
+        latents = self.encoder(pixel_values, norm_mode)
+        return LeaeEncoderOutput(latents=latents) if self._return_dict(return_dict) else (latents,)
 
-    def decode(self, latents: torch.Tensor) -> LeaeDecoderOutput:
+    def decode(self, latents: torch.Tensor, return_dict: bool | None = None) -> LeaeDecoderOutput | tuple[torch.Tensor]:
         """Decode latents to images `[B, C, H, W]` in [0, 1]."""
         expected = self.latent_shape
         if not isinstance(latents, torch.Tensor) or tuple(latents.shape[1:]) != expected:
             shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
             raise ValueError(f"latents must have shape [B, {', '.join(map(str, expected))}], got {shape}.")
-        return LeaeDecoderOutput(reconstruction=self.decoder(latents))
+        reconstruction = self.decoder(latents)
+        return LeaeDecoderOutput(reconstruction=reconstruction) if self._return_dict(return_dict) else (reconstruction,)
 
-    def forward(self, pixel_values: torch.Tensor) -> LeaeModelOutput:
-        """Reconstruct images: x̂ = D(E(x)). Returns the reconstruction and the latents."""
+    def forward(
+        self, pixel_values: torch.Tensor, return_dict: bool | None = None
+    ) -> LeaeModelOutput | tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruct images: x̂ = D(E(x)). Returns the reconstruction and the latents (a tuple in that order with
+        `return_dict=False`)."""
         self._check_pixel_values(pixel_values)
         latents = self.encoder(pixel_values)
-        return LeaeModelOutput(reconstruction=self.decoder(latents), latents=latents)
+        reconstruction = self.decoder(latents)
+        if not self._return_dict(return_dict):
+            return reconstruction, latents
+        return LeaeModelOutput(reconstruction=reconstruction, latents=latents)
 
     def inpaint(self, pixel_values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Fill the holes of `pixel_values` where `mask` is 1 (1 = hole, 0 = keep, as in diffusers).
