@@ -66,6 +66,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import leae_hub  # noqa: E402
 from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
+from leae_hub.evaluation import psnr  # noqa: E402
 from leae_hub.recipes import RECIPES, build_recipe  # noqa: E402
 from leae_hub.speedups import enable_fast_path, fast_path  # noqa: E402
 
@@ -376,8 +377,7 @@ def held_out_psnr(model: LeaeModel, images: torch.Tensor, batch_size: int = 250)
     values = []
     for start in range(0, images.shape[0], batch_size):
         x = images[start : start + batch_size]
-        mse = (model(x).reconstruction - x).square().flatten(1).mean(1).clamp_min(1e-10)
-        values.append(-10 * torch.log10(mse))
+        values.append(psnr(model(x).reconstruction, x))
     model.train(was_training)
     return torch.cat(values).mean().item()
 
@@ -503,9 +503,7 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
 
 def held_out_psnr_mean_colour(images: torch.Tensor) -> float:
     """PSNR of replacing every image by its mean colour: the floor a reconstruction has to beat."""
-    mean = images.mean(dim=(2, 3), keepdim=True).expand_as(images)
-    mse = (mean - images).square().flatten(1).mean(1).clamp_min(1e-10)
-    return (-10 * torch.log10(mse)).mean().item()
+    return psnr(images.mean(dim=(2, 3), keepdim=True).expand_as(images), images).mean().item()
 
 
 def format_quality(report: dict[str, Any]) -> str:

@@ -60,14 +60,20 @@ def _check_pair(x: Tensor, y: Tensor) -> None:
         )
 
 
+def psnr_from_mse(mse: Tensor | float, data_range: float = 1.0) -> Tensor:
+    r"""PSNR = 10 log10(L² / MSE) in dB, elementwise (float64); +inf where MSE = 0. The one PSNR formula of the
+    library: `psnr`, `hole_psnr`, `pipelines.psnr` and the training-time evaluation use it."""
+    mse = torch.as_tensor(mse, dtype=torch.float64)
+    return 10.0 * torch.log10(data_range**2 / mse)  # 1 / 0 = inf: identical images give +inf, no warning
+
+
 def psnr(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
     r"""Peak signal-to-noise ratio of each image pair, in dB: PSNR = 10 log10(L² / MSE), MSE over C, H, W.
 
     Returns a float64 tensor [B]; +inf where the two images are identical (MSE = 0).
     """
     _check_pair(x, y)
-    mse = (x.double() - y.double()).square().flatten(1).mean(dim=1)
-    return 10.0 * torch.log10(data_range**2 / mse)  # 1 / 0 = inf: identical images give +inf, no warning
+    return psnr_from_mse((x.double() - y.double()).square().flatten(1).mean(dim=1), data_range)
 
 
 def hole_psnr(x: Tensor, y: Tensor, mask: Tensor, data_range: float = 1.0) -> Tensor:
@@ -84,8 +90,7 @@ def hole_psnr(x: Tensor, y: Tensor, mask: Tensor, data_range: float = 1.0) -> Te
     area = weight.flatten(1).sum(dim=1)
     if (area == 0).any():
         raise ValueError("mask is empty for at least one image: hole_psnr needs a region (1) in every image")
-    mse = ((x.double() - y.double()).square() * weight).flatten(1).sum(dim=1) / area
-    return 10.0 * torch.log10(data_range**2 / mse)
+    return psnr_from_mse(((x.double() - y.double()).square() * weight).flatten(1).sum(dim=1) / area, data_range)
 
 
 def gaussian_kernel(kernel_size: int = 11, sigma: float = 1.5) -> Tensor:

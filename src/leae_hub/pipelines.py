@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .evaluation import psnr_from_mse
 from .image_processing_leae import LeaeImageProcessor
 from .modeling_leae import LeaeModel
 
@@ -126,10 +127,7 @@ def psnr(a: Any, b: Any, data_range: float = 1.0, mask: Any = None) -> float:
         if not weight.any():
             raise ValueError("psnr got an empty mask: nothing to compare.")
         squared_error = squared_error[weight]
-    mse = squared_error.mean().item()
-    if mse == 0.0:
-        return math.inf
-    return 10.0 * math.log10(data_range**2 / mse)
+    return psnr_from_mse(squared_error.double().mean(), data_range).item()
 
 
 def reconstruct(model: LeaeModel, images: Any, processor: LeaeImageProcessor | None = None) -> ReconstructionResult:
