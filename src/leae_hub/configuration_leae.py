@@ -44,6 +44,13 @@ _PRESETS: dict[str, dict[str, Any]] = {
 PRESETS: tuple[str, ...] = tuple(_PRESETS)
 
 _CONV_ENCODER_STRIDE = 8
+# timm.create_model arguments a config may carry (a config can come from anyone's Hub repo): shapes and
+# regularisation only, each a number, a string or a list of numbers.
+BACKBONE_KWARGS = frozenset(
+    {"img_size", "patch_size", "window_size", "embed_dim", "depth", "depths", "num_heads", "mlp_ratio"}
+    | {"drop_rate", "drop_path_rate", "output_stride", "global_pool"}
+)
+_INT_FIELDS = ("image_size", "in_channels", "hidden_channels", "latent_channels", "pooled_map_channels")
 
 
 @strict
@@ -113,15 +120,26 @@ class LeaeConfig(PreTrainedConfig):
         return self.latent_channels if self.latent_type == "spatial" else self.pooled_map_channels
 
     def check_layout(self) -> None:
-        """Raise a `ValueError` that names the field and the fix when the fields do not fit together."""
-        for name in ("image_size", "in_channels", "hidden_channels", "latent_channels", "pooled_map_channels"):
+        """Raise a `ValueError` (`TypeError` for a wrong type) that names the field and the fix when the fields do not
+        fit together."""
+        for name in _INT_FIELDS:
             value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(
+                    f"{name} must be an integer, got {value!r} ({type(value).__name__}): e.g. 32, unquoted."
+                )
             if value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value}.")
         if self.latent_type not in ("spatial", "pooled"):
             raise ValueError(f"latent_type must be 'spatial' or 'pooled', got {self.latent_type!r}.")
         if self.latent_norm not in ("batchnorm", "none"):
             raise ValueError(f"latent_norm must be 'batchnorm' or 'none', got {self.latent_norm!r}.")
+        for name in ("latent_norm_momentum", "latent_norm_eps"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
+        if self.encoder_backbone_kwargs is not None:
+            self._check_backbone_kwargs()
         if self.encoder_backbone is not None:
             self._check_backbone_name()
             return
@@ -140,6 +158,21 @@ class LeaeConfig(PreTrainedConfig):
                 f"(the parameter-free shortcut averages groups of channels): pick a divisor such as "
                 f"{_nearest_divisor(8 * self.hidden_channels, self.map_channels)}."
             )
+
+    def _check_backbone_kwargs(self) -> None:
+        kwargs = self.encoder_backbone_kwargs
+        if not isinstance(kwargs, dict):
+            raise TypeError(f"encoder_backbone_kwargs must be a dict, got {type(kwargs).__name__}.")
+        unknown = sorted(set(kwargs) - BACKBONE_KWARGS)
+        if unknown:
+            raise ValueError(
+                f"encoder_backbone_kwargs has keys that are not allowed: {unknown}. Allowed (shapes and "
+                f"regularisation, passed to timm.create_model): {', '.join(sorted(BACKBONE_KWARGS))}."
+            )
+        for key, value in kwargs.items():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if not all(isinstance(item, (int, float, str)) and not isinstance(item, bool) for item in items):
+                raise TypeError(f"encoder_backbone_kwargs[{key!r}] must be a number, a string or a list of numbers.")
 
     def _check_backbone_name(self) -> None:
         try:

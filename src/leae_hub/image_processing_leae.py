@@ -5,6 +5,7 @@ Self-contained (numpy, PIL, torch, transformers) so it can travel with a saved m
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -206,8 +207,10 @@ def _as_list(images: Any) -> list[Any]:
     return [images]
 
 
-def _to_float_hwc(image: Any, rescale: bool = True) -> np.ndarray:
-    """One image (PIL, numpy or tensor) → float32 HWC array in [0, 1], alpha kept as the last channel."""
+def _to_float_hwc(image: Any, rescale: bool = True, hwc: bool = False) -> np.ndarray:
+    """One image (PIL, numpy or tensor) → float32 HWC array in [0, 1], alpha kept as the last channel. `hwc` says a
+    numpy array is known to be HWC (it came from PIL); otherwise a 3-d array is read as CHW when only its first axis
+    can be channels, and as HWC (with a warning when either could be) otherwise."""
     if isinstance(image, Image.Image):
         return _pil_to_float(image, rescale)
     if isinstance(image, torch.Tensor):
@@ -216,8 +219,17 @@ def _to_float_hwc(image: Any, rescale: bool = True) -> np.ndarray:
         array = image.detach().cpu().numpy()
     elif isinstance(image, np.ndarray):
         array = image
-        if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
-            array = array.transpose(1, 2, 0)  # CHW → HWC
+        if array.ndim == 3 and array.shape[0] in (1, 3, 4) and not hwc:
+            if array.shape[-1] not in (1, 2, 3, 4):
+                array = array.transpose(1, 2, 0)  # CHW → HWC
+            elif array.shape[0] != array.shape[-1]:
+                warnings.warn(
+                    f"an image array of shape {array.shape} could be HWC or CHW: read as HWC ({array.shape[0]} rows of "
+                    f"{array.shape[1]} pixels with {array.shape[-1]} channels); pass a PIL image or a CHW torch tensor "
+                    "to be explicit.",
+                    UserWarning,
+                    stacklevel=4,
+                )
     else:
         raise TypeError(f"unsupported image type {type(image).__name__}: pass PIL images, numpy arrays or tensors.")
     array = array[..., None] if array.ndim == 2 else array
@@ -255,7 +267,7 @@ def _pil_to_float(image: Image.Image, rescale: bool = True) -> np.ndarray:
         image = image.convert("RGBA")
     elif image.mode not in ("L", "RGB", "RGBA"):
         image = image.convert("L" if image.mode == "1" else "RGB")
-    return _to_float_hwc(np.asarray(image), rescale)
+    return _to_float_hwc(np.asarray(image), rescale, hwc=True)
 
 
 def _convert_channels(array: np.ndarray, num_channels: int) -> np.ndarray:

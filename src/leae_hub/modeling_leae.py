@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,14 @@ from .configuration_leae import LeaeConfig
 # update in training, running statistics in eval); "batch" uses the batch's statistics without touching the running
 # ones (the upstream judge); "running" always uses the running statistics.
 NormMode = Literal["auto", "batch", "running"]
+NORM_MODES = ("auto", "batch", "running")
+
+
+def _check_real_batch(values: torch.Tensor, name: str) -> None:
+    if values.device.type == "meta":
+        raise ValueError(f"{name} is a meta tensor (no data): create it on a real device, e.g. torch.rand(...).")
+    if values.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(values.shape)}): pass at least one item.")
 
 
 @dataclass
@@ -235,6 +243,40 @@ class LeaePreTrainedModel(PreTrainedModel):
     input_modalities = ("image",)
     supports_gradient_checkpointing = False
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | None,
+        *model_args: Any,
+        allow_missing_weights: bool = False,
+        allow_non_finite_weights: bool = False,
+        **kwargs: Any,
+    ):
+        """`PreTrainedModel.from_pretrained`, refusing weights that would load silently wrong: a checkpoint that lacks
+        some of the model's weights (encoder-only weights, another architecture; transformers would initialise them
+        at random with a warning) unless `allow_missing_weights=True`, and NaN or inf weights unless
+        `allow_non_finite_weights=True`."""
+        wants_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(
+            pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
+        )
+        missing = sorted(info.get("missing_keys") or [])
+        if missing and not allow_missing_weights:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise ValueError(
+                f"{pretrained_model_name_or_path} lacks {len(missing)} of the model's weights ({shown}): it holds "
+                "another architecture or only part of the model. Pass allow_missing_weights=True to initialise them "
+                "at random."
+            )
+        if not allow_non_finite_weights:
+            broken = [name for name, tensor in model.state_dict().items() if not torch.isfinite(tensor).all()]
+            if broken:
+                raise ValueError(
+                    f"{pretrained_model_name_or_path} has NaN or inf weights in {', '.join(broken[:5])}: the "
+                    "checkpoint is broken (a diverged run?). Pass allow_non_finite_weights=True to load it anyway."
+                )
+        return (model, info) if wants_info else model
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """PyTorch's default init for our convs and linears; timm's own init for a timm backbone.
@@ -304,7 +346,8 @@ class LeaeModel(LeaePreTrainedModel):
         """Input values per latent value at `image_size`."""
         return self.config.in_channels * self.config.image_size**2 / math.prod(self.latent_shape)
 
-    def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
+    def _prepare_pixel_values(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Check images and cast floating ones to the model's dtype (float64, fp16 or bf16 inputs to an fp32 model)."""
         if not isinstance(pixel_values, torch.Tensor):
             raise TypeError(
                 f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}: "
@@ -318,6 +361,7 @@ class LeaeModel(LeaePreTrainedModel):
         if pixel_values.ndim != 4:
             hint = " Add a batch dimension with pixel_values.unsqueeze(0)." if pixel_values.ndim == 3 else ""
             raise ValueError(f"pixel_values must have shape [B, C, H, W], got {tuple(pixel_values.shape)}.{hint}")
+        _check_real_batch(pixel_values, "pixel_values")
         channels, height, width = pixel_values.shape[1:]
         if channels != self.config.in_channels:
             raise ValueError(
@@ -329,8 +373,9 @@ class LeaeModel(LeaePreTrainedModel):
                 f"pixel_values has spatial size {height}×{width} but the model expects "
                 f"{self.config.image_size}×{self.config.image_size}: resize with LeaeImageProcessor."
             )
+        pixel_values = pixel_values.to(self.dtype)
         if torch.compiler.is_compiling():  # the value checks below read the data: skipped in compiled/exported graphs
-            return
+            return pixel_values
         if not torch.isfinite(pixel_values).all():
             raise ValueError("pixel_values contains NaN or inf: clean the input before encoding.")
         low, high = pixel_values.aminmax()
@@ -339,6 +384,7 @@ class LeaeModel(LeaePreTrainedModel):
             raise ValueError(
                 f"pixel_values must lie in [0, 1], got values in [{low.item():.3g}, {high.item():.3g}].{hint}"
             )
+        return pixel_values
 
     def _return_dict(self, return_dict: bool | None) -> bool:
         return self.config.return_dict if return_dict is None else return_dict
@@ -347,16 +393,24 @@ class LeaeModel(LeaePreTrainedModel):
         self, pixel_values: torch.Tensor, norm_mode: NormMode = "auto", return_dict: bool | None = None
     ) -> LeaeEncoderOutput | tuple[torch.Tensor]:
         """Encode images `[B, C, H, W]` in [0, 1] to latents (`[B, C, h, w]` spatial or `[B, D]` pooled)."""
-        self._check_pixel_values(pixel_values)
+        pixel_values = self._prepare_pixel_values(pixel_values)
+        if norm_mode not in NORM_MODES:
+            raise ValueError(f"norm_mode must be one of {', '.join(NORM_MODES)}, got {norm_mode!r}.")
         latents = self.encoder(pixel_values, norm_mode)
         return LeaeEncoderOutput(latents=latents) if self._return_dict(return_dict) else (latents,)
 
     def decode(self, latents: torch.Tensor, return_dict: bool | None = None) -> LeaeDecoderOutput | tuple[torch.Tensor]:
-        """Decode latents to images `[B, C, H, W]` in [0, 1]."""
+        """Decode latents to images `[B, C, H, W]` in [0, 1]. Floating latents are cast to the model's dtype."""
         expected = self.latent_shape
         if not isinstance(latents, torch.Tensor) or tuple(latents.shape[1:]) != expected:
             shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
             raise ValueError(f"latents must have shape [B, {', '.join(map(str, expected))}], got {shape}.")
+        if not latents.is_floating_point():
+            raise TypeError(f"latents must be a float tensor, got dtype {latents.dtype}: pass latents.float().")
+        _check_real_batch(latents, "latents")
+        latents = latents.to(self.dtype)
+        if not torch.compiler.is_compiling() and not torch.isfinite(latents).all():
+            raise ValueError("latents contain NaN or inf: decode finite latents (check what produced them).")
         reconstruction = self.decoder(latents)
         return LeaeDecoderOutput(reconstruction=reconstruction) if self._return_dict(return_dict) else (reconstruction,)
 
@@ -365,7 +419,7 @@ class LeaeModel(LeaePreTrainedModel):
     ) -> LeaeModelOutput | tuple[torch.Tensor, torch.Tensor]:
         """Reconstruct images: x̂ = D(E(x)). Returns the reconstruction and the latents (a tuple in that order with
         `return_dict=False`)."""
-        self._check_pixel_values(pixel_values)
+        pixel_values = self._prepare_pixel_values(pixel_values)
         latents = self.encoder(pixel_values)
         reconstruction = self.decoder(latents)
         if not self._return_dict(return_dict):
@@ -376,9 +430,10 @@ class LeaeModel(LeaePreTrainedModel):
         """Fill the holes of `pixel_values` where `mask` is 1 (1 = hole, 0 = keep, as in diffusers).
 
         The hole is first filled with the per-channel mean of the visible pixels, the result is reconstructed, and the
-        known pixels are pasted back, so they are returned exactly: out = m ⊙ D(E(x̃)) + (1 − m) ⊙ x.
+        known pixels are pasted back, so they are returned exactly: out = m ⊙ D(E(x̃)) + (1 − m) ⊙ x. It always runs
+        in eval mode (running batch-norm statistics, left unchanged), also on a model in training mode.
         """
-        self._check_pixel_values(pixel_values)
+        pixel_values = self._prepare_pixel_values(pixel_values)
         expected = (pixel_values.shape[0], 1, *pixel_values.shape[2:])
         if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != expected:
             shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
@@ -394,7 +449,12 @@ class LeaeModel(LeaePreTrainedModel):
         keep = 1.0 - mask
         visible_mean = (pixel_values * keep).sum(dim=(2, 3), keepdim=True) / keep.sum(dim=(2, 3), keepdim=True)
         filled = pixel_values * keep + visible_mean * mask
-        reconstruction = self.decoder(self.encoder(filled))
+        was_training = self.training
+        self.eval()
+        try:
+            reconstruction = self.decoder(self.encoder(filled))
+        finally:
+            self.train(was_training)
         return reconstruction * mask + pixel_values * keep
 
     def load_pretrained_backbone(self, **timm_kwargs) -> None:
