@@ -39,7 +39,8 @@ def run_row(folder: Path) -> dict[str, Any]:
         row["probe_steps"], row["probe_wall_s"] = probe["steps"], probe["train_wall_time_s"]
     row["train"] = {k: v for k, v in _last_training_row(stage / "metrics.jsonl").items() if k not in ("step", "epoch")}
     reconstruction, inpainting = evaluation["reconstruction"], evaluation["inpainting"]
-    representation, collapse = evaluation.get("representation", {}), evaluation["collapse"]
+    representation, collapse = evaluation.get("representation"), evaluation["collapse"]
+    representation = representation if isinstance(representation, dict) else {}  # "unavailable: no labels", ...
     row.update(
         psnr=reconstruction["psnr"],
         ssim=reconstruction["ssim"],
@@ -69,14 +70,15 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     train_keys = ["latent", "prediction", "mse_masked"]
     shown_train = [key for key in train_keys if any(key in row["train"] for row in rows)]
     header = ["run", *varying, "seed", "steps", "wall s", *(f"train {k}" for k in shown_train)]
-    header += ["PSNR", "SSIM", "colour shift", "hole PSNR", "masked-image PSNR", "k-NN@5", "linear", "RankMe"]
+    header += ["PSNR", "per-image-mean PSNR", "SSIM", "colour shift", "hole PSNR", "masked-image PSNR"]
+    header += ["k-NN@5", "linear", "RankMe"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for row in rows:
         steps = str(row["steps"]) + (f" + {row['probe_steps']}" if "probe_steps" in row else "")
         wall = f"{row['wall_s']:.0f}" + (f" + {row['probe_wall_s']:.0f}" if "probe_wall_s" in row else "")
         cells = [row["run"], *(_fmt(row[k]) for k in varying), str(row["seed"]), steps, wall]
         cells += [_fmt(row["train"].get(k), 3) for k in shown_train]
-        cells += [_fmt(row["psnr"]), _fmt(row["ssim"], 3), _fmt(row["colour_shift"], 4)]
+        cells += [_fmt(row["psnr"]), _fmt(row["mean_psnr"]), _fmt(row["ssim"], 3), _fmt(row["colour_shift"], 4)]
         cells += [_fmt(row["hole_psnr"]), _fmt(row["masked_psnr"])]
         cells += [_fmt(row["knn5"], 4), _fmt(row["linear"], 4), _fmt(row["rankme"], 0)]
         lines.append("| " + " | ".join(cells) + " |")
