@@ -43,7 +43,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
 }
 PRESETS: tuple[str, ...] = tuple(_PRESETS)
 
-_CONV_ENCODER_STRIDE = 8
+CONV_ENCODER_STRIDE = 8  # the conv encoder's total stride (stem ×2, two down blocks ×2): the one place it lives
 # timm.create_model arguments a config may carry (a config can come from anyone's Hub repo): shapes and
 # regularisation only, each a number, a string or a list of numbers.
 BACKBONE_KWARGS = frozenset(
@@ -143,11 +143,11 @@ class LeaeConfig(PreTrainedConfig):
         if self.encoder_backbone is not None:
             self._check_backbone_name()
             return
-        if self.image_size % _CONV_ENCODER_STRIDE:
-            lower = self.image_size // _CONV_ENCODER_STRIDE * _CONV_ENCODER_STRIDE
+        if self.image_size % CONV_ENCODER_STRIDE:
+            lower = self.image_size // CONV_ENCODER_STRIDE * CONV_ENCODER_STRIDE
             raise ValueError(
-                f"image_size must be divisible by {_CONV_ENCODER_STRIDE}, got {self.image_size}: "
-                f"use {max(lower, _CONV_ENCODER_STRIDE)} or {lower + _CONV_ENCODER_STRIDE}."
+                f"image_size must be divisible by {CONV_ENCODER_STRIDE}, got {self.image_size}: "
+                f"use {max(lower, CONV_ENCODER_STRIDE)} or {lower + CONV_ENCODER_STRIDE}."
             )
         # The second down block's shortcut turns 2·hidden channels into 8·hidden by space-to-channel, then averages
         # groups of them into the map's channels, so those must divide 8·hidden.
@@ -191,4 +191,4 @@ def _nearest_divisor(number: int, target: int) -> int:
     return min((d for d in range(1, number + 1) if number % d == 0), key=lambda d: abs(d - target))
 
 
-__all__ = ["LeaeConfig", "PRESETS"]
+__all__ = ["CONV_ENCODER_STRIDE", "LeaeConfig", "PRESETS"]

@@ -19,7 +19,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_leae import LeaeConfig
+from .configuration_leae import CONV_ENCODER_STRIDE, LeaeConfig
 
 # How the latent batch norm normalises: "auto" follows the module's train/eval mode (batch statistics and a running
 # update in training, running statistics in eval); "batch" uses the batch's statistics without touching the running
@@ -115,7 +115,7 @@ class LeaeUpBlock(nn.Module):
 class LeaeConvBackbone(nn.Module):
     """Stem (4×4 conv, stride 2, SiLU) and two down blocks: [B, C_in, H, W] → [B, C_map, H/8, W/8]."""
 
-    reduction = 8
+    reduction = CONV_ENCODER_STRIDE
 
     def __init__(self, config: LeaeConfig):
         super().__init__()
