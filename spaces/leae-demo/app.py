@@ -42,7 +42,7 @@ MAX_FILE_SIZE = "25mb"
 HERE = Path(__file__).resolve().parent
 # model_cards/ next to app.py (a Space that ships its models) or at the repository root (a checkout of leae-hub).
 MODEL_CARD_DIRS = [HERE / "model_cards", *([HERE.parents[1] / "model_cards"] if len(HERE.parents) > 1 else [])]
-EXAMPLES_DIR = HERE / "examples"  # face photos from the UTKFace and CelebA test splits: see examples/LICENSE.md
+EXAMPLES_DIR = HERE / "examples"  # face photos from the UTKFace test split: see examples/LICENSE.md
 FACE_DATA = {"utkface", "celeba-half", "flwrlabs/celeba"}  # zoo data sources whose models are face models
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "leae-demo-outputs" / str(os.getpid())
 OUTPUT_MAX_AGE_S = 900  # our copies of the outputs; gradio serves its own copies from its cache
@@ -591,7 +591,7 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
             "# leae: self-teaching autoencoders\n"
             "Autoencoders trained **without a pixel loss**: the decoder's output is judged only through the model's "
             "own encoder. Upload a face (it is resized and centre-cropped to the model's size), or use an example. "
-            "Example photos: UTKFace and CelebA test splits, for non-commercial research only."
+            "Example photos: UTKFace test split, for non-commercial research only."
         )
         with gr.Row():
             model_id = gr.Dropdown(choices=menu, value=default_key, label="Model", scale=2)
