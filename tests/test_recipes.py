@@ -7,7 +7,7 @@ from conftest import tiny_config
 
 from leae_hub import LeaeModel
 from leae_hub.data import build_dataset
-from leae_hub.recipes import RECIPES, build_recipe
+from leae_hub.recipes import RECIPES, RUN_ARGUMENTS, Recipe, Stage, build_recipe, register_recipe
 
 # What one optimiser step must move, per recipe.
 MOVES = {
@@ -142,9 +142,46 @@ def test_no_recipe_copies_the_model_per_step(batch, monkeypatch):
 
 
 def test_unknown_recipe_and_option():
-    with pytest.raises(ValueError, match="Valid recipes: self-teaching, masked, baseline, jepa, decoder-probe"):
+    with pytest.raises(ValueError, match="Valid recipes: baseline, decoder-probe, jepa, masked, self-teaching"):
         build_recipe("mae")
     with pytest.raises(ValueError, match=r"Unknown option\(s\) \['crop'\] for recipe 'masked'"):
         build_recipe("masked", crop=0.2)
     with pytest.raises(ValueError, match="views must be a non-empty subset"):
         build_recipe("self-teaching", views=("rotate",))
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_option_is_typed_defaulted_and_documented(name):
+    """Options are the constructor's keyword arguments; the training script's flags and help come from them."""
+    for option in RECIPES[name].options():
+        assert option.name not in RUN_ARGUMENTS
+        assert option.help, f"{name}: document {option.name!r} in the class docstring's Args: section"
+    build_recipe(name, **{option.name: option.default for option in RECIPES[name].options()})
+
+
+def test_registration_needs_a_free_name_and_typed_options():
+    class Taken(Recipe):
+        name = "masked"
+
+    with pytest.raises(ValueError, match="'masked' is already taken by leae_hub.recipes.masked.MaskedRecipe"):
+        register_recipe(Taken)
+
+    class Untyped(Recipe):
+        name = "untyped-test"
+
+        def __init__(self, strength=1.0, seed: int = 0):
+            super().__init__(seed)
+
+    with pytest.raises(TypeError, match="Option 'strength' of recipe 'untyped-test' needs a type annotation"):
+        register_recipe(Untyped)
+    assert "untyped-test" not in RECIPES
+
+
+def test_jepa_declares_its_decoder_probe_stage():
+    assert RECIPES["jepa"].stages({"target": "ema"}) == [Stage("jepa", {"target": "ema"})]
+    assert RECIPES["jepa"].stages({"target": "ema", "decoder_probe_steps": 30}) == [
+        Stage("jepa", {"target": "ema", "decoder_probe_steps": 0}, output_subdir="jepa"),
+        Stage("decoder-probe", max_steps=30, init_from_previous=True),
+    ]
+    with pytest.raises(ValueError, match="decoder_probe_steps must be 0 .* got -1"):
+        build_recipe("jepa", decoder_probe_steps=-1)

@@ -1,6 +1,5 @@
 """The training script: configs, every recipe, exact resume, crash safety, and a real 2-process CPU run."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -11,11 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from fakehub import FakeHub, fake_hub_fixture  # noqa: F401  (fake_hub_fixture registers `fake_hub`)
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-import leae_hub  # noqa: F401  (registers the Auto classes)
+import leae_hub.training as train
+from leae_hub.recipes import RECIPES, ObjectiveOutput, Recipe, Stage, register_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "training" / "configs").glob("*.yaml"))
@@ -23,17 +24,7 @@ TINY = [
     "--data", "synthetic-shapes:64", "--hidden_channels", "16", "--latent_channels", "8", "--batch_size", "8",
     "--eval_images", "16", "--log_every", "1", "--sample_every", "2", "--eval_every", "2", "--checkpoint_every", "2",
 ]  # fmt: skip
-
-
-def _load_train():
-    spec = importlib.util.spec_from_file_location("leae_train", ROOT / "training" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["leae_train"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-train = _load_train()
+RESUME = ("--resume_from_checkpoint", "latest")
 
 
 def _tiny_args(config: Path, output_dir: Path, steps: int, *extra: str) -> list[str]:
@@ -49,7 +40,7 @@ def _tiny_args(config: Path, output_dir: Path, steps: int, *extra: str) -> list[
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_every_config_parses_and_runs_a_few_steps(tmp_path, config):
     parsed = train.parse_config(["--config", str(config)])
-    assert parsed.recipe.recipe in train.RECIPES
+    assert parsed.recipe in train.RECIPES
     result = train.main(_tiny_args(config, tmp_path, 3))
     assert set(result) >= {"psnr", "baseline_psnr", "steps"}
     model = AutoModel.from_pretrained(tmp_path / "model")
@@ -67,7 +58,7 @@ def test_default_config_is_shapes_quick():
     ("argv", "message"),
     [
         (["--preset", "leae-3m"], "Unknown preset 'leae-3m'. Valid presets: leae-2m"),
-        (["--recipe", "mae"], "Unknown recipe 'mae'. Valid recipes: self-teaching, masked"),
+        (["--recipe", "mae"], "Unknown recipe 'mae'. Valid recipes: baseline, decoder-probe, jepa, masked, self-"),
         (["--max_steps", "0"], "Set max_steps or num_epochs"),
     ],
 )
@@ -214,3 +205,134 @@ def test_saved_model_reproduces_the_printed_psnr(tmp_path, capsys):
     reloaded = train.evaluate_psnr(AutoModel.from_pretrained(tmp_path / "model"), images)
     assert reloaded["psnr"] == pytest.approx(result["psnr"], abs=1e-4)
     assert reloaded["baseline_psnr"] == pytest.approx(result["baseline_psnr"], abs=1e-6)
+
+
+# ------------------------------------------------------------------------- recipes own their options and stages
+
+
+class ToyRecipe(Recipe):
+    r"""L = ‖gain · D(E(x)) − x‖²: a pixel autoencoder with one made-up option, registered by this test file only.
+
+    Args:
+        gain: multiplies the reconstruction.
+        warmup_steps: first train this many steps with gain 2 in `warmup/`, then the run itself from that model.
+    """
+
+    name = "toy-test"
+
+    def __init__(self, gain: float = 1.0, warmup_steps: int = 0, seed: int = 0):
+        super().__init__(seed)
+        self.gain = gain
+
+    @classmethod
+    def stages(cls, options):
+        warmup = options.get("warmup_steps", 0)
+        if not warmup:
+            return super().stages(options)
+        return [
+            Stage(cls.name, {"gain": 2.0}, max_steps=warmup, output_subdir="warmup"),
+            Stage(cls.name, {**options, "warmup_steps": 0}, init_from_previous=True),
+        ]
+
+    def forward(self, model, batch, step):
+        x = batch["pixel_values"]
+        reconstruction = model.decoder(model.encoder(x)) * self.gain
+        loss = torch.nn.functional.mse_loss(reconstruction, x)
+        return ObjectiveOutput(loss, {"loss": loss.item()}, {"input": x, "reconstruction": reconstruction.detach()})
+
+
+@pytest.fixture
+def toy_recipe():
+    register_recipe(ToyRecipe)
+    yield ToyRecipe
+    RECIPES.pop(ToyRecipe.name)
+
+
+def _toy_args(output_dir: Path, steps: int, *extra: str) -> list[str]:
+    shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
+    return ["--config", str(shapes), *TINY, "--output_dir", str(output_dir), "--max_steps", str(steps), *extra]
+
+
+def test_a_recipe_registered_by_a_test_trains_with_its_own_options(tmp_path, toy_recipe):
+    config = tmp_path / "toy.yaml"
+    config.write_text(f"recipe: toy-test\ngain: 0.5\nmax_steps: 2\noutput_dir: {tmp_path / 'run'}\n")
+    result = train.main(["--config", str(config), *TINY, "--gain", "0.75"])
+    assert result["steps"] == 2
+    saved = yaml.safe_load((tmp_path / "run" / "train_config.yaml").read_text())
+    assert saved["recipe"] == "toy-test" and saved["gain"] == 0.75 and saved["warmup_steps"] == 0
+    assert "crop_ratio" not in saved and "decoder_probe_steps" not in saved  # other recipes' options stay out
+    assert AutoModel.from_pretrained(tmp_path / "run" / "model") is not None
+    with pytest.raises(ValueError, match="Unknown key 'gian'.*Did you mean 'gain'"):
+        (tmp_path / "bad.yaml").write_text("recipe: toy-test\ngian: 0.5\nmax_steps: 2\n")
+        train.parse_config(["--config", str(tmp_path / "bad.yaml")])
+    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['gain'\] for recipe 'masked'"):
+        train.parse_config(["--recipe", "masked", "--gain", "2"])
+    # A resumed run with another recipe option is another run.
+    with pytest.raises(ValueError, match="holds a run with a different config.*gain.*--overwrite"):
+        train.main(["--config", str(config), *TINY, "--gain", "0.5", *RESUME])
+
+
+def test_help_lists_every_recipe_option_with_its_recipes(toy_recipe, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_config(["--help"], prog="leae train")
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "usage: leae train" in text
+    assert "--gain GAIN [toy-test] multiplies the reconstruction (recipe default 1.0)" in text
+    assert "--crop_ratio CROP_RATIO, --crop-ratio CROP_RATIO [masked, self-teaching] crop side" in text
+    assert "--decoder_probe_steps DECODER_PROBE_STEPS, --decoder-probe-steps DECODER_PROBE_STEPS [jepa]" in text
+    for name, recipe in train.RECIPES.items():
+        for option in recipe.options():
+            assert f"--{option.name} " in text, f"{name}: --{option.name} is not in --help"
+
+
+def test_declared_stages_run_in_order_into_their_folders_and_a_finished_stage_is_skipped(tmp_path, toy_recipe):
+    run = tmp_path / "run"
+    train.main(_toy_args(run, 2, "--recipe", "toy-test", "--warmup_steps", "1", "--gain", "0.5"))
+    warmup = yaml.safe_load((run / "warmup" / "train_config.yaml").read_text())
+    final = yaml.safe_load((run / "train_config.yaml").read_text())
+    assert (warmup["gain"], warmup["max_steps"], warmup["init_from"]) == (2.0, 1, None)
+    assert (final["gain"], final["max_steps"], final["init_from"]) == (0.5, 2, str(run / "warmup" / "model"))
+    assert [json.loads(line)["step"] for line in (run / "warmup" / "metrics.jsonl").read_text().splitlines()] == [1]
+    before = (run / "warmup" / "metrics.jsonl").read_text()
+    train.main(_toy_args(run, 3, "--recipe", "toy-test", "--warmup_steps", "1", "--gain", "0.5", *RESUME))
+    assert (run / "warmup" / "metrics.jsonl").read_text() == before  # the warm-up stage was done already
+    assert json.loads((run / "final_metrics.json").read_text())["steps"] == 3
+
+
+def test_jepa_with_decoder_probe_resumes_in_the_probe_stage(tmp_path):
+    """The declared JEPA stages keep today's layout: the encoder in OUTPUT/jepa/, the probe in OUTPUT/."""
+    jepa = ROOT / "training" / "configs" / "cifar10-32-jepa.yaml"
+    train.main(_tiny_args(jepa, tmp_path, 2))
+    assert (tmp_path / "jepa" / "model" / "config.json").exists() and (tmp_path / "model" / "config.json").exists()
+    encoder = yaml.safe_load((tmp_path / "jepa" / "train_config.yaml").read_text())
+    probe = yaml.safe_load((tmp_path / "train_config.yaml").read_text())
+    assert (encoder["recipe"], encoder["decoder_probe_steps"], encoder["push_to_hub"]) == ("jepa", 0, None)
+    assert (probe["recipe"], probe["max_steps"], probe["init_from"]) == (
+        "decoder-probe",
+        2,
+        str(tmp_path / "jepa/model"),
+    )
+    encoder_log = (tmp_path / "jepa" / "metrics.jsonl").read_text()
+    result = train.main(_tiny_args(jepa, tmp_path, 2, "--decoder_probe_steps", "4", *RESUME))
+    assert result["steps"] == 4
+    assert (tmp_path / "jepa" / "metrics.jsonl").read_text() == encoder_log
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [s for s in steps if s > 2] == [3, 4]  # resumed at the probe's checkpoint-2
+
+
+def test_run_folders_written_before_recipes_owned_their_options_still_resume(tmp_path):
+    """Older train_config.yaml files list every recipe's options (unset as null, decoder_probe_steps: 0)."""
+    shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
+    train.main(_tiny_args(shapes, tmp_path, 1, "--checkpoint_every", "1"))
+    saved = tmp_path / "train_config.yaml"
+    values = yaml.safe_load(saved.read_text())
+    for recipe in train.RECIPES.values():
+        for option in recipe.options():
+            values.setdefault(option.name, None)
+    values.update(sigreg_slices=None, judge=None, decoder_probe_steps=0)  # unset then: null
+    saved.write_text(yaml.safe_dump(values, sort_keys=False))
+    assert train.main(_tiny_args(shapes, tmp_path, 2, *RESUME))["steps"] == 2
+    saved.write_text(yaml.safe_dump(values, sort_keys=False))
+    with pytest.raises(ValueError, match=r"differs in: crop_ratio\)"):
+        train.main(_tiny_args(shapes, tmp_path, 3, "--crop_ratio", "0.3", *RESUME))

@@ -1,16 +1,28 @@
-"""What every recipe shares: the output type, the seeded per-step generator, and the latent loss."""
+"""What every recipe shares: the output type, the seeded per-step generator, the latent loss, and the registry.
+
+A recipe is one file: a `Recipe` subclass decorated with `@register_recipe`. Its options are its constructor's
+keyword arguments (type-annotated, with defaults, described in the class docstring's `Args:` section); the training
+script turns them into config keys and command-line flags. A recipe that trains in more than one stage says so in
+`stages`.
+"""
 
 from __future__ import annotations
 
+import inspect
+import re
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..modeling_leae import LeaeModel
+
+# Constructor arguments the training loop fills in itself (from `--seed` and the stage's length): never options.
+RUN_ARGUMENTS = ("seed", "total_steps")
 
 
 @dataclass
@@ -29,6 +41,44 @@ class ObjectiveOutput:
     images: dict[str, Tensor] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RecipeOption:
+    """One option of a recipe: a keyword argument of its constructor.
+
+    Args:
+        name: the argument's name, also the config key and the command-line flag (`--name`).
+        type: its annotation, e.g. `float`, `int | None`, `Sequence[str]`.
+        default: the recipe's default (the upstream value).
+        help: its entry in the class docstring's `Args:` section ("" when there is none).
+    """
+
+    name: str
+    type: Any
+    default: Any
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a training run: `recipe` with `options`, trained as a run of its own.
+
+    Args:
+        recipe: a registered recipe name.
+        options: that recipe's options (the training loop adds `seed` and `total_steps` where it takes them).
+        max_steps: the stage's length in optimiser steps; None: the run's own `max_steps` / `num_epochs`.
+        output_subdir: where the stage writes, inside the run's `output_dir`; None: the `output_dir` itself (the last
+            stage always writes there). A stage in a subfolder counts as done, and is skipped when the run is
+            started again, once its `model/config.json` exists.
+        init_from_previous: start from the model the previous stage saved.
+    """
+
+    recipe: str
+    options: dict[str, Any] = field(default_factory=dict)
+    max_steps: int | None = None
+    output_subdir: str | None = None
+    init_from_previous: bool = False
+
+
 class Recipe(nn.Module):
     """A training objective: `recipe(model, batch, step) -> ObjectiveOutput`.
 
@@ -44,6 +94,32 @@ class Recipe(nn.Module):
         super().__init__()
         self.seed = seed
 
+    @classmethod
+    def options(cls) -> list[RecipeOption]:
+        """The recipe's options, in constructor order: every keyword argument except `RUN_ARGUMENTS`."""
+        hints = typing.get_type_hints(cls.__init__)
+        helps = _docstring_args(inspect.getdoc(cls) or "")
+        options = []
+        for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+            if parameter.name in RUN_ARGUMENTS:
+                continue
+            if parameter.kind is not parameter.POSITIONAL_OR_KEYWORD and parameter.kind is not parameter.KEYWORD_ONLY:
+                raise TypeError(f"{cls.__qualname__}.__init__ takes *{parameter.name}; declare each option by name.")
+            if parameter.default is parameter.empty or parameter.name not in hints:
+                raise TypeError(
+                    f"Option {parameter.name!r} of recipe {cls.name!r} needs a type annotation and a default "
+                    f"(e.g. `{parameter.name}: float = 0.5`)."
+                )
+            options.append(
+                RecipeOption(parameter.name, hints[parameter.name], parameter.default, helps.get(parameter.name, ""))
+            )
+        return options
+
+    @classmethod
+    def stages(cls, options: dict[str, Any]) -> list[Stage]:
+        """The stages a run of this recipe with `options` trains, in order; by default one, the recipe itself."""
+        return [Stage(cls.name, dict(options))]
+
     def generator(self, step: int, stream: int = 0) -> torch.Generator:
         """A CPU generator for `step` (and an optional sub-stream), independent of everything else."""
         return torch.Generator().manual_seed((self.seed * 1_000_003 + stream) * 2**32 + step)
@@ -55,6 +131,46 @@ class Recipe(nn.Module):
 
     def update(self, model: LeaeModel, step: int) -> None:
         """Called after each optimiser step (EMA judges and targets move here)."""
+
+
+RECIPES: dict[str, type[Recipe]] = {}
+RecipeType = TypeVar("RecipeType", bound=type[Recipe])
+
+
+def register_recipe(cls: RecipeType) -> RecipeType:
+    """Class decorator: make a `Recipe` subclass available by its `name` to `build_recipe` and the training script.
+
+    Its options are checked here, so a constructor the command line cannot express fails at import, not mid-run.
+    """
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{cls.__qualname__} needs a class attribute `name` (e.g. name = 'my-recipe') to register.")
+    if RECIPES.get(name, cls) is not cls:
+        taken = RECIPES[name]
+        raise ValueError(
+            f"Recipe name {name!r} is already taken by {taken.__module__}.{taken.__qualname__}; "
+            f"give {cls.__module__}.{cls.__qualname__} another `name`."
+        )
+    cls.options()
+    RECIPES[name] = cls
+    return cls
+
+
+def _docstring_args(doc: str) -> dict[str, str]:
+    """{argument: description} from a Google-style `Args:` section (continuation lines joined)."""
+    found: dict[str, str] = {}
+    section = re.search(r"^Args:\n((?:[ \t]+\S.*\n?|[ \t]*\n)+)", doc, flags=re.MULTILINE)
+    if section is None:
+        return found
+    current = None
+    for line in section.group(1).splitlines():
+        entry = re.match(r"^ {4}(\w+)(?: \([^)]*\))?: ?(.*)$", line)
+        if entry:
+            current = entry.group(1)
+            found[current] = entry.group(2).strip()
+        elif current and line.strip():
+            found[current] += " " + line.strip()
+    return found
 
 
 def latent_mse(a: Tensor, b: Tensor) -> Tensor:

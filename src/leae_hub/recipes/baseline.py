@@ -7,9 +7,10 @@ import torch.nn.functional as F
 
 from .. import views as V
 from ..modeling_leae import LeaeModel
-from .base import ObjectiveOutput, Recipe
+from .base import ObjectiveOutput, Recipe, register_recipe
 
 
+@register_recipe
 class BaselineRecipe(Recipe):
     r"""L = ‖D(E(hole(x))) − x‖² (+ ‖D(E(x)) − x‖² with `clean_inputs=True`), mean over pixels.
 
@@ -17,6 +18,11 @@ class BaselineRecipe(Recipe):
     SIGReg. Upstream hole area is 0.5; set `hole_ratio=0.35` to compare with `masked` at equal hole ratios. Its
     encoder only ever sees masked inputs unless `clean_inputs=True` adds the clean reconstruction term, which makes
     the comparison on clean images fair.
+
+    Args:
+        hole_ratio: area of the square hole as a fraction of the image (0: a plain pixel-MSE autoencoder).
+        hole_fill: what fills the hole (see `leae_hub.views.inpainting_view`), e.g. `image-mean`.
+        clean_inputs: also reconstruct the clean image (the loss averages the two terms).
     """
 
     name = "baseline"

@@ -9,9 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modeling_leae import LeaeModel
-from .base import ObjectiveOutput, Recipe
+from .base import ObjectiveOutput, Recipe, register_recipe
 
 
+@register_recipe
 class DecoderProbeRecipe(Recipe):
     r"""L = ‖D(sg(E(x))) − x‖², mean over pixels, with E frozen (no gradient, batch norms in eval mode).
 

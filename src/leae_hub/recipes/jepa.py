@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,7 @@ from .. import views as V
 from ..judges import EMAJudge
 from ..modeling_leae import LeaeModel
 from ..regularizers import SIGReg, coding_rate, vicreg_covariance, vicreg_variance
-from .base import ObjectiveOutput, Recipe
+from .base import ObjectiveOutput, Recipe, Stage, register_recipe
 
 JEPA_AUGMENTATIONS = ("affine", "noise", "invert", "erode", "dilate", "crop", "inpaint")
 JEPA_TARGETS = ("ema", "stop-grad")
@@ -48,6 +49,7 @@ def _augment(x: Tensor, augmentations: Sequence[str], generator: torch.Generator
     return x
 
 
+@register_recipe
 class JEPARecipe(Recipe):
     r"""L = ℓ(P(E(v₁)), sg(Ē(v₂))) + λ · R(E(v₁)),  v₁, v₂ = two random views of x.
 
@@ -57,7 +59,23 @@ class JEPARecipe(Recipe):
     cosine over `total_steps`, or E itself under stop-gradient (teacherless). ℓ is 1 − cos (default) or the MSE.
     The anti-collapse term R is SIGReg (LeJEPA, arXiv:2511.08544), −R(Z) the coding rate log det(I + αZᵀZ/B)
     (MCR², arXiv:2006.08558; SimDINO, arXiv:2502.10385), VICReg variance + covariance (arXiv:2105.04906), or none.
-    Only the encoder and the predictor train; `decoder-probe` gives the encoder a decoder afterwards.
+    Only the encoder and the predictor train; `decoder-probe` gives the encoder a decoder afterwards: with
+    `decoder_probe_steps`, in the same run (see `stages`).
+
+    Args:
+        augmentations: the view augmentations, any of `affine`, `noise`, `invert`, `erode`, `dilate`, `crop`,
+            `inpaint`, each applied per image with `augment_probability`.
+        augment_probability: the chance that each augmentation is applied to an image.
+        predictor: `mlp` (on the flattened latent) or `conv` (3×3 convolutions on a spatial latent).
+        predictor_hidden: the predictor's hidden width (features or channels).
+        target: `ema` (an EMA teacher) or `stop-grad` (the encoder itself, teacherless).
+        ema_decay: the EMA teacher's starting decay (rises to 1 on a cosine over the run).
+        regularizer: the anti-collapse term: `sigreg`, `coding-rate`, `vicreg` or `none`.
+        regularizer_weight: λ, its weight.
+        coding_rate_alpha: α of the coding rate.
+        prediction_loss: `cosine` (1 − cos) or `mse`.
+        sigreg_slices: random directions SIGReg projects the latents on (re-drawn every step).
+        decoder_probe_steps: after the encoder, train a decoder probe on it for this many steps (0: none).
     """
 
     name = "jepa"
@@ -76,9 +94,12 @@ class JEPARecipe(Recipe):
         coding_rate_alpha: float = 1.0,
         prediction_loss: str = "cosine",
         sigreg_slices: int = 256,
+        decoder_probe_steps: int = 0,
         seed: int = 0,
     ):
         super().__init__(seed)
+        if decoder_probe_steps < 0:
+            raise ValueError(f"decoder_probe_steps must be 0 (no probe) or positive, got {decoder_probe_steps}.")
         for value, valid, field in (
             (target, JEPA_TARGETS, "target"),
             (regularizer, JEPA_REGULARIZERS, "regularizer"),
@@ -101,9 +122,21 @@ class JEPARecipe(Recipe):
         self.regularizer_weight = regularizer_weight
         self.coding_rate_alpha = coding_rate_alpha
         self.prediction_loss = prediction_loss
+        self.decoder_probe_steps = decoder_probe_steps
         self.sigreg = SIGReg(num_slices=sigreg_slices, seed=seed)
         self.teacher = EMAJudge(ema_decay) if target == "ema" else None
         self.predictor: nn.Module | None = None
+
+    @classmethod
+    def stages(cls, options: dict[str, Any]) -> list[Stage]:
+        """With `decoder_probe_steps`: the encoder in `jepa/`, then a decoder probe on it in the run's own folder."""
+        probe_steps = options.get("decoder_probe_steps", 0)
+        if not probe_steps:
+            return super().stages(options)
+        return [
+            Stage(cls.name, {**options, "decoder_probe_steps": 0}, output_subdir="jepa"),
+            Stage("decoder-probe", max_steps=probe_steps, init_from_previous=True),
+        ]
 
     def build_predictor(self, model: LeaeModel) -> nn.Module:
         """Create the predictor for `model`'s latent shape (called once, before the optimiser is built)."""

@@ -9,9 +9,10 @@ from ..judges import build_judge
 from ..modeling_leae import LeaeModel
 from ..regularizers import SIGReg
 from ..speedups import encode_groups
-from .base import ObjectiveOutput, Recipe, latent_mse
+from .base import ObjectiveOutput, Recipe, latent_mse, register_recipe
 
 
+@register_recipe
 class MaskedRecipe(Recipe):
     r"""The masked self-teaching objective (leAutoencoder, Peluso 2026, github.com/the-puzzler/leautoencoder).
 
@@ -23,6 +24,18 @@ class MaskedRecipe(Recipe):
 
     with J(T x) computed without gradient and the same crop T for all three images. Upstream defaults: hole area 0.35
     filled with the image mean, crop 0.15, λ = 0.03, step-frozen judge with batch statistics.
+
+    Args:
+        hole_ratio: area of the square inpainting hole as a fraction of the image.
+        hole_fill: what fills the hole (see `leae_hub.views.inpainting_view`), e.g. `image-mean`.
+        crop_ratio: crop side as a fraction of the image side.
+        crop_size: side in pixels the crops are resized to (default: the image size).
+        sigreg_weight: λ, the weight of SIGReg (halved over the two branches).
+        sigreg_slices: random directions SIGReg projects the latents on (re-drawn every step).
+        judge: how the encoder judges: `step-frozen` (this step's weights as constants, gradients still flow through
+            it into x̂), `live` or `ema` (see `leae_hub.judges`).
+        judge_norm: the judge's batch norms: `batch` (each judged batch's own statistics, upstream) or `running`.
+        ema_decay: decay of the `ema` judge.
     """
 
     name = "masked"

@@ -10,11 +10,12 @@ from .. import views as V
 from ..judges import build_judge
 from ..modeling_leae import LeaeModel
 from ..regularizers import SIGReg
-from .base import ObjectiveOutput, Recipe, latent_mse
+from .base import ObjectiveOutput, Recipe, latent_mse, register_recipe
 
 SELF_TEACHING_VIEWS = ("crop", "pixel-mask", "patch-mask", "detail", "plain")
 
 
+@register_recipe
 class SelfTeachingRecipe(Recipe):
     r"""L = (1/|T|) Σ_T ‖J(T(x)) − J(T(x̂))‖² + λ · SIGReg(z),   z = E(x), x̂ = D(z).
 
@@ -29,6 +30,21 @@ class SelfTeachingRecipe(Recipe):
 
     SIGReg (LeJEPA, arXiv:2511.08544) on z keeps the codes from collapsing. Upstream defaults: crop 0.15,
     λ = 0.03, step-frozen judge with batch statistics.
+
+    Args:
+        views: the transformations T, any of `crop`, `pixel-mask`, `patch-mask`, `detail`, `plain`.
+        num_crops: random crops per image for the `crop` view.
+        crop_ratio: crop side as a fraction of the image side.
+        crop_size: side in pixels the crops are resized to (default: the image size).
+        pixel_mask_ratio: fraction of pixels dropped by the `pixel-mask` view.
+        patch_size: patch side in pixels for the `patch-mask` view.
+        patch_mask_ratio: fraction of patches dropped by the `patch-mask` view.
+        sigreg_weight: λ, the weight of SIGReg on the latents.
+        sigreg_slices: random directions SIGReg projects the latents on (re-drawn every step).
+        judge: how the encoder judges: `step-frozen` (this step's weights as constants, gradients still flow through
+            it into x̂), `live` or `ema` (see `leae_hub.judges`).
+        judge_norm: the judge's batch norms: `batch` (each judged batch's own statistics, upstream) or `running`.
+        ema_decay: decay of the `ema` judge.
     """
 
     name = "self-teaching"

@@ -1,0 +1,245 @@
+"""The `leae` command: train, evaluate, write a model card, publish, and run the demo Space.
+
+    leae train --config training/configs/cifar10-32-masked.yaml --max_steps 500
+    leae evaluate --model runs/shapes-quick/model --data synthetic-shapes --json eval.json
+    leae card --model runs/shapes-quick/model --metrics eval.json --recipe self-teaching --repo_id ORG/NAME
+    leae publish --model runs/shapes-quick/model --repo_id ORG/NAME
+    leae demo --model runs/shapes-quick/model
+
+`leae COMMAND --help` lists each command's options. `train` is `training/train.py` (`leae_hub.training`), `evaluate`
+is `training/evaluate.py`, `card` and `publish` are `python -m leae_hub.hub card|publish`, and `demo` runs
+`spaces/leae-demo/app.py` from a leae-hub checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+REPOSITORY = "https://github.com/leae-hub/leae-hub"
+DEMO_APP = Path("spaces") / "leae-demo" / "app.py"
+COMMANDS = {
+    "train": "train a model with any recipe (training/train.py)",
+    "evaluate": "measure a saved model on a data source and write the metrics as JSON (training/evaluate.py)",
+    "card": "write a model card (README.md) for a saved model",
+    "publish": "upload a saved model, its code and its card to the Hub in one commit",
+    "demo": "run the Gradio demo Space (spaces/leae-demo/app.py) on a model",
+}
+
+
+def log_to_stderr(level: int = logging.INFO) -> None:
+    """Show leae_hub's log messages on stderr, once (for command-line entry points; libraries leave logging alone)."""
+    package = logging.getLogger("leae_hub")
+    if not package.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        package.addHandler(handler)
+    package.setLevel(level)
+
+
+# ------------------------------------------------------------------------------------------------------- evaluate
+
+
+def parse_evaluate_args(argv: Sequence[str] | None = None, prog: str | None = None) -> argparse.Namespace:
+    """The options of `leae evaluate` / `training/evaluate.py`."""
+    parser = argparse.ArgumentParser(prog=prog, description=COMMANDS["evaluate"])
+    parser.add_argument("--model", required=True, help="a folder written by save_pretrained, or a Hub repo id")
+    parser.add_argument("--data", required=True, help="data source spec (see leae_hub.data.DATA_SOURCES)")
+    parser.add_argument("--split", default="test", help="the split to measure")
+    parser.add_argument("--train_split", default="train", help="the split for the k-NN bank and the linear probe")
+    parser.add_argument("--json", required=True, help="where to write the metrics")
+    parser.add_argument("--batch_size", type=int, default=256)
+    parser.add_argument("--max_images", type=int, default=None, help="a seeded subset of the split (default: all)")
+    parser.add_argument(
+        "--max_train_images", type=int, default=10_000, help="a seeded subset of the train split; 0 = all (10000)"
+    )
+    parser.add_argument("--hole_ratio", type=float, default=0.35, help="area of the inpainting hole")
+    parser.add_argument("--seed", type=int, default=0, help="subset, masks, random-init encoder, SIGReg directions")
+    parser.add_argument("--no_representation", action="store_true", help="skip k-NN / linear probe (no train split)")
+    parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
+    parser.add_argument("--revision", default=None, help="Hub revision of --model")
+    parser.add_argument("--sample_grid", default=None, help="also save a grid of 8 test samples to this PNG")
+    return parser.parse_args(argv)
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write strict JSON atomically: to a temporary file next to `path`, then `os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    os.replace(temporary, path)
+
+
+def summary_table(metrics: dict[str, Any]) -> str:
+    """A few headline numbers of `evaluate_model`'s result, one per line."""
+
+    def show(value: Any, digits: int = 4) -> str:
+        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    rec, inp, col, mod = (metrics[key] for key in ("reconstruction", "inpainting", "collapse", "model"))
+    lines = [
+        (
+            "PSNR (dB)",
+            show(rec["psnr"], 2) + f"  (per-image-mean baseline {show(rec['per_image_mean_baseline_psnr'], 2)})",
+        ),
+        ("SSIM / MS-SSIM", f"{show(rec['ssim'])} / {show(rec['ms_ssim'])}"),
+        ("LPIPS / FID", f"{show(rec['lpips'])} / {show(rec['fid'])}"),
+        (
+            f"inpainting PSNR, hole {inp['hole_ratio']}",
+            f"{show(inp['psnr_hole'], 2)} in the hole, {show(inp['psnr_total'], 2)} overall",
+        ),
+    ]
+    representation = metrics["representation"]
+    if isinstance(representation, dict):
+        raw = representation["baselines"]["raw_pixels"]
+        rand = representation["baselines"]["random_init_encoder"]
+        lines.append(("probe labels", representation["labels"]))
+        for name, source in (("model", representation), ("raw pixels", raw), ("random-init encoder", rand)):
+            knn = source["knn_top1"]
+            lines.append(
+                (
+                    f"k-NN@5 / k-NN@20 / probe, {name}",
+                    f"{show(knn['5'])} / {show(knn['20'])} / {show(source['linear_probe'])}",
+                )
+            )
+    else:
+        lines.append(("representation", representation))
+    lines += [
+        ("RankMe", f"{show(col['rankme'], 1)} of at most {col['rankme_max']}"),
+        ("latent std min / mean / max", " / ".join(show(col[k], 3) for k in ("std_min", "std_mean", "std_max"))),
+        ("SIGReg", show(col["sigreg"], 3)),
+        ("parameters / compression", f"{mod['parameters']:,} / {mod['compression_ratio']:.1f}x"),
+        ("eval throughput (images/s)", show(mod["eval_images_per_s"], 0)),
+    ]
+    width = max(len(name) for name, _ in lines)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in lines)
+
+
+def evaluate_main(argv: Sequence[str] | None = None, prog: str | None = None) -> dict[str, Any]:
+    """Evaluate a saved model (`leae_hub.evaluation.evaluate_model`), write the JSON, print the summary table."""
+    import torch
+    from transformers import AutoModel
+
+    from .data import build_dataset
+    from .evaluation import evaluate_model, sample_grid
+
+    args = parse_evaluate_args(argv, prog)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = AutoModel.from_pretrained(args.model, revision=args.revision).to(device).eval()
+    config = model.config
+    options = {"image_size": config.image_size, "channels": config.in_channels, "seed": args.seed}
+    test = build_dataset(args.data, split=args.split, **options)
+    train = None if args.no_representation else build_dataset(args.data, split=args.train_split, **options)
+    if train is not None:
+        logger.info(
+            "after the %s split: encoding up to %s %s images for the k-NN bank and the linear probe, then fitting it",
+            args.split,
+            args.max_train_images or "all",
+            args.train_split,
+        )
+    started = time.perf_counter()
+    metrics = evaluate_model(
+        model,
+        test,
+        train,
+        batch_size=args.batch_size,
+        max_images=args.max_images,
+        max_train_images=args.max_train_images or None,
+        hole_ratio=args.hole_ratio,
+        seed=args.seed,
+        representation=not args.no_representation,
+        data_spec=args.data,
+        split=args.split,
+        train_split=None if args.no_representation else args.train_split,
+        progress=True,
+    )
+    metrics["model"]["name_or_path"] = args.model
+    metrics["evaluation"]["wall_time_s"] = time.perf_counter() - started
+    write_json(Path(args.json), metrics)
+    if args.sample_grid:
+        images = torch.stack([item["pixel_values"] for _, item in zip(range(8), iter(test), strict=False)])
+        sample_grid(model, images, hole_ratio=args.hole_ratio, seed=args.seed).save(args.sample_grid)
+    print(summary_table(metrics))
+    logger.info("wrote %s", args.json)
+    return metrics
+
+
+# ----------------------------------------------------------------------------------------------------------- demo
+
+
+def find_demo_app() -> Path | None:
+    """`spaces/leae-demo/app.py` of the checkout this package lives in, or of the working directory."""
+    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
+        if (root / DEMO_APP).is_file():
+            return root / DEMO_APP
+    return None
+
+
+def demo_main(argv: Sequence[str]) -> int:
+    """Replace this process with the demo Space's app (it ships with the sources, not with the package)."""
+    app = find_demo_app()
+    if app is None:
+        print(
+            f"leae demo: {DEMO_APP} not found; it ships with the sources: git clone {REPOSITORY} && cd leae-hub && "
+            "pip install -e '.[space]' && leae demo --model MODEL",
+            file=sys.stderr,
+        )
+        return 2
+    os.execv(sys.executable, [sys.executable, str(app), *argv])
+    return 0  # not reached: execv does not return
+
+
+# ----------------------------------------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """`leae COMMAND ...`, for `leae --help` and for errors; each command parses its own arguments."""
+    parser = argparse.ArgumentParser(
+        prog="leae",
+        description="Self-teaching autoencoders for the Hugging Face ecosystem. `leae COMMAND --help` for details.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        commands.add_parser(name, help=help_text, description=help_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `leae COMMAND ...` (`argv`: the arguments after `leae`; default: the command line)."""
+    from_command_line = argv is None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        build_parser().parse_args(argv)  # prints the help, or names the unknown command, and exits
+    command, arguments = argv[0], argv[1:]
+    log_to_stderr()
+    if command == "train":
+        if from_command_line and "OMP_WAIT_POLICY" not in os.environ:
+            # Idle OpenMP threads must sleep, not spin, on a shared CPU (training/train.py, docs/performance.md); the
+            # policy is read when torch loads, which importing leae_hub has done: start again with it set.
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            os.execv(sys.executable, [sys.executable, "-m", "leae_hub.cli", "train", *arguments])
+        from .training import main as train_main
+
+        train_main(arguments, prog="leae train")
+        return 0
+    if command == "evaluate":
+        evaluate_main(arguments, prog="leae evaluate")
+        return 0
+    if command in ("card", "publish"):
+        from .hub import main as hub_main
+
+        return hub_main([command, *arguments])
+    return demo_main(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,713 @@
+"""Train a leae model with any recipe, on one CPU, one GPU or many: the code behind `leae train` and
+`training/train.py`.
+
+    leae train                                                            # the default: shapes-quick.yaml
+    leae train --config training/configs/cifar10-32-masked.yaml --max_steps 2000
+    accelerate launch training/train.py --config ...                      # the same, through Accelerate
+    accelerate launch --multi_gpu --num_processes 2 training/train.py ...  # 2 processes (add --cpu on CPU machines)
+    leae train --config ... --resume_from_checkpoint latest
+
+Every field of `ModelArguments`, `DataArguments` and `TrainArguments`, `recipe`, and every option of every registered
+recipe (its constructor's keyword arguments, see `leae_hub.recipes`) can be set in the YAML `--config` file and
+overridden on the command line (`--field value`). A recipe may train in several stages (`Recipe.stages`): the last one
+writes to `output_dir`, the others to subfolders of it.
+
+Outputs in `output_dir`: `train_config.yaml` (the run's settings, recipe defaults filled in), `metrics.jsonl`,
+`samples/step-*.png`, `checkpoints/checkpoint-<step>/` (written atomically, the last `keep_checkpoints` kept), with
+`--report_to tensorboard` the TensorBoard events in `leae/`, and at the end `model/` (`save_pretrained` of the model
+and its image processor, float32), a model card draft `model/README.md` and `final_metrics.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import inspect
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import yaml
+from accelerate import Accelerator
+from accelerate.tracking import get_available_trackers
+from accelerate.utils import DataLoaderConfiguration, set_seed
+from PIL import Image
+from torch import nn
+from torchvision.utils import make_grid
+from tqdm.auto import tqdm
+from transformers import AutoModel, HfArgumentParser, get_scheduler
+
+from .configuration_leae import PRESETS, LeaeConfig
+from .data import build_dataset
+from .evaluation import evaluate_model, jsonable, sample_grid
+from .hub import publish, render_card, resolve_token, write_card
+from .image_processing_leae import LeaeImageProcessor
+from .modeling_leae import LeaeModel
+from .recipes import RECIPES, RUN_ARGUMENTS, Recipe, RecipeOption, Stage, build_recipe, check_options
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path("training") / "configs" / "shapes-quick.yaml"
+
+
+@dataclass
+class ModelArguments:
+    preset: str = field(default="leae-cifar", metadata={"help": f"architecture preset: {', '.join(PRESETS)}"})
+    image_size: int | None = field(default=None, metadata={"help": "override the preset's image size"})
+    hidden_channels: int | None = None
+    latent_type: str | None = field(default=None, metadata={"help": "spatial or pooled"})
+    latent_channels: int | None = None
+    pooled_map_channels: int | None = None
+    encoder_backbone: str | None = field(default=None, metadata={"help": "a timm model name for the encoder"})
+    init_from: str | None = field(default=None, metadata={"help": "start from this saved model (dir or repo id)"})
+
+    _argument_group_name = "model"
+
+
+@dataclass
+class DataArguments:
+    data: str = field(default="synthetic-shapes", metadata={"help": "data source spec (see leae_hub.data)"})
+    train_split: str = "train"
+    eval_data: str | None = field(default=None, metadata={"help": "held-out source; default: same as data"})
+    eval_split: str = "test"
+    eval_images: int = field(default=256, metadata={"help": "held-out images for the periodic evaluation"})
+    num_workers: int = 0
+
+    _argument_group_name = "data"
+
+
+@dataclass
+class TrainArguments:
+    output_dir: str = "runs/shapes-quick"
+    seed: int = 0
+    max_steps: int | None = field(default=None, metadata={"help": "optimiser steps; overrides num_epochs when set"})
+    num_epochs: float | None = None
+    batch_size: int = field(default=64, metadata={"help": "per process"})
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = 0
+    max_grad_norm: float | None = 1.0
+    gradient_accumulation_steps: int = 1
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    cpu: bool = field(default=False, metadata={"help": "force CPU (implied when no GPU is present)"})
+    log_every: int = field(default=10, metadata={"help": "steps between loss records (metrics.jsonl, trackers)"})
+    sample_every: int = field(default=200, metadata={"help": "steps between sample grids (samples/, trackers)"})
+    eval_every: int = field(default=500, metadata={"help": "steps between held-out PSNR measurements"})
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 2
+    resume_from_checkpoint: str | None = field(default=None, metadata={"help": "'latest' or a checkpoint path"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a run with a different config in output_dir"})
+    report_to: str | None = field(
+        default=None, metadata={"help": "an Accelerate tracker, e.g. tensorboard (pip install 'leae-hub[tracking]')"}
+    )
+    push_to_hub: str | None = field(default=None, metadata={"help": "repo id to publish the final model to"})
+    hub_private: bool = False
+
+    _argument_group_name = "training"
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainArguments)
+# Fields that may change between a run and its resumption without making it "a different run".
+RUN_INDEPENDENT_FIELDS = {"resume_from_checkpoint", "overwrite", "push_to_hub", "hub_private", "num_workers"}
+# Fields a resumed run may change as well: its length and how often it logs, evaluates and saves.
+RESUMABLE_FIELDS = {
+    *("max_steps", "num_epochs", "log_every", "sample_every", "eval_every", "eval_images"),
+    *("checkpoint_every", "keep_checkpoints", "report_to"),
+}
+
+
+@dataclass
+class RunConfig:
+    """One run: the model, the data, the recipe with the options that were set, and the training settings."""
+
+    model: ModelArguments
+    data: DataArguments
+    recipe: str
+    recipe_options: dict[str, Any]
+    train: TrainArguments
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting as plain YAML values; the recipe's options that were not set show its defaults."""
+        options = {option.name: option.default for option in RECIPES[self.recipe].options()}
+        options.update(self.recipe_options)
+        merged = {**dataclasses.asdict(self.model), **dataclasses.asdict(self.data), "recipe": self.recipe}
+        merged.update({name: _plain(value) for name, value in options.items()})
+        merged.update(dataclasses.asdict(self.train))
+        return merged
+
+
+def recipe_arguments() -> type:
+    """A dataclass for `HfArgumentParser`: `recipe`, and every registered recipe's options, unset (None) by default.
+
+    An option shared by several recipes is one flag; its help names the recipes and their defaults.
+    """
+    owners: dict[str, list[tuple[str, RecipeOption]]] = {}
+    for name, recipe_class in RECIPES.items():
+        for option in recipe_class.options():
+            owners.setdefault(option.name, []).append((name, option))
+    taken = {f.name for cls in ARGUMENT_CLASSES for f in dataclasses.fields(cls)} | {"recipe", "config"}
+    fields: list[tuple[str, Any, Any]] = [
+        ("recipe", str, field(default="self-teaching", metadata={"help": f"one of: {', '.join(RECIPES)}"}))
+    ]
+    for option_name, declared in owners.items():
+        if option_name in taken:
+            raise TypeError(
+                f"Option {option_name!r} of recipe {declared[0][0]!r} has the name of a training setting; rename it."
+            )
+        types = {(name, _flag_type(option)) for name, option in declared}
+        if len({flag_type for _, flag_type in types}) > 1:
+            raise TypeError(f"Recipes declare option {option_name!r} with different types: {sorted(map(str, types))}.")
+        descriptions: dict[str, list[str]] = {}
+        for name, option in declared:
+            descriptions.setdefault(option.help.rstrip("."), []).append(name)
+        text = "; ".join(f"[{', '.join(names)}] {description}".rstrip() for description, names in descriptions.items())
+        defaults = {repr(_plain(option.default)) for _, option in declared}
+        if len(defaults) == 1:
+            text += f" (recipe default {defaults.pop()})"
+        else:
+            text += " (recipe defaults: " + ", ".join(f"{n} {_plain(o.default)!r}" for n, o in declared) + ")"
+        text = text.replace("%", "%%")
+        fields.append((option_name, _flag_type(declared[0][1]) | None, field(default=None, metadata={"help": text})))
+    arguments = dataclasses.make_dataclass("RecipeArguments", fields)
+    arguments._argument_group_name = "recipe and its options (unset: the recipe's default)"
+    return arguments
+
+
+def _flag_type(option: RecipeOption) -> Any:
+    """The command-line type of a recipe option: its annotation without `None`, sequences as lists."""
+    annotation = option.type
+    arguments = [a for a in getattr(annotation, "__args__", ()) if a is not type(None)]
+    if type(None) in getattr(annotation, "__args__", ()) and len(arguments) == 1:
+        annotation = arguments[0]
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Sequence) and origin is not str:
+        return list[annotation.__args__[0]]
+    if annotation in (bool, int, float, str) or origin is Literal:
+        return annotation
+    raise TypeError(
+        f"Option {option.name!r} has type {option.type}, which the command line cannot express; annotate it with "
+        "bool, int, float, str, a Literal, a sequence of one of them, or one of these | None."
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A YAML-safe copy: tuples (sequence defaults) become lists."""
+    return [_plain(item) for item in value] if isinstance(value, (list, tuple)) else value
+
+
+def find_default_config() -> Path | None:
+    """`training/configs/shapes-quick.yaml` of the checkout this package lives in, or of the working directory."""
+    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
+        if (root / DEFAULT_CONFIG).is_file():
+            return root / DEFAULT_CONFIG
+    return None
+
+
+def build_parser(prog: str | None = None) -> HfArgumentParser:
+    """The command-line parser: one group each for the model, the data, the recipe options and the training."""
+    return HfArgumentParser(
+        (ModelArguments, DataArguments, recipe_arguments(), TrainArguments),
+        prog=prog,
+        description=(
+            "Train a leae model. --config FILE reads these settings from a YAML file (default: "
+            f"{DEFAULT_CONFIG} of the checkout); flags override it. Every recipe option is also a flag."
+        ),
+        formatter_class=_HelpFormatter,
+    )
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a setting's default, except `None` (unset: the help says what happens then)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def parse_config(argv: list[str] | None = None, prog: str | None = None) -> RunConfig:
+    """YAML `--config` (default: shapes-quick.yaml) overlaid with command-line overrides; unknown keys are errors."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config_path = _pop_config_path(argv)
+    wants_help = "-h" in argv or "--help" in argv
+    if config_path is None:
+        config_path = find_default_config()
+        if config_path is None and not wants_help:
+            raise FileNotFoundError(
+                f"No --config given and the default {DEFAULT_CONFIG} is not here (not a leae-hub checkout). Pass "
+                "--config FILE, e.g. one from https://github.com/leae-hub/leae-hub/tree/main/training/configs."
+            )
+    values = yaml.safe_load(config_path.read_text()) if config_path is not None else {}
+    parser = build_parser(prog)
+    known = {action.dest for action in parser._actions} - {"help"}
+    for key in values or {}:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"Unknown key {key!r} in {config_path}.{hint}")
+    parser.set_defaults(**(values or {}))
+    model, data, recipe, train = parser.parse_args_into_dataclasses(args=argv)
+    options = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "recipe" and v is not None}
+    config = RunConfig(model, data, recipe.recipe, options, train)
+    validate(config)
+    return config
+
+
+def _pop_config_path(argv: list[str]) -> Path | None:
+    """Remove `--config FILE` (or `--config=FILE`) from `argv` and return the path."""
+    for index, argument in enumerate(argv):
+        if argument.startswith("--config="):
+            del argv[index]
+            return Path(argument.split("=", 1)[1])
+        if argument == "--config":
+            if index + 1 == len(argv):
+                raise ValueError("--config needs a YAML file, e.g. --config training/configs/shapes-quick.yaml.")
+            path = Path(argv[index + 1])
+            del argv[index : index + 2]
+            return path
+    return None
+
+
+def validate(config: RunConfig) -> None:
+    """Refuse settings that do not fit, naming the fix, before any data is loaded."""
+    if config.model.preset not in PRESETS:
+        raise ValueError(f"Unknown preset {config.model.preset!r}. Valid presets: {', '.join(PRESETS)}.")
+    check_options(config.recipe, config.recipe_options)
+    build_recipe(config.recipe, **config.recipe_options)  # the recipe checks its option values
+    if not (config.train.max_steps or config.train.num_epochs):
+        raise ValueError("Set max_steps or num_epochs (max_steps wins when both are set, as in transformers).")
+    available = sorted(str(tracker) for tracker in get_available_trackers())
+    if config.train.report_to and config.train.report_to not in available:
+        raise ValueError(
+            f"report_to {config.train.report_to!r} is not installed (installed trackers: "
+            f"{', '.join(available) or 'none'}). For TensorBoard: pip install 'leae-hub[tracking]'."
+        )
+
+
+def build_model(config: RunConfig, in_channels: int) -> LeaeModel:
+    """The model to train: `init_from` when set, else the preset with the overrides that were given."""
+    if config.model.init_from:
+        return AutoModel.from_pretrained(config.model.init_from)
+    overrides = {
+        key: value
+        for key, value in dataclasses.asdict(config.model).items()
+        if key not in ("preset", "init_from") and value is not None
+    }
+    return LeaeModel(LeaeConfig.from_preset(config.model.preset, in_channels=in_channels, **overrides))
+
+
+class TrainStep(nn.Module):
+    """The module that Accelerate wraps (DDP): the autoencoder and the recipe's trainable parts.
+
+    The recipe itself is held without registering it, so that its non-trained state (EMA judges and targets) stays
+    outside DDP; it is checkpointed through `accelerator.register_for_checkpointing`.
+    """
+
+    def __init__(self, model: LeaeModel, recipe: Recipe):
+        super().__init__()
+        self.model = model
+        self.recipe_modules = nn.ModuleList(
+            module for module in recipe.children() if any(p.requires_grad for p in module.parameters())
+        )
+        object.__setattr__(self, "recipe", recipe)
+
+    def forward(self, batch: dict[str, torch.Tensor], step: int):
+        return self.recipe(self.model, batch, step)
+
+
+def _checkpoints(directory: Path) -> list[Path]:
+    found = [p for p in directory.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep: int) -> None:
+    """`save_state` on every rank into a temporary folder, then an atomic rename: a crash never leaves a torn one."""
+    checkpoints = output_dir / "checkpoints"
+    final = checkpoints / f"checkpoint-{step}"
+    tmp = checkpoints / f"tmp-checkpoint-{step}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in _checkpoints(checkpoints)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def resolve_resume(output_dir: Path, resume: str | None) -> Path | None:
+    """The checkpoint to resume from: None, the latest in `output_dir` ('latest'), or a given complete one."""
+    if resume is None:
+        return None
+    if resume == "latest":
+        found = _checkpoints(output_dir / "checkpoints")
+        return found[-1] if found else None
+    path = Path(resume)
+    if not (path / "trainer_state.json").exists():
+        raise FileNotFoundError(f"{path} is not a complete checkpoint (no trainer_state.json).")
+    return path
+
+
+def check_output_dir(config: RunConfig, output_dir: Path, is_main: bool, resuming: bool = False) -> None:
+    """Refuse to mix two different runs in one folder (a fresh start or a resumption with other settings), unless
+    `--overwrite` is given: then a fresh start clears the old run, and a resumption continues with the new settings."""
+    saved = output_dir / "train_config.yaml"
+    ignored = RUN_INDEPENDENT_FIELDS | (RESUMABLE_FIELDS if resuming else set())
+    current = _comparable(config.to_dict(), ignored)
+    if saved.exists() and not config.train.overwrite:
+        previous = _comparable(yaml.safe_load(saved.read_text()) or {}, ignored)
+        changed = sorted(k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k))
+        if changed:
+            raise ValueError(
+                f"{output_dir} holds a run with a different config (differs in: {', '.join(changed)}). "
+                "Pass --overwrite to replace it (or, when resuming, to go on with the new settings), "
+                "or choose another --output_dir."
+            )
+    if is_main:
+        if config.train.overwrite and not resuming and output_dir.exists():
+            shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
+            (output_dir / "metrics.jsonl").unlink(missing_ok=True)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        saved.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _comparable(values: dict[str, Any], ignored: set[str]) -> dict[str, Any]:
+    """A run's settings as two runs are compared: without `ignored`, the recipe's unset options as its defaults, and
+    without other recipes' options (older `train_config.yaml` files list every recipe's options, unset as null)."""
+    recipe_class = RECIPES.get(values.get("recipe"))
+    own = {o.name: _plain(o.default) for o in recipe_class.options()} if recipe_class else {}
+    others = {o.name for cls in RECIPES.values() for o in cls.options()} - own.keys()
+    comparable = {k: v for k, v in values.items() if k not in ignored and k not in others}
+    for name, default in own.items():
+        if comparable.get(name) is None:
+            comparable[name] = default
+    return comparable
+
+
+def training_grid(images: dict[str, torch.Tensor], count: int = 8) -> torch.Tensor:
+    """[3, H, W] in [0, 1]: one row per available image kind: input, reconstruction, masked input and its
+    reconstruction, or the two views."""
+    order = ["input", "reconstruction", "masked_input", "masked_reconstruction", "context_view", "target_view"]
+    rows = [images[name][:count].float().cpu().clamp(0, 1) for name in order if name in images]
+    return make_grid(torch.cat(rows), nrow=rows[0].shape[0], padding=2, pad_value=1.0)
+
+
+def save_sample_grid(grid: torch.Tensor, path: Path) -> None:
+    """Write a `training_grid` as a PNG."""
+    array = (grid.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+@torch.inference_mode()
+def evaluate_psnr(model: LeaeModel, images: torch.Tensor, batch_size: int = 128) -> dict[str, float]:
+    """Mean PSNR of the reconstructions, and of the per-image-mean baseline (each image replaced by its mean colour)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    psnrs, baselines = [], []
+    for start in range(0, images.shape[0], batch_size):
+        x = images[start : start + batch_size].to(device)
+        reconstruction = model.decoder(model.encoder(x)).float()
+        mean = x.mean(dim=(2, 3), keepdim=True).expand_as(x)
+        psnrs.append(_psnr(reconstruction, x))
+        baselines.append(_psnr(mean, x))
+    model.train(was_training)
+    return {"psnr": torch.cat(psnrs).mean().item(), "baseline_psnr": torch.cat(baselines).mean().item()}
+
+
+def _psnr(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    mse = (prediction - target).square().flatten(1).mean(1).clamp_min(1e-10)
+    return -10 * torch.log10(mse)
+
+
+def train(config: RunConfig) -> dict[str, float]:
+    """Run every stage the recipe declares (`Recipe.stages`; usually one) and return the last one's final metrics.
+
+    A stage in a subfolder whose model is already saved is skipped, so a stopped multi-stage run restarts where it
+    stopped (with `--resume_from_checkpoint latest`, from the stage's last checkpoint).
+    """
+    stages = RECIPES[config.recipe].stages(config.recipe_options)
+    if stages[-1].output_subdir is not None or any(stage.output_subdir is None for stage in stages[:-1]):
+        raise ValueError(
+            f"Recipe {config.recipe!r} declares stages {[s.recipe for s in stages]}: every stage but the last needs "
+            "an output_subdir, and the last one writes to the run's output_dir (output_subdir=None)."
+        )
+    result: dict[str, float] = {}
+    previous_model: Path | None = None
+    for stage in stages:
+        stage_config = _stage_config(config, stage, previous_model)
+        model_dir = Path(stage_config.train.output_dir) / "model"
+        if stage.output_subdir is not None and (model_dir / "config.json").exists():
+            logger.info("stage %s: already trained, using %s", stage.recipe, model_dir)
+        else:
+            result = _train_stage(stage_config)
+            if stage.output_subdir is not None and result:
+                logger.info("stage %s: %s", stage.recipe, summary_line(result, model_dir))
+        previous_model = model_dir
+    return result
+
+
+def _stage_config(config: RunConfig, stage: Stage, previous_model: Path | None) -> RunConfig:
+    """The run config of one stage: its recipe and options, its folder, its length and its starting model."""
+    model, train_args = config.model, config.train
+    if stage.init_from_previous:
+        if previous_model is None:
+            raise ValueError(f"Stage {stage.recipe!r} starts from the previous stage's model, but it is the first.")
+        model = dataclasses.replace(model, init_from=str(previous_model))
+    if stage.output_subdir is not None:  # an intermediate stage: its own folder, never published
+        output_dir = str(Path(train_args.output_dir) / stage.output_subdir)
+        train_args = dataclasses.replace(train_args, output_dir=output_dir, push_to_hub=None)
+    if stage.max_steps is not None:
+        train_args = dataclasses.replace(train_args, max_steps=stage.max_steps, num_epochs=None)
+    return RunConfig(model, config.data, stage.recipe, dict(stage.options), train_args)
+
+
+def _recipe_arguments(recipe_class: type[Recipe], config: RunConfig, total_steps: int) -> dict[str, Any]:
+    """The recipe's options plus what the training loop provides (`RUN_ARGUMENTS`), where the recipe takes them."""
+    provided = {"seed": config.train.seed, "total_steps": total_steps}
+    taken = set(RUN_ARGUMENTS) & set(inspect.signature(recipe_class.__init__).parameters)
+    return {**config.recipe_options, **{name: provided[name] for name in taken}}
+
+
+def _train_stage(config: RunConfig) -> dict[str, float]:
+    args = config.train
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        cpu=args.cpu or not torch.cuda.is_available(),
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_with=args.report_to,
+        project_dir=str(output_dir),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+    set_seed(args.seed)
+    if args.push_to_hub:
+        resolve_token()  # a missing token fails now, not after the training
+    resume = resolve_resume(output_dir, args.resume_from_checkpoint)
+    check_output_dir(config, output_dir, accelerator.is_main_process, resuming=resume is not None)
+    accelerator.wait_for_everyone()
+
+    # Data: the channel count comes from the source (3 for colour, 1 for MNIST) unless the model fixes it.
+    image_size = config.model.image_size or LeaeConfig.from_preset(config.model.preset).image_size
+    if config.model.init_from:
+        init_config = LeaeConfig.from_pretrained(config.model.init_from)
+        image_size, channels = init_config.image_size, init_config.in_channels
+    else:
+        channels = None
+    dataset = build_dataset(config.data.data, config.data.train_split, image_size, channels, seed=args.seed)
+    in_channels = channels or int(dataset[0]["pixel_values"].shape[0])
+    eval_source = build_dataset(
+        config.data.eval_data or config.data.data, config.data.eval_split, image_size, in_channels, seed=args.seed
+    )
+    eval_count = min(config.data.eval_images, len(eval_source))
+    eval_images = torch.stack([eval_source[i]["pixel_values"] for i in range(eval_count)])
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=config.data.num_workers,
+        generator=torch.Generator().manual_seed(args.seed),
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=config.data.num_workers > 0,
+    )
+    batches_per_epoch = len(loader) // accelerator.num_processes
+    steps_per_epoch = max(1, batches_per_epoch // args.gradient_accumulation_steps)
+    max_steps = args.max_steps or math.ceil(args.num_epochs * steps_per_epoch)
+
+    model = build_model(config, in_channels)
+    recipe = build_recipe(config.recipe, **_recipe_arguments(RECIPES[config.recipe], config, max_steps))
+    trainable = list(recipe.trainable_parameters(model))  # may create recipe parts (the JEPA predictor)
+    trainable_ids = {id(p) for p in trainable}
+    for parameter in model.parameters():
+        parameter.requires_grad_(id(parameter) in trainable_ids)
+    recipe.to(accelerator.device)
+    step_module = TrainStep(model, recipe)
+    optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=args.weight_decay)
+    # A scheduler prepared by Accelerate steps once per process per optimiser step.
+    scheduler = get_scheduler(
+        "cosine" if args.lr_schedule == "cosine" else "constant_with_warmup",
+        optimizer,
+        num_warmup_steps=args.warmup_steps * accelerator.num_processes,
+        num_training_steps=max_steps * accelerator.num_processes,
+    )
+    step_module, optimizer, loader, scheduler = accelerator.prepare(step_module, optimizer, loader, scheduler)
+    accelerator.register_for_checkpointing(recipe)
+    if args.report_to:
+        accelerator.init_trackers("leae", config=_flat_scalars(config.to_dict()))
+
+    step = 0
+    if resume is not None:
+        accelerator.load_state(str(resume))
+        step = json.loads((resume / "trainer_state.json").read_text())["step"]
+        if accelerator.is_main_process:
+            logger.info("resumed from %s at step %d", resume, step)
+
+    core = accelerator.unwrap_model(step_module).model
+    metrics_path = output_dir / "metrics.jsonl"
+    progress = tqdm(total=max_steps, initial=step, desc=config.recipe, disable=not accelerator.is_main_process)
+    last_time, images_since = time.perf_counter(), 0
+    last_saved = step
+    start_time = time.perf_counter()
+    while step < max_steps:
+        epoch = step // steps_per_epoch
+        loader.set_epoch(epoch)
+        skip = (step % steps_per_epoch) * args.gradient_accumulation_steps
+        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        micro = skip
+        for batch in epoch_loader:
+            with accelerator.accumulate(step_module):
+                out = step_module(
+                    batch, step * args.gradient_accumulation_steps + micro % args.gradient_accumulation_steps
+                )
+                accelerator.backward(out.loss)
+                if accelerator.sync_gradients and args.max_grad_norm:
+                    accelerator.clip_grad_norm_(trainable, args.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            micro += 1
+            images_since += batch["pixel_values"].shape[0] * accelerator.num_processes
+            if not accelerator.sync_gradients:
+                continue
+            recipe.update(core, step)
+            step += 1
+            progress.update(1)
+            if step % args.log_every == 0 or step == max_steps:
+                now = time.perf_counter()
+                rate = images_since / (now - last_time)
+                last_time, images_since = now, 0
+                record = {"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0], "img_per_s": rate}
+                record.update({"processes": accelerator.num_processes, **out.logs})
+                progress.set_postfix(loss=f"{out.logs['loss']:.4f}", img_s=f"{rate:.0f}")
+                if accelerator.is_main_process:
+                    with metrics_path.open("a") as handle:
+                        handle.write(json.dumps(record) + "\n")
+                accelerator.log(record, step=step)
+            if accelerator.is_main_process and (step % args.sample_every == 0 or step == max_steps):
+                grid = training_grid(out.images)
+                save_sample_grid(grid, output_dir / "samples" / f"step-{step:06d}.png")
+                log_images(accelerator, {"samples": grid}, step)
+            if step % args.eval_every == 0 and step != max_steps and accelerator.is_main_process:
+                result = {f"eval_{k}": v for k, v in evaluate_psnr(core, eval_images).items()}
+                with metrics_path.open("a") as handle:
+                    handle.write(json.dumps({"step": step, **result}) + "\n")
+                accelerator.log(result, step=step)
+            if step % args.checkpoint_every == 0 and step != max_steps:
+                save_checkpoint(accelerator, output_dir, step, args.keep_checkpoints)
+                last_saved = step
+            if step >= max_steps:
+                break
+    progress.close()
+    wall_time = time.perf_counter() - start_time
+    if last_saved != step:
+        save_checkpoint(accelerator, output_dir, step, args.keep_checkpoints)
+    accelerator.wait_for_everyone()
+    result: dict[str, float] = {}
+    if accelerator.is_main_process:
+        result = finish(config, core, eval_images, output_dir, step, wall_time)
+        accelerator.log({f"final_{k}": v for k, v in result.items() if k in ("psnr", "baseline_psnr")}, step=step)
+    accelerator.end_training()
+    return result
+
+
+def log_images(accelerator: Accelerator, images: dict[str, torch.Tensor], step: int) -> None:
+    """Send [3, H, W] images in [0, 1] to the trackers that take images (TensorBoard, as one-image batches)."""
+    for tracker in accelerator.trackers:
+        if tracker.name == "tensorboard":
+            tracker.log_images({name: image[None].numpy() for name, image in images.items()}, step=step)
+
+
+def finish(
+    config: RunConfig, model: LeaeModel, eval_images: torch.Tensor, output_dir: Path, steps: int, wall_time: float
+) -> dict[str, float]:
+    """Save the model (float32) and its processor, measure the held-out PSNR, write the card draft, maybe publish."""
+    model_dir = output_dir / "model"
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    model = model.float()
+    model.save_pretrained(model_dir)
+    processor = LeaeImageProcessor(image_size=model.config.image_size, num_channels=model.config.in_channels)
+    processor.save_pretrained(model_dir)
+    result = evaluate_psnr(model, eval_images)
+    result.update({"steps": steps, "train_wall_time_s": wall_time, "eval_images": int(eval_images.shape[0])})
+    (output_dir / "final_metrics.json").write_text(json.dumps(result, indent=2))
+    write_card_draft(config, model, eval_images, model_dir, steps, wall_time)
+    if config.train.push_to_hub:
+        url = publish(model_dir, config.train.push_to_hub, private=config.train.hub_private)
+        logger.info("published to %s", url)
+    return result
+
+
+def write_card_draft(
+    config: RunConfig, model: LeaeModel, eval_images: torch.Tensor, model_dir: Path, steps: int, wall_time: float
+) -> None:
+    """A model card from a quick held-out evaluation (no representation metrics; run evaluate.py for the full set)."""
+    metrics = evaluate_model(
+        model,
+        [{"pixel_values": image} for image in eval_images],
+        representation=False,
+        data_spec=config.data.eval_data or config.data.data,
+        split=config.data.eval_split,
+    )
+    (model_dir / "eval.json").write_text(json.dumps(jsonable(metrics), indent=2, allow_nan=False))
+    with torch.inference_mode():
+        sample_grid(model, eval_images[:8]).save(model_dir / "samples.png")
+    run_config = Path(config.train.output_dir) / "train_config.yaml"
+    training = {
+        "command": f"accelerate launch training/train.py --config {run_config}",
+        "config": run_config.read_text(),
+        "steps": steps,
+        "wall_time_s": round(wall_time, 1),
+        "seed": config.train.seed,
+    }
+    repo_id = config.train.push_to_hub or f"org/leae-{Path(config.train.output_dir).name}"
+    card = render_card(
+        model_dir,
+        repo_id=repo_id,
+        recipe=config.recipe,
+        datasets=[config.data.data],
+        metrics=metrics,
+        training=training,
+        sample_grid="samples.png",
+    )
+    write_card(model_dir, card)
+
+
+def _flat_scalars(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in values.items()}
+
+
+def summary_line(result: dict[str, float], model_dir: Path) -> str:
+    """The one-line result of a run: held-out PSNR against the per-image-mean baseline, steps, time, where."""
+    return (
+        f"held-out PSNR {result['psnr']:.2f} dB vs per-image-mean baseline {result['baseline_psnr']:.2f} dB "
+        f"({result['psnr'] - result['baseline_psnr']:+.2f} dB) on {result['eval_images']} images; "
+        f"{result['steps']} steps in {result['train_wall_time_s']:.0f} s. Model saved to {model_dir}"
+    )
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> dict[str, float]:
+    """Parse the settings, train, and print the result line (on the main process) to stdout."""
+    config = parse_config(argv, prog)
+    result = train(config)
+    if result:
+        print(summary_line(result, Path(config.train.output_dir) / "model"))
+    return result

@@ -1,0 +1,93 @@
+"""The `leae` console script: subcommands, their help, a two-step training run, and where each command delegates."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import tiny_config
+
+from leae_hub import LeaeModel, cli
+
+ROOT = Path(__file__).resolve().parents[1]
+LEAE = Path(sys.executable).with_name("leae")
+needs_script = pytest.mark.skipif(
+    not LEAE.exists(), reason=f"{LEAE} is not installed; run pip install -e . to create the console script"
+)
+
+
+def _leae(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([str(LEAE), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@needs_script
+def test_help_lists_the_subcommands():
+    completed = _leae("--help")
+    assert completed.returncode == 0, completed.stderr
+    for command in ("train", "evaluate", "card", "publish", "demo"):
+        assert f"    {command} " in completed.stdout
+
+
+@needs_script
+def test_train_help_lists_the_training_options():
+    completed = _leae("train", "--help")
+    assert completed.returncode == 0, completed.stderr
+    text = " ".join(completed.stdout.split())
+    assert "usage: leae train" in text
+    for flag in ("--max_steps", "--output_dir", "--recipe", "--crop_ratio", "--decoder_probe_steps", "--report_to"):
+        assert flag in text
+
+
+@needs_script
+def test_train_two_steps(tmp_path):
+    """Outside the checkout (default config found next to the package), 32 px, into a temporary folder."""
+    out = tmp_path / "run"
+    args = ["train", "--data", "synthetic-shapes:64", "--image_size", "32", "--hidden_channels", "16"]
+    args += ["--latent_channels", "8", "--batch_size", "8", "--eval_images", "16", "--max_steps", "2"]
+    completed = _leae(*args, "--output_dir", str(out), cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "held-out PSNR" in completed.stdout and f"Model saved to {out / 'model'}" in completed.stdout
+    assert json.loads((out / "final_metrics.json").read_text())["steps"] == 2
+    assert (out / "model" / "model.safetensors").exists()
+
+
+@needs_script
+def test_unknown_command_is_named():
+    completed = _leae("fit")
+    assert completed.returncode == 2
+    assert "invalid choice: 'fit'" in completed.stderr
+
+
+def test_evaluate_writes_the_metrics(tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    LeaeModel(tiny_config()).save_pretrained(model_dir)
+    args = ["--model", str(model_dir), "--data", "synthetic-shapes", "--max_images", "16", "--batch_size", "16"]
+    assert cli.main(["evaluate", *args, "--no_representation", "--json", str(tmp_path / "eval.json")]) == 0
+    assert json.loads((tmp_path / "eval.json").read_text())["data"]["num_images"] == 16
+    assert "PSNR (dB)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["card", "publish"])
+def test_card_and_publish_are_the_hub_commands(monkeypatch, command):
+    calls = []
+    monkeypatch.setattr("leae_hub.hub.main", lambda argv: calls.append(argv) or 0)
+    assert cli.main([command, "--model", "m", "--repo_id", "org/x"]) == 0
+    assert calls == [[command, "--model", "m", "--repo_id", "org/x"]]
+
+
+def test_demo_without_a_checkout_says_where_to_get_it(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "find_demo_app", lambda: None)
+    assert cli.main(["demo", "--model", "m"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "spaces/leae-demo/app.py not found" in error and "git clone https://github.com/leae-hub/leae-hub" in error
+
+
+def test_demo_runs_the_space_app_of_the_checkout(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli.os, "execv", lambda path, argv: calls.append(argv))
+    cli.main(["demo", "--model", "m", "--port", "7861"])
+    assert calls == [[sys.executable, str(ROOT / "spaces" / "leae-demo" / "app.py"), "--model", "m", "--port", "7861"]]
