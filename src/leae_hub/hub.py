@@ -539,6 +539,7 @@ def render_card(
         representation_rows=representation_rows,
         evaluation_notes=evaluation_notes,
         sample_grid=sample_grid,
+        samples_from_examples=bool(source and source.non_commercial),
         limitations=_limitations(config, recipe, data_name, trained=not not_trained_note),
     )
 
