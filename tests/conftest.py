@@ -1,4 +1,5 @@
 import os
+import sys
 
 import pytest
 import torch
@@ -33,3 +34,15 @@ def tiny_config(**overrides):
 def model_index_values(card: ModelCard) -> dict[str, object]:
     """{metric type: value} of a model card's `model-index`."""
     return {result.metric_type: result.metric_value for result in card.data.eval_results or []}
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """Accelerate keeps process-wide state (mixed precision is fixed once per process): reset it after each test that
+    trained in-process, so runs with different settings can follow each other as separate processes would."""
+    yield
+    if "accelerate.state" in sys.modules:
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()

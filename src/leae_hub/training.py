@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import yaml
 from accelerate import Accelerator
@@ -43,17 +44,17 @@ from accelerate.tracking import get_available_trackers
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from PIL import Image
 from torch import nn
-from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 from transformers import AutoModel, HfArgumentParser, get_scheduler
 
 from .configuration_leae import PRESETS, LeaeConfig
 from .data import build_dataset
-from .evaluation import evaluate_model, jsonable, sample_grid
+from .evaluation import evaluate_model, grid_array, jsonable, psnr, sample_grid
 from .hub import publish, render_card, resolve_token, write_card
 from .image_processing_leae import LeaeImageProcessor
 from .modeling_leae import LeaeModel
 from .recipes import RECIPES, RUN_ARGUMENTS, Recipe, RecipeOption, Stage, build_recipe, check_options
+from .speedups import enable_fast_path
 
 logger = logging.getLogger(__name__)
 
@@ -400,19 +401,17 @@ def _comparable(values: dict[str, Any], ignored: set[str]) -> dict[str, Any]:
     return comparable
 
 
-def training_grid(images: dict[str, torch.Tensor], count: int = 8) -> torch.Tensor:
-    """[3, H, W] in [0, 1]: one row per available image kind: input, reconstruction, masked input and its
-    reconstruction, or the two views."""
+def training_grid(images: dict[str, torch.Tensor], count: int = 8) -> np.ndarray:
+    """uint8 [H, W, 3]: one row per available image kind: input, reconstruction, masked input and its
+    reconstruction, or the two views (`evaluation.grid_array`'s layout)."""
     order = ["input", "reconstruction", "masked_input", "masked_reconstruction", "context_view", "target_view"]
-    rows = [images[name][:count].float().cpu().clamp(0, 1) for name in order if name in images]
-    return make_grid(torch.cat(rows), nrow=rows[0].shape[0], padding=2, pad_value=1.0)
+    return grid_array([images[name][:count] for name in order if name in images])
 
 
-def save_sample_grid(grid: torch.Tensor, path: Path) -> None:
+def save_sample_grid(grid: np.ndarray, path: Path) -> None:
     """Write a `training_grid` as a PNG."""
-    array = (grid.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+    Image.fromarray(grid).save(path)
 
 
 @torch.inference_mode()
@@ -426,15 +425,10 @@ def evaluate_psnr(model: LeaeModel, images: torch.Tensor, batch_size: int = 128)
         x = images[start : start + batch_size].to(device)
         reconstruction = model.decoder(model.encoder(x)).float()
         mean = x.mean(dim=(2, 3), keepdim=True).expand_as(x)
-        psnrs.append(_psnr(reconstruction, x))
-        baselines.append(_psnr(mean, x))
+        psnrs.append(psnr(reconstruction, x))
+        baselines.append(psnr(mean, x))
     model.train(was_training)
     return {"psnr": torch.cat(psnrs).mean().item(), "baseline_psnr": torch.cat(baselines).mean().item()}
-
-
-def _psnr(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    mse = (prediction - target).square().flatten(1).mean(1).clamp_min(1e-10)
-    return -10 * torch.log10(mse)
 
 
 def train(config: RunConfig) -> dict[str, float]:
@@ -532,7 +526,7 @@ def _train_stage(config: RunConfig) -> dict[str, float]:
     steps_per_epoch = max(1, batches_per_epoch // args.gradient_accumulation_steps)
     max_steps = args.max_steps or math.ceil(args.num_epochs * steps_per_epoch)
 
-    model = build_model(config, in_channels)
+    model = enable_fast_path(build_model(config, in_channels))  # same math, faster (leae_hub.speedups)
     recipe = build_recipe(config.recipe, **_recipe_arguments(RECIPES[config.recipe], config, max_steps))
     trainable = list(recipe.trainable_parameters(model))  # may create recipe parts (the JEPA predictor)
     trainable_ids = {id(p) for p in trainable}
@@ -628,11 +622,11 @@ def _train_stage(config: RunConfig) -> dict[str, float]:
     return result
 
 
-def log_images(accelerator: Accelerator, images: dict[str, torch.Tensor], step: int) -> None:
-    """Send [3, H, W] images in [0, 1] to the trackers that take images (TensorBoard, as one-image batches)."""
+def log_images(accelerator: Accelerator, images: dict[str, np.ndarray], step: int) -> None:
+    """Send uint8 [H, W, 3] images to the trackers that take images (TensorBoard, as one-image batches)."""
     for tracker in accelerator.trackers:
         if tracker.name == "tensorboard":
-            tracker.log_images({name: image[None].numpy() for name, image in images.items()}, step=step)
+            tracker.log_images({name: image[None] for name, image in images.items()}, step=step, dataformats="NHWC")
 
 
 def finish(
