@@ -215,23 +215,23 @@ class ToyRecipe(Recipe):
 
     Args:
         gain: multiplies the reconstruction.
-        warmup_steps: first train this many steps with gain 2 in `warmup/`, then the run itself from that model.
+        pre_steps: first train this many steps with gain 2 in `warmup/`, then the run itself from that model.
     """
 
     name = "toy-test"
 
-    def __init__(self, gain: float = 1.0, warmup_steps: int = 0, seed: int = 0):
+    def __init__(self, gain: float = 1.0, pre_steps: int = 0, seed: int = 0):
         super().__init__(seed)
         self.gain = gain
 
     @classmethod
     def stages(cls, options):
-        warmup = options.get("warmup_steps", 0)
+        warmup = options.get("pre_steps", 0)
         if not warmup:
             return super().stages(options)
         return [
             Stage(cls.name, {"gain": 2.0}, max_steps=warmup, output_subdir="warmup"),
-            Stage(cls.name, {**options, "warmup_steps": 0}, init_from_previous=True),
+            Stage(cls.name, {**options, "pre_steps": 0}, init_from_previous=True),
         ]
 
     def forward(self, model, batch, step):
@@ -249,8 +249,9 @@ def toy_recipe():
 
 
 def _toy_args(output_dir: Path, steps: int, *extra: str) -> list[str]:
-    shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
-    return ["--config", str(shapes), *TINY, "--output_dir", str(output_dir), "--max_steps", str(steps), *extra]
+    config = output_dir.parent / "toy.yaml"
+    config.write_text("recipe: toy-test\n")
+    return ["--config", str(config), *TINY, "--output_dir", str(output_dir), "--max_steps", str(steps), *extra]
 
 
 def test_a_recipe_registered_by_a_test_trains_with_its_own_options(tmp_path, toy_recipe):
@@ -259,20 +260,21 @@ def test_a_recipe_registered_by_a_test_trains_with_its_own_options(tmp_path, toy
     result = train.main(["--config", str(config), *TINY, "--gain", "0.75"])
     assert result["steps"] == 2
     saved = yaml.safe_load((tmp_path / "run" / "train_config.yaml").read_text())
-    assert saved["recipe"] == "toy-test" and saved["gain"] == 0.75 and saved["warmup_steps"] == 0
+    assert saved["recipe"] == "toy-test" and saved["gain"] == 0.75 and saved["pre_steps"] == 0
     assert "crop_ratio" not in saved and "decoder_probe_steps" not in saved  # other recipes' options stay out
     assert AutoModel.from_pretrained(tmp_path / "run" / "model") is not None
     with pytest.raises(ValueError, match="Unknown key 'gian'.*Did you mean 'gain'"):
         (tmp_path / "bad.yaml").write_text("recipe: toy-test\ngian: 0.5\nmax_steps: 2\n")
         train.parse_config(["--config", str(tmp_path / "bad.yaml")])
     with pytest.raises(ValueError, match=r"Unknown option\(s\) \['gain'\] for recipe 'masked'"):
-        train.parse_config(["--recipe", "masked", "--gain", "2"])
+        train.parse_config(["--config", str(ROOT / "training/configs/cifar10-32-masked.yaml"), "--gain", "2"])
     # A resumed run with another recipe option is another run.
     with pytest.raises(ValueError, match="holds a run with a different config.*gain.*--overwrite"):
         train.main(["--config", str(config), *TINY, "--gain", "0.5", *RESUME])
 
 
-def test_help_lists_every_recipe_option_with_its_recipes(toy_recipe, capsys):
+def test_help_lists_every_recipe_option_with_its_recipes(toy_recipe, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # no line breaks inside hyphenated words
     with pytest.raises(SystemExit) as exit_info:
         train.parse_config(["--help"], prog="leae train")
     assert exit_info.value.code == 0
@@ -288,14 +290,14 @@ def test_help_lists_every_recipe_option_with_its_recipes(toy_recipe, capsys):
 
 def test_declared_stages_run_in_order_into_their_folders_and_a_finished_stage_is_skipped(tmp_path, toy_recipe):
     run = tmp_path / "run"
-    train.main(_toy_args(run, 2, "--recipe", "toy-test", "--warmup_steps", "1", "--gain", "0.5"))
+    train.main(_toy_args(run, 2, "--pre_steps", "1", "--gain", "0.5"))
     warmup = yaml.safe_load((run / "warmup" / "train_config.yaml").read_text())
     final = yaml.safe_load((run / "train_config.yaml").read_text())
     assert (warmup["gain"], warmup["max_steps"], warmup["init_from"]) == (2.0, 1, None)
     assert (final["gain"], final["max_steps"], final["init_from"]) == (0.5, 2, str(run / "warmup" / "model"))
     assert [json.loads(line)["step"] for line in (run / "warmup" / "metrics.jsonl").read_text().splitlines()] == [1]
     before = (run / "warmup" / "metrics.jsonl").read_text()
-    train.main(_toy_args(run, 3, "--recipe", "toy-test", "--warmup_steps", "1", "--gain", "0.5", *RESUME))
+    train.main(_toy_args(run, 3, "--pre_steps", "1", "--gain", "0.5", *RESUME))
     assert (run / "warmup" / "metrics.jsonl").read_text() == before  # the warm-up stage was done already
     assert json.loads((run / "final_metrics.json").read_text())["steps"] == 3
 
