@@ -8,8 +8,6 @@
 #       training/configs/faces128-self-teaching.yaml
 #   bash training/stage_zoo.sh runs/celeba64-self-teaching leae-celeba-64 self-teaching celeba-half \
 #       training/configs/celeba64-self-teaching.yaml
-#   bash training/stage_zoo.sh runs/celeba64-baseline leae-celeba-64-baseline baseline celeba-half \
-#       training/configs/celeba64-baseline.yaml
 #
 # Before: `python training/evaluate.py --model RUN_DIR/model --data DATA --split test --json RUN_DIR/eval.json
 # --sample_grid RUN_DIR/samples.png`. REPO_NAME must be in leae_hub.zoo.ZOO with the same DATA. DATA is one of

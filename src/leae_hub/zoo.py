@@ -43,7 +43,6 @@ class ZooEntry:
 ZOO: tuple[ZooEntry, ...] = (
     ZooEntry("leae-faces-128", "faces, 128 px, self-teaching (UTKFace)", "utkface"),
     ZooEntry("leae-celeba-64", "faces, 64 px, self-teaching (CelebA subset)", "celeba-half"),
-    ZooEntry("leae-celeba-64-baseline", "faces, 64 px, masked-MSE inpainting baseline (CelebA subset)", "celeba-half"),
     ZooEntry("leae-cifar10-32-self-teaching", "CIFAR-10, 32 px, self-teaching", "cifar10"),
     ZooEntry("leae-cifar10-32-masked", "CIFAR-10, 32 px, leAutoencoder (masked)", "cifar10"),
     ZooEntry("leae-cifar10-32-baseline", "CIFAR-10, 32 px, masked-MSE baseline", "cifar10"),
