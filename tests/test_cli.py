@@ -20,7 +20,7 @@ needs_script = pytest.mark.skipif(
 
 def _leae(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([str(LEAE), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([str(LEAE), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
 @needs_script
