@@ -354,6 +354,7 @@ def _evaluation_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str, str]
             f"(k-NN bank and probe training set) and {_format(representation.get('num_test'))} test images; linear "
             "probe = logistic regression on standardised features (L-BFGS); raw pixels are downsampled to at most "
             "32×32; the random-init encoder is this architecture untrained."
+            + (f" Labels: {representation['labels']}." if representation.get("labels") else "")
         )
     notes.append('Values written as "inf" are infinite (exact reconstructions); they are left out of the model-index.')
     return rows, representation_rows, notes
