@@ -612,11 +612,17 @@ def _encode_set(
     limit: int | None,
     seed: int,
     device: torch.device,
+    progress: bool = False,
 ) -> tuple[dict[str, Tensor], Tensor]:
     """Flattened latents of every model in `models` (plus "raw_pixels"), and the labels, for a dataset."""
     features: dict[str, list[Tensor]] = {name: [] for name in (*models, "raw_pixels")}
     labels = []
-    for pixel_values, batch_labels in _batches(dataset, batch_size, limit, seed):
+    batches = _batches(dataset, batch_size, limit, seed)
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="encode the train split (k-NN bank, probe)", unit="batch")
+    for pixel_values, batch_labels in batches:
         x = pixel_values.to(device)
         for name, model in models.items():
             features[name].append(model.encode(x).latents.flatten(1).float().cpu())
@@ -788,6 +794,7 @@ def evaluate_model(
         max_train_images,
         seed,
         device,
+        progress,
     )
 
     model.train(was_training)
@@ -845,6 +852,7 @@ def _representation(
     max_train_images: int | None,
     seed: int,
     device: torch.device,
+    progress: bool = False,
 ) -> tuple[dict[str, Any] | str, int | None]:
     if not enabled:
         return "unavailable: disabled (representation=False / --no_representation)", None
@@ -857,7 +865,13 @@ def _representation(
         only = int(test_labels[test_known][0])
         return f"unavailable: no labels (every test image has label {only}: one class, nothing to classify)", None
     train, train_labels = _encode_set(
-        {"model": model, "random_init_encoder": random_model}, dataset_train, batch_size, max_train_images, seed, device
+        {"model": model, "random_init_encoder": random_model},
+        dataset_train,
+        batch_size,
+        max_train_images,
+        seed,
+        device,
+        progress,
     )
     train_known = train_labels >= 0
     num_train = int(train_labels.shape[0])
