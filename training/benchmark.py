@@ -70,19 +70,6 @@ from leae_hub.evaluation import psnr  # noqa: E402
 from leae_hub.recipes import RECIPES, build_recipe  # noqa: E402
 from leae_hub.speedups import enable_fast_path, fast_path  # noqa: E402
 
-REQUIRED_KEYS = (
-    "img_per_s",
-    "gflop_per_img",
-    "gflops_per_s",
-    "matmul_gflops_per_s",
-    "fraction_of_peak",
-    "peak_rss_mb",
-    "inference_img_per_s_batch1",
-    "inference_img_per_s_batch32",
-    "inference_p50_latency_ms",
-    "inference_fraction_of_peak",
-    "data_img_per_s",
-)
 # The standard matrix (`--all`): the acceptance cases of docs/performance.md, two more recipes, then the fastest option
 # sets (bf16 autocast; judge crops encoded at 8 px where the latent is spatial; a pooled latent needs full-size crops).
 STANDARD_MATRIX: list[dict[str, Any]] = [
