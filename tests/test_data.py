@@ -63,7 +63,8 @@ def test_to_pixel_values_modes_and_arrays():
 
     torch.testing.assert_close(to_pixel_values(np.full((3, 3), 255, np.uint8), 3), torch.ones(1, 3, 3))
     torch.testing.assert_close(to_pixel_values(np.full((3, 3, 3), 0.5, np.float32), 3), torch.full((3, 3, 3), 0.5))
-    assert to_pixel_values(np.zeros((3, 3, 4), np.uint16), 3).shape == (3, 3, 3)
+    with pytest.warns(UserWarning, match="could be HWC or CHW"):  # 3 rows of RGBA, or 3 channels of 3×4?
+        assert to_pixel_values(np.zeros((3, 3, 4), np.uint16), 3).shape == (3, 3, 3)
     with pytest.raises(TypeError, match="dtype"):
         to_pixel_values(np.zeros((3, 3), np.int64), 3)
     with pytest.raises(ValueError, match="shape"):

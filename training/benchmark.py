@@ -239,7 +239,7 @@ def measure_inference(model: LeaeModel, case: dict[str, Any], device: torch.devi
     batch = torch.rand(32, channels, size, size, device=device)
     run(batch)
     with torch.inference_mode():
-        flops = count_flops(lambda: model(batch), plain=True)
+        flops = count_flops(lambda: model(batch), model, plain=True)
         executed = count_flops(lambda: model(batch))
     times, peaks = [], []
     for _ in range(3):
