@@ -132,7 +132,13 @@ def test_stage_zoo_stages_a_face_run_with_its_data_notice(tmp_path):
 def test_a_fresh_evaluation_reproduces_the_card_psnr(folder, one_thread):
     evaluation = json.loads((folder / "eval.json").read_text())
     spec = evaluation["data"]["spec"]
-    needed = data_dir() / {"cifar10": "cifar10-jpg.zip", "mnist": "mnist"}.get(spec, "")
+    files = {
+        "cifar10": "cifar10-jpg.zip",
+        "mnist": "mnist",
+        "celeba-half": "celeba-9k-half.zip",
+        "utkface": "utkface-128.zip",
+    }
+    needed = data_dir() / files.get(spec, "")
     if not needed.exists():
         pytest.skip(f"{spec} needs {needed} (the shared real data; set LEAE_DATA_DIR)")
     model = AutoModel.from_pretrained(folder).eval()
