@@ -6,7 +6,13 @@ from transformers import AutoConfig, AutoModel
 import leae_hub
 from leae_hub import PRESETS, LeaeConfig, LeaeModel
 
-EXPECTED_PARAMETERS = {"leae-2m": 2_126_083, "leae-11m": 11_153_155, "leae-36m": 36_320_131, "leae-cifar": 580_291}
+EXPECTED_PARAMETERS = {
+    "leae-2m": 2_126_083,
+    "leae-11m": 11_153_155,
+    "leae-36m": 36_320_131,
+    "leae-cifar": 580_291,
+    "leae-mnist": 2_223_105,
+}
 
 
 @pytest.mark.parametrize("preset", sorted(EXPECTED_PARAMETERS))

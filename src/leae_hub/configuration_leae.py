@@ -12,7 +12,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
 # Reference architectures (design §1). Parameter counts are pinned by the tests:
-# leae-2m 2,126,083 · leae-11m 11,153,155 · leae-36m 36,320,131 · leae-cifar 580,291.
+# leae-2m 2,126,083 · leae-11m 11,153,155 · leae-36m 36,320,131 · leae-cifar 580,291 · leae-mnist 2,223,105.
 _PRESETS: dict[str, dict[str, Any]] = {
     "leae-2m": {
         "image_size": 128,
@@ -40,10 +40,22 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "latent_type": "spatial",
         "latent_channels": 32,
     },
+    # The MNIST JEPA encoder of the second seed report: three stride-2 3×3 convs (64/128/256) with batch norm and
+    # SiLU, global average pooling, a 128-d embedding; 28 px grey digits.
+    "leae-mnist": {
+        "image_size": 28,
+        "in_channels": 1,
+        "hidden_channels": 64,
+        "encoder_type": "plain",
+        "latent_type": "pooled",
+        "latent_channels": 128,
+        "latent_norm": "none",
+    },
 }
 PRESETS: tuple[str, ...] = tuple(_PRESETS)
 
 CONV_ENCODER_STRIDE = 8  # the conv encoder's total stride (stem ×2, two down blocks ×2): the one place it lives
+PLAIN_DECODER_STRIDE = 4  # the plain encoder's decoder starts from a map of side image_size / 4
 # timm.create_model arguments a config may carry (a config can come from anyone's Hub repo): shapes and
 # regularisation only, each a number, a string or a list of numbers.
 BACKBONE_KWARGS = frozenset(
@@ -57,10 +69,13 @@ _INT_FIELDS = ("image_size", "in_channels", "hidden_channels", "latent_channels"
 class LeaeConfig(PreTrainedConfig):
     r"""Configuration of a [`LeaeModel`], a convolutional (or timm-backed) autoencoder.
 
-    Encoder: a 4×4 stride-2 stem with SiLU, then two residual down blocks whose shortcut has no parameters
-    (space-to-channel by 2, then the mean over groups of channels), giving a map of stride 8. The latent is either
-    that map (`latent_type="spatial"`, `latent_channels` channels) or the map flattened through one linear layer to a
-    vector (`latent_type="pooled"`, map with `pooled_map_channels` channels, vector of `latent_channels` values).
+    Encoder (`encoder_type="residual"`): a 4×4 stride-2 stem with SiLU, then two residual down blocks whose shortcut
+    has no parameters (space-to-channel by 2, then the mean over groups of channels), giving a map of stride 8. The
+    latent is either that map (`latent_type="spatial"`, `latent_channels` channels) or the map flattened through one
+    linear layer to a vector (`latent_type="pooled"`, map with `pooled_map_channels` channels, vector of
+    `latent_channels` values). `encoder_type="plain"` is the small CNN of the MNIST JEPA run: three 3×3 stride-2
+    convs (hidden, 2·hidden, 4·hidden channels), each with batch norm and SiLU, global average pooling, and one linear
+    layer to a pooled latent; its decoder starts from a map of side image_size / 4 with 4·hidden channels.
     A batch norm normalises the latent. The decoder mirrors the encoder with nearest-upsample residual blocks (learned
     1×1 shortcut) and a sigmoid head, so reconstructions lie in [0, 1].
 
@@ -74,6 +89,8 @@ class LeaeConfig(PreTrainedConfig):
         latent_norm (`str`, defaults to `"batchnorm"`): `"batchnorm"` or `"none"`.
         latent_norm_momentum (`float`, defaults to 0.1): momentum of the latent batch norm's running statistics.
         latent_norm_eps (`float`, defaults to 1e-5): epsilon of the latent batch norm.
+        encoder_type (`str`, defaults to `"residual"`): `"residual"` (the stem and residual down blocks) or
+            `"plain"` (three conv–batch-norm–SiLU stages and global pooling; needs `latent_type="pooled"`).
         encoder_backbone (`str`, *optional*): a timm model name; replaces the conv encoder by that model
             (`features_only`, built with `pretrained=False`, never downloading), projected to the latent by a 1×1 conv.
             The decoder follows the backbone's stride.
@@ -100,6 +117,7 @@ class LeaeConfig(PreTrainedConfig):
     latent_norm: Literal["batchnorm", "none"] = "batchnorm"
     latent_norm_momentum: float = 0.1
     latent_norm_eps: float = 1e-5
+    encoder_type: Literal["residual", "plain"] = "residual"
     encoder_backbone: str | None = None
     encoder_backbone_kwargs: dict | None = None
 
@@ -117,6 +135,8 @@ class LeaeConfig(PreTrainedConfig):
     @property
     def map_channels(self) -> int:
         """Channels of the encoder's last feature map (the spatial latent itself, or the map before pooling)."""
+        if self.encoder_type == "plain":
+            return 4 * self.hidden_channels
         return self.latent_channels if self.latent_type == "spatial" else self.pooled_map_channels
 
     def check_layout(self) -> None:
@@ -138,6 +158,11 @@ class LeaeConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
+        if self.encoder_type not in ("residual", "plain"):
+            raise ValueError(f"encoder_type must be 'residual' or 'plain', got {self.encoder_type!r}.")
+        if self.encoder_type == "plain":
+            self._check_plain_layout()
+            return
         if self.encoder_backbone_kwargs is not None:
             self._check_backbone_kwargs()
         if self.encoder_backbone is not None:
@@ -157,6 +182,24 @@ class LeaeConfig(PreTrainedConfig):
                 f"{field}={self.map_channels} must divide 8 * hidden_channels = {8 * self.hidden_channels} "
                 f"(the parameter-free shortcut averages groups of channels): pick a divisor such as "
                 f"{_nearest_divisor(8 * self.hidden_channels, self.map_channels)}."
+            )
+
+    def _check_plain_layout(self) -> None:
+        if self.encoder_backbone is not None:
+            raise ValueError(
+                f"encoder_type='plain' is the built-in small CNN and takes no encoder_backbone "
+                f"(got {self.encoder_backbone!r}): drop one of the two."
+            )
+        if self.latent_type != "pooled":
+            raise ValueError(
+                "encoder_type='plain' pools its map globally, so it needs latent_type='pooled', got "
+                f"{self.latent_type!r}."
+            )
+        if self.image_size % PLAIN_DECODER_STRIDE:
+            lower = self.image_size // PLAIN_DECODER_STRIDE * PLAIN_DECODER_STRIDE
+            raise ValueError(
+                f"image_size must be divisible by {PLAIN_DECODER_STRIDE} for the plain encoder's decoder, got "
+                f"{self.image_size}: use {max(lower, PLAIN_DECODER_STRIDE)} or {lower + PLAIN_DECODER_STRIDE}."
             )
 
     def _check_backbone_kwargs(self) -> None:
@@ -191,4 +234,4 @@ def _nearest_divisor(number: int, target: int) -> int:
     return min((d for d in range(1, number + 1) if number % d == 0), key=lambda d: abs(d - target))
 
 
-__all__ = ["CONV_ENCODER_STRIDE", "LeaeConfig", "PRESETS"]
+__all__ = ["CONV_ENCODER_STRIDE", "PLAIN_DECODER_STRIDE", "LeaeConfig", "PRESETS"]

@@ -12,6 +12,7 @@ spec                                             source
 ``folder:<dir>`` / ``zip:<file.zip>`` / path     image folder or zip: ``<split>/<class>/*.jpg``, ``<class>/*.jpg``, flat
 ``idx:<dir>`` / directory with IDX files         MNIST-style ``*-images-idx3-ubyte(.gz)`` + ``*-labels-idx1-ubyte(.gz)``
 ``mnist`` / ``cifar10``                          ``$LEAE_DATA_DIR/mnist`` / ``$LEAE_DATA_DIR/cifar10-jpg.zip``
+``mnist-full``                                   ``$LEAE_DATA_DIR/mnist-full`` (all 60,000 / 10,000 digits)
 ``celeba-half`` / ``utkface``                    ``$LEAE_DATA_DIR/celeba-9k-half.zip`` / ``utkface-128.zip`` (faces,
                                                  non-commercial research only)
 ``fashion-mnist``                                ``/usr/share/datasets/fashion-mnist`` (``apt-get install
@@ -70,7 +71,8 @@ DATA_SOURCES: dict[str, str] = {
     "mog-2d[:N]": "points of a 2-D mixture of 8 Gaussians on the unit circle (label: component)",
     "folder:<dir> | zip:<file.zip> | <path>": "image folder or zip: <split>/<class>/<image>, <class>/<image> or flat",
     "idx:<dir> | <dir with IDX files>": "MNIST-style IDX files (*-images-idx3-ubyte[.gz] + *-labels-idx1-ubyte[.gz])",
-    "mnist | fashion-mnist | cifar10 | celeba-half | utkface": "shortcuts for the real data sets under $LEAE_DATA_DIR",
+    "mnist | mnist-full | fashion-mnist | cifar10 | celeba-half | utkface": "shortcuts for the real data sets "
+    "under $LEAE_DATA_DIR",
     "hf:<org/name> | <org/name>": "a Hugging Face Hub dataset (datasets.load_dataset)",
     "parquet:<path|glob|dir> | arrow:<path|glob|dir>": "local Parquet / Arrow files, read like a Hub dataset",
     "disk:<dir>": "a directory written by datasets.Dataset.save_to_disk",
@@ -684,6 +686,12 @@ def _resolve(spec: str) -> tuple[str, str]:
             data_dir() / "mnist",
             "put the MNIST IDX files (train-/t10k-images-idx3-ubyte.gz, ...-labels-idx1-ubyte.gz) there "
             "or set LEAE_DATA_DIR to the folder holding mnist/",
+        ),
+        "mnist-full": (
+            "idx",
+            data_dir() / "mnist-full",
+            "put the full MNIST IDX files (60,000 train / 10,000 t10k digits) there "
+            "or set LEAE_DATA_DIR to the folder holding mnist-full/",
         ),
         "fashion-mnist": (
             "idx",

@@ -19,7 +19,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_leae import CONV_ENCODER_STRIDE, LeaeConfig
+from .configuration_leae import CONV_ENCODER_STRIDE, PLAIN_DECODER_STRIDE, LeaeConfig
 
 # How the latent batch norm normalises: "auto" follows the module's train/eval mode (batch statistics and a running
 # update in training, running statistics in eval); "batch" uses the batch's statistics without touching the running
@@ -128,6 +128,30 @@ class LeaeConvBackbone(nn.Module):
         return self.down2(self.down1(F.silu(self.stem(pixel_values))))
 
 
+class LeaePlainBackbone(nn.Module):
+    """Three stages of 3×3 stride-2 conv, batch norm and SiLU (hidden, 2·hidden, 4·hidden channels), then global
+    average pooling: [B, C_in, H, W] → [B, 4·hidden, 1, 1]. Any input size works; the stride is 8 before pooling."""
+
+    reduction = 8
+
+    def __init__(self, config: LeaeConfig):
+        super().__init__()
+        widths = [config.in_channels, config.hidden_channels, 2 * config.hidden_channels, 4 * config.hidden_channels]
+        self.stages = nn.Sequential(
+            *(
+                nn.Sequential(
+                    nn.Conv2d(widths[i], widths[i + 1], kernel_size=3, stride=2, padding=1),
+                    nn.BatchNorm2d(widths[i + 1]),
+                    nn.SiLU(),
+                )
+                for i in range(3)
+            )
+        )
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.stages(pixel_values).mean(dim=(2, 3), keepdim=True)
+
+
 class LeaeTimmBackbone(nn.Module):
     """Any timm model as the feature extractor (`features_only`, last stage), projected by a 1×1 conv to C_map.
 
@@ -171,8 +195,11 @@ class LeaeEncoder(nn.Module):
     def __init__(self, config: LeaeConfig):
         super().__init__()
         self.config = config
-        self.backbone = LeaeTimmBackbone(config) if config.encoder_backbone else LeaeConvBackbone(config)
-        self.map_size = config.image_size // self.backbone.reduction
+        if config.encoder_type == "plain":
+            self.backbone: nn.Module = LeaePlainBackbone(config)
+        else:
+            self.backbone = LeaeTimmBackbone(config) if config.encoder_backbone else LeaeConvBackbone(config)
+        self.map_size = 1 if config.encoder_type == "plain" else config.image_size // self.backbone.reduction
         if config.latent_type == "pooled":
             self.to_latent = nn.Linear(config.map_channels * self.map_size**2, config.latent_channels)
         if config.latent_norm == "batchnorm":
@@ -322,7 +349,8 @@ class LeaeModel(LeaePreTrainedModel):
         super().__init__(config)
         config.check_layout()
         self.encoder = LeaeEncoder(config)
-        reduction = self.encoder.backbone.reduction
+        # A globally pooled latent fixes no map size: the plain encoder's decoder starts at image_size / 4.
+        reduction = PLAIN_DECODER_STRIDE if config.encoder_type == "plain" else self.encoder.backbone.reduction
         if config.image_size % reduction:
             raise ValueError(
                 f"image_size={config.image_size} must be divisible by the encoder's stride {reduction} "

@@ -348,6 +348,42 @@ def erode(x: Tensor, kernel_size: int = 3) -> Tensor:
     return -dilate(-x, kernel_size)
 
 
+def salt_and_pepper(x: Tensor, amount: float = 0.05, generator: torch.Generator | None = None) -> Tensor:
+    """Set a random `amount` of the pixel locations to 0 or 1 (half each), all channels together."""
+    _check_images(x)
+    _check_ratio(amount, "amount")
+    batch, _, height, width = x.shape
+    u = _random(torch.rand, (batch, 2, height, width), generator, x.device).to(x.dtype)
+    hit = u[:, :1] < amount
+    return torch.where(hit, (u[:, 1:] < 0.5).to(x.dtype), x)
+
+
+def perturb_digits(x: Tensor, strength: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    """The MNIST JEPA perturbation of the second seed report, per image, at `strength` in [0, 1]:
+
+    a random affine map (rotation ±30°·s, shear ±15°·s, translation ±0.15·s, scale in 1 ± 0.2·s), then erosion or
+    dilation (3×3, probability 1/3 each, else neither), inversion 1 − x (probability 1/2), salt-and-pepper on
+    0.05·s of the pixels, and Gaussian noise of std 0.3·s, clamped to [0, 1]. `strength` scales the magnitudes, not
+    the probabilities; the training ramps it up with progress.
+    """
+    _check_images(x)
+    _check_ratio(strength, "strength")
+    batch = x.shape[0]
+    x = random_affine(
+        x,
+        max_rotation_deg=30.0 * strength,
+        scale=(1 - 0.2 * strength, 1 + 0.2 * strength),
+        max_shear_deg=15.0 * strength,
+        max_translate=0.15 * strength,
+        generator=generator,
+    )
+    choice = _random(torch.rand, (batch, 2), generator, x.device).to(x.dtype).view(batch, 2, 1, 1, 1)
+    x = torch.where(choice[:, 0] < 1 / 3, erode(x), torch.where(choice[:, 0] < 2 / 3, dilate(x), x))
+    x = torch.where(choice[:, 1] < 0.5, invert(x), x)
+    x = salt_and_pepper(x, 0.05 * strength, generator=generator)
+    return additive_noise(x, std=0.3 * strength, generator=generator)
+
+
 # -------------------------------------------------------------------------------------------------------- registry
 
 View = Callable[[Tensor, torch.Generator | None], Tensor]
@@ -359,6 +395,8 @@ _RANDOM_VIEWS: dict[str, Callable[..., Tensor | tuple[Tensor, ...]]] = {
     "patch-mask": patch_mask,
     "affine": random_affine,
     "noise": additive_noise,
+    "salt-and-pepper": salt_and_pepper,
+    "digit-perturbation": perturb_digits,
 }
 _FIXED_VIEWS: dict[str, Callable[..., Tensor]] = {
     "blur": box_blur,

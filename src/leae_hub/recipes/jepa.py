@@ -16,13 +16,30 @@ from ..modeling_leae import LeaeModel
 from ..regularizers import SIGReg, coding_rate, vicreg_covariance, vicreg_variance
 from .base import ObjectiveOutput, Recipe, Stage, register_recipe
 
-JEPA_AUGMENTATIONS = ("affine", "noise", "invert", "erode", "dilate", "crop", "inpaint")
+JEPA_AUGMENTATIONS = (
+    "affine",
+    "noise",
+    "invert",
+    "erode",
+    "dilate",
+    "crop",
+    "inpaint",
+    "salt-and-pepper",
+    "digit-perturbation",
+)
 JEPA_TARGETS = ("ema", "stop-grad")
+JEPA_TARGET_VIEWS = ("augmented", "clean")
+JEPA_EMA_SCHEDULES = ("cosine", "constant")
 JEPA_REGULARIZERS = ("sigreg", "coding-rate", "vicreg", "none")
 
 
-def _augment(x: Tensor, augmentations: Sequence[str], generator: torch.Generator, probability: float) -> Tensor:
+def _augment(
+    x: Tensor, augmentations: Sequence[str], generator: torch.Generator, probability: float, strength: float = 1.0
+) -> Tensor:
     """Apply each augmentation to each image independently with `probability` (per-image draws from `generator`).
+
+    `strength` in [0, 1] scales the random magnitudes (affine ranges, noise std, salt-and-pepper amount, the digit
+    perturbation's strength); 1 gives each augmentation's default.
 
     Per-image draws matter: one draw per batch would, e.g., invert whole batches, a change the latent batch norm
     removes on its own, so the two views would differ far less than intended.
@@ -32,9 +49,20 @@ def _augment(x: Tensor, augmentations: Sequence[str], generator: torch.Generator
         if not bool(apply.any()):
             continue
         if name == "affine":
-            changed = V.random_affine(x, generator=generator)
+            changed = V.random_affine(
+                x,
+                max_rotation_deg=15.0 * strength,
+                scale=(1 - 0.1 * strength, 1 + 0.1 * strength),
+                max_shear_deg=10.0 * strength,
+                max_translate=0.1 * strength,
+                generator=generator,
+            )
         elif name == "noise":
-            changed = V.additive_noise(x, std=0.1, generator=generator)
+            changed = V.additive_noise(x, std=0.1 * strength, generator=generator)
+        elif name == "salt-and-pepper":
+            changed = V.salt_and_pepper(x, 0.05 * strength, generator=generator)
+        elif name == "digit-perturbation":
+            changed = V.perturb_digits(x, strength, generator=generator)
         elif name == "invert":
             changed = V.invert(x)
         elif name == "erode":
@@ -51,12 +79,15 @@ def _augment(x: Tensor, augmentations: Sequence[str], generator: torch.Generator
 
 @register_recipe
 class JEPARecipe(Recipe):
-    r"""L = ℓ(P(E(v₁)), sg(Ē(v₂))) + λ · R(E(v₁)),  v₁, v₂ = two random views of x.
+    r"""L = ℓ(P(E(v₁)), sg(Ē(v₂))) + λ · R(E(v₁)),  v₁, v₂ = two random views of x (or v₂ = x, `target_view="clean"`).
 
     Joint-embedding predictive architecture (LeCun 2022, openreview BZ5a1r-kVsf; I-JEPA, Assran et al. 2023,
     arXiv:2301.08243). P is the predictor (an MLP on the flattened latent, or a 3×3 conv net on a spatial one).
     The target encoder Ē is either an EMA of E (BYOL, arXiv:2006.07733) whose decay rises from `ema_decay` to 1 on a
-    cosine over `total_steps`, or E itself under stop-gradient (teacherless). ℓ is 1 − cos (default) or the MSE.
+    cosine over `total_steps` (or stays at `ema_decay`), or E itself under stop-gradient (teacherless). With
+    `target_view="clean"` the prediction is one-sided, perturbed view → clean image (the second seed report's MNIST
+    run). The augmentation strength s ramps linearly with progress, s = s₀ + (1 − s₀)·step/total_steps.
+    ℓ is 1 − cos (default) or the MSE.
     The anti-collapse term R is SIGReg (LeJEPA, arXiv:2511.08544), −R(Z) the coding rate log det(I + αZᵀZ/B)
     (MCR², arXiv:2006.08558; SimDINO, arXiv:2502.10385), VICReg variance + covariance (arXiv:2105.04906), or none.
     Only the encoder and the predictor train; `decoder-probe` gives the encoder a decoder afterwards: with
@@ -64,12 +95,17 @@ class JEPARecipe(Recipe):
 
     Args:
         augmentations: the view augmentations, any of `affine`, `noise`, `invert`, `erode`, `dilate`, `crop`,
-            `inpaint`, each applied per image with `augment_probability`.
+            `inpaint`, `salt-and-pepper`, `digit-perturbation` (the seed's whole MNIST perturbation, see
+            `views.perturb_digits`), each applied per image with `augment_probability`.
         augment_probability: the chance that each augmentation is applied to an image.
+        augment_strength_start: s₀, the augmentation strength at the first step, in [0, 1]; it ramps linearly to 1
+            at the last step (1: constant strength).
+        target_view: `augmented` (the target encoder sees a second random view) or `clean` (the image itself).
         predictor: `mlp` (on the flattened latent) or `conv` (3×3 convolutions on a spatial latent).
         predictor_hidden: the predictor's hidden width (features or channels).
         target: `ema` (an EMA teacher) or `stop-grad` (the encoder itself, teacherless).
-        ema_decay: the EMA teacher's starting decay (rises to 1 on a cosine over the run).
+        ema_decay: the EMA teacher's decay (its starting value with the cosine schedule).
+        ema_schedule: `cosine` (the decay rises to 1 over the run) or `constant`.
         regularizer: the anti-collapse term: `sigreg`, `coding-rate`, `vicreg` or `none`.
         regularizer_weight: λ, its weight.
         coding_rate_alpha: α of the coding rate.
@@ -84,10 +120,13 @@ class JEPARecipe(Recipe):
         self,
         augmentations: Sequence[str] = ("affine", "noise", "invert", "erode", "dilate"),
         augment_probability: float = 0.5,
+        augment_strength_start: float = 1.0,
+        target_view: str = "augmented",
         predictor: str = "mlp",
         predictor_hidden: int = 512,
         target: str = "ema",
         ema_decay: float = 0.996,
+        ema_schedule: str = "cosine",
         total_steps: int = 0,
         regularizer: str = "sigreg",
         regularizer_weight: float = 0.03,
@@ -100,8 +139,12 @@ class JEPARecipe(Recipe):
         super().__init__(seed)
         if decoder_probe_steps < 0:
             raise ValueError(f"decoder_probe_steps must be 0 (no probe) or positive, got {decoder_probe_steps}.")
+        if not 0.0 <= augment_strength_start <= 1.0:
+            raise ValueError(f"augment_strength_start must lie in [0, 1], got {augment_strength_start}.")
         for value, valid, field in (
             (target, JEPA_TARGETS, "target"),
+            (target_view, JEPA_TARGET_VIEWS, "target_view"),
+            (ema_schedule, JEPA_EMA_SCHEDULES, "ema_schedule"),
             (regularizer, JEPA_REGULARIZERS, "regularizer"),
             (predictor, ("mlp", "conv"), "predictor"),
             (prediction_loss, ("cosine", "mse"), "prediction_loss"),
@@ -113,6 +156,9 @@ class JEPARecipe(Recipe):
             raise ValueError(f"unknown jepa augmentations {unknown}; choose from {JEPA_AUGMENTATIONS}.")
         self.augmentations = tuple(augmentations)
         self.augment_probability = augment_probability
+        self.augment_strength_start = augment_strength_start
+        self.target_view = target_view
+        self.ema_schedule = ema_schedule
         self.predictor_kind = predictor
         self.predictor_hidden = predictor_hidden
         self.target = target
@@ -165,6 +211,11 @@ class JEPARecipe(Recipe):
         yield from model.encoder.parameters()
         yield from self.build_predictor(model).parameters()
 
+    def augment_strength(self, step: int) -> float:
+        """s = s₀ + (1 − s₀)·min(step / total_steps, 1); s₀ when the run length is unknown (total_steps = 0)."""
+        progress = min(step / self.total_steps, 1.0) if self.total_steps > 0 else 0.0
+        return self.augment_strength_start + (1.0 - self.augment_strength_start) * progress
+
     def _regularize(self, z: Tensor, step: int) -> Tensor:
         flat = z.flatten(1)
         if self.regularizer == "sigreg":
@@ -178,8 +229,12 @@ class JEPARecipe(Recipe):
     def forward(self, model: LeaeModel, batch: dict[str, Tensor], step: int) -> ObjectiveOutput:
         x = batch["pixel_values"]
         generator = self.generator(step)
-        context = _augment(x, self.augmentations, generator, self.augment_probability)
-        target_view = _augment(x, self.augmentations, generator, self.augment_probability)
+        strength = self.augment_strength(step)
+        context = _augment(x, self.augmentations, generator, self.augment_probability, strength)
+        if self.target_view == "clean":
+            target_view = x
+        else:
+            target_view = _augment(x, self.augmentations, generator, self.augment_probability, strength)
         z = model.encoder(context)
         prediction = self.build_predictor(model)(z)
         with torch.no_grad():
@@ -191,12 +246,13 @@ class JEPARecipe(Recipe):
         regularizer = self._regularize(z, step)
         loss = predict + self.regularizer_weight * regularizer
         logs = {"loss": loss.item(), "prediction": predict.item(), self.regularizer: regularizer.item()}
+        logs["augment_strength"] = strength
         images = {"input": x.detach(), "context_view": context.detach(), "target_view": target_view.detach()}
         return ObjectiveOutput(loss, logs, images)
 
     def update(self, model: LeaeModel, step: int) -> None:
         if self.teacher is not None:
-            if self.total_steps > 0:  # cosine schedule of the decay towards 1 (BYOL)
+            if self.ema_schedule == "cosine" and self.total_steps > 0:  # cosine schedule of the decay towards 1 (BYOL)
                 progress = min(step / self.total_steps, 1.0)
                 self.teacher.decay = 1 - (1 - self.ema_decay) * (math.cos(math.pi * progress) + 1) / 2
             self.teacher.update(model.encoder)
