@@ -19,6 +19,7 @@ from leae_hub.data import build_dataset
 from leae_hub.evaluation import (
     MS_SSIM_WEIGHTS,
     MSSSIMSettings,
+    Unavailable,
     evaluate_model,
     feature_std,
     hole_psnr,
@@ -26,12 +27,14 @@ from leae_hub.evaluation import (
     jsonable,
     knn_accuracy,
     linear_probe_accuracy,
+    metric,
     ms_ssim,
     ms_ssim_settings,
     psnr,
     rankme,
     sample_grid,
     sigreg_value,
+    split_unavailable,
     ssim,
 )
 
@@ -63,8 +66,10 @@ def noisy(x: torch.Tensor, amplitude: float, seed: int = 1) -> torch.Tensor:
 
 
 def assert_every_field(metrics: dict, representation: bool = True) -> None:
+    reasons = metrics.get("unavailable", {})
     for section, fields in REQUIRED_FIELDS.items():
-        assert fields <= set(metrics[section]), (section, fields - set(metrics[section]))
+        missing = {field for field in fields - set(metrics[section]) if f"{section}.{field}" not in reasons}
+        assert not missing, (section, missing)
     if representation:
         section = metrics["representation"]
         assert REPRESENTATION_FIELDS <= set(section)
@@ -73,9 +78,22 @@ def assert_every_field(metrics: dict, representation: bool = True) -> None:
         for baseline in section["baselines"].values():
             assert {"knn_top1", "linear_probe"} <= set(baseline)
     for name in ("lpips", "fid"):
-        value = metrics["reconstruction"][name]
-        assert isinstance(value, float) or value.startswith("unavailable: "), value
+        value = metrics["reconstruction"].get(name)
+        assert isinstance(value, float) != (f"reconstruction.{name}" in reasons), (value, reasons)
+    assert_numbers_or_absent(metrics)
     json.dumps(metrics, allow_nan=False)  # strict JSON: no inf / NaN left
+
+
+def assert_numbers_or_absent(value, path: str = "") -> None:
+    """Every metric is a finite number (or a section, list, or the few descriptive strings); never a reason."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key != "unavailable":
+                assert_numbers_or_absent(item, f"{path}.{key}")
+    elif isinstance(value, float):
+        assert math.isfinite(value), path
+    elif isinstance(value, str):
+        assert not value.startswith("unavailable") and value not in ("inf", "-inf", "nan"), (path, value)
 
 
 def assert_close_values(actual, expected, path: str = "") -> None:
@@ -281,6 +299,25 @@ def test_feature_std_and_sigreg_value():
     assert sigreg_value(spatial) == sigreg_value(spatial)  # fixed directions
 
 
+def test_split_unavailable_moves_reasons_and_non_finite_numbers_out():
+    result = {
+        "reconstruction": {"psnr": math.inf, "ssim": torch.tensor(0.5), "lpips": Unavailable("no weights")},
+        "representation": {"knn_top1": {"5": 0.9, "20": Unavailable("only 10 training samples")}},
+        "model": {"name": "x"},
+    }
+    split = split_unavailable(result)
+    assert split["reconstruction"] == {"ssim": 0.5}
+    assert split["representation"] == {"knn_top1": {"5": 0.9}}
+    assert split["unavailable"] == {
+        "reconstruction.psnr": "inf is not a finite number",
+        "reconstruction.lpips": "no weights",
+        "representation.knn_top1.20": "only 10 training samples",
+    }
+    assert metric(split, "representation.knn_top1.20") == Unavailable("only 10 training samples")
+    assert metric(split, ("representation", "knn_top1", "5")) == 0.9
+    assert "unavailable" not in split_unavailable({"a": {"b": 1.0}})
+
+
 def test_jsonable_makes_strict_json():
     value = {"a": torch.tensor(1.5), "b": (float("inf"), -math.inf, math.nan), 3: torch.tensor([1, 2])}
     assert jsonable(value) == {"a": 1.5, "b": ["inf", "-inf", "nan"], "3": [1, 2]}
@@ -358,13 +395,17 @@ def test_evaluate_model_says_why_representation_is_unavailable():
     test = build_dataset("synthetic-shapes", split="test", image_size=32)
     no_train = evaluate_model(model, test, None, batch_size=8, max_images=8)
     assert_every_field(no_train, representation=False)
-    assert no_train["representation"].startswith("unavailable: no train split")
+    assert "representation" not in no_train
+    assert no_train["unavailable"]["representation"].startswith("no train split")
     unlabelled = evaluate_model(model, Unlabelled(), Unlabelled(), batch_size=8)
-    assert unlabelled["representation"] == "unavailable: no labels in the test split"
+    assert unlabelled["unavailable"]["representation"] == "no labels in the test split"
     one_class = evaluate_model(model, OneClass(), OneClass(), batch_size=8)
-    assert one_class["representation"].startswith("unavailable: no labels (every test image has label 0")
+    assert one_class["unavailable"]["representation"].startswith("no labels (every test image has label 0")
+    assert str(metric(one_class, "representation")).startswith("unavailable: no labels")
     disabled = evaluate_model(model, test, test, batch_size=8, max_images=8, representation=False)
-    assert disabled["representation"].startswith("unavailable: disabled")
+    assert disabled["unavailable"]["representation"].startswith("disabled")
+    assert metric(disabled, "collapse.rankme") == disabled["collapse"]["rankme"]
+    assert metric(disabled, "reconstruction.no_such_metric") is None
     with pytest.raises(ValueError, match="hole_ratio"):
         evaluate_model(model, test, None, max_images=8, hole_ratio=0.0)
 

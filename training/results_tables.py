@@ -40,7 +40,7 @@ def run_row(folder: Path) -> dict[str, Any]:
     row["train"] = {k: v for k, v in _last_training_row(stage / "metrics.jsonl").items() if k not in ("step", "epoch")}
     reconstruction, inpainting = evaluation["reconstruction"], evaluation["inpainting"]
     representation, collapse = evaluation.get("representation"), evaluation["collapse"]
-    representation = representation if isinstance(representation, dict) else {}  # "unavailable: no labels", ...
+    representation = representation or {}  # absent: no labels (the reason is under evaluation["unavailable"])
     row.update(
         psnr=reconstruction["psnr"],
         ssim=reconstruction["ssim"],

@@ -9,6 +9,9 @@
 `leae COMMAND --help` lists each command's options. `train` is `training/train.py` (`leae_hub.training`), `evaluate`
 is `training/evaluate.py`, `card` and `publish` are `python -m leae_hub.hub card|publish`, and `demo` runs
 `spaces/leae-demo/app.py` from a leae-hub checkout.
+
+A command that fails prints one line, `leae COMMAND: error: <what and the fix>`, and exits with status 1; set
+`LEAE_TRACEBACK=1` to see the traceback instead.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,24 @@ def log_to_stderr(level: int = logging.INFO) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         package.addHandler(handler)
     package.setLevel(level)
+
+
+def run_command(prog: str, command: Callable[[], object]) -> int:
+    """Run `command`; on an error print one line naming it (no traceback unless `LEAE_TRACEBACK=1`) and return 1.
+
+    The messages of leae-hub's own errors name the bad value and the fix; an exception of another kind is shown with
+    its type.
+    """
+    try:
+        result = command()
+    except Exception as error:
+        if os.environ.get("LEAE_TRACEBACK", "") not in ("", "0"):
+            raise
+        text = " ".join(str(error).split())
+        plain = isinstance(error, (ValueError, TypeError, OSError, RuntimeError)) and text
+        print(f"{prog}: error: {text if plain else f'{type(error).__name__}: {text}'}", file=sys.stderr)
+        return 1
+    return result if isinstance(result, int) else 0
 
 
 # ------------------------------------------------------------------------------------------------------- evaluate
@@ -71,6 +92,19 @@ def parse_evaluate_args(argv: Sequence[str] | None = None, prog: str | None = No
     return parser.parse_args(argv)
 
 
+def check_writable(path: Path) -> None:
+    """Fail now, not after a long evaluation, when `path` cannot be written (its folder is created if missing)."""
+    if path.is_dir():
+        raise IsADirectoryError(f"--json {path} is a folder: give a file name, e.g. {path / 'eval.json'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.with_name(f".{path.name}.{os.getpid()}.probe")
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise PermissionError(f"--json {path} cannot be written ({error}); choose a writable path") from error
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write strict JSON atomically: to a temporary file next to `path`, then `os.replace`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,45 +114,54 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def summary_table(metrics: dict[str, Any]) -> str:
-    """A few headline numbers of `evaluate_model`'s result, one per line."""
+    """A few headline numbers of `evaluate_model`'s result, one per line (a missing metric shows its reason)."""
+    from .evaluation import metric
 
-    def show(value: Any, digits: int = 4) -> str:
+    def show(path: str, digits: int = 4) -> str:
+        value = metric(metrics, path)
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
-    rec, inp, col, mod = (metrics[key] for key in ("reconstruction", "inpainting", "collapse", "model"))
+    hole_ratio = metrics["inpainting"]["hole_ratio"]
     lines = [
         (
             "PSNR (dB)",
-            show(rec["psnr"], 2) + f"  (per-image-mean baseline {show(rec['per_image_mean_baseline_psnr'], 2)})",
+            show("reconstruction.psnr", 2)
+            + f"  (per-image-mean baseline {show('reconstruction.per_image_mean_baseline_psnr', 2)})",
         ),
-        ("SSIM / MS-SSIM", f"{show(rec['ssim'])} / {show(rec['ms_ssim'])}"),
-        ("LPIPS / FID", f"{show(rec['lpips'])} / {show(rec['fid'])}"),
+        ("SSIM / MS-SSIM", f"{show('reconstruction.ssim')} / {show('reconstruction.ms_ssim')}"),
+        ("LPIPS / FID", f"{show('reconstruction.lpips')} / {show('reconstruction.fid')}"),
         (
-            f"inpainting PSNR, hole {inp['hole_ratio']}",
-            f"{show(inp['psnr_hole'], 2)} in the hole, {show(inp['psnr_total'], 2)} overall",
+            f"inpainting PSNR, hole {hole_ratio}",
+            f"{show('inpainting.psnr_hole', 2)} in the hole, {show('inpainting.psnr_total', 2)} overall",
         ),
     ]
-    representation = metrics["representation"]
+    representation = metric(metrics, "representation")
     if isinstance(representation, dict):
-        raw = representation["baselines"]["raw_pixels"]
-        rand = representation["baselines"]["random_init_encoder"]
         lines.append(("probe labels", representation["labels"]))
-        for name, source in (("model", representation), ("raw pixels", raw), ("random-init encoder", rand)):
-            knn = source["knn_top1"]
+        for name, source in (
+            ("model", "representation"),
+            ("raw pixels", "representation.baselines.raw_pixels"),
+            ("random-init encoder", "representation.baselines.random_init_encoder"),
+        ):
             lines.append(
                 (
                     f"k-NN@5 / k-NN@20 / probe, {name}",
-                    f"{show(knn['5'])} / {show(knn['20'])} / {show(source['linear_probe'])}",
+                    f"{show(source + '.knn_top1.5')} / {show(source + '.knn_top1.20')} / "
+                    f"{show(source + '.linear_probe')}",
                 )
             )
     else:
-        lines.append(("representation", representation))
+        lines.append(("representation", str(representation)))
+    model = metrics["model"]
     lines += [
-        ("RankMe", f"{show(col['rankme'], 1)} of at most {col['rankme_max']}"),
-        ("latent std min / mean / max", " / ".join(show(col[k], 3) for k in ("std_min", "std_mean", "std_max"))),
-        ("SIGReg", show(col["sigreg"], 3)),
-        ("parameters / compression", f"{mod['parameters']:,} / {mod['compression_ratio']:.1f}x"),
-        ("eval throughput (images/s)", show(mod["eval_images_per_s"], 0)),
+        ("RankMe", f"{show('collapse.rankme', 1)} of at most {metrics['collapse']['rankme_max']}"),
+        (
+            "latent std min / mean / max",
+            " / ".join(show(f"collapse.{key}", 3) for key in ("std_min", "std_mean", "std_max")),
+        ),
+        ("SIGReg", show("collapse.sigreg", 3)),
+        ("parameters / compression", f"{model['parameters']:,} / {model['compression_ratio']:.1f}x"),
+        ("eval throughput (images/s)", show("model.eval_images_per_s", 0)),
     ]
     width = max(len(name) for name, _ in lines)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in lines)
@@ -133,6 +176,7 @@ def evaluate_main(argv: Sequence[str] | None = None, prog: str | None = None) ->
     from .evaluation import evaluate_model, sample_grid
 
     args = parse_evaluate_args(argv, prog)
+    check_writable(Path(args.json))
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = AutoModel.from_pretrained(args.model, revision=args.revision).to(device).eval()
     config = model.config
@@ -229,15 +273,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.execv(sys.executable, [sys.executable, "-m", "leae_hub.cli", "train", *arguments])
         from .training import main as train_main
 
-        train_main(arguments, prog="leae train")
-        return 0
+        return run_command("leae train", lambda: train_main(arguments, prog="leae train"))
     if command == "evaluate":
-        evaluate_main(arguments, prog="leae evaluate")
-        return 0
+        return run_command("leae evaluate", lambda: evaluate_main(arguments, prog="leae evaluate"))
     if command in ("card", "publish"):
         from .hub import main as hub_main
 
-        return hub_main([command, *arguments])
+        return run_command(f"leae {command}", lambda: hub_main([command, *arguments]))
     return demo_main(arguments)
 
 

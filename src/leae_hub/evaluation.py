@@ -12,9 +12,12 @@ Collapse
     `rankme` (Garrido et al. 2023), `feature_std` (per-dimension standard deviation), `sigreg_value` (the SIGReg
     statistic of `leae_hub.regularizers.SIGReg` with fixed directions).
 
-Non-finite numbers in JSON. JSON has no infinity, so `jsonable` writes +inf / -inf / NaN as the strings ``"inf"``,
-``"-inf"`` and ``"nan"`` (``float("inf")`` reads them back). A PSNR is +inf only when every image of the set is
-reconstructed exactly; a model card leaves such a value out of its `model-index` and prints it in its table.
+Numbers or absent. In `evaluate_model`'s result every metric is a finite number or absent; a metric that could not
+be computed (LPIPS without local weights, k-NN without labels, ...) or that is not finite (the PSNR of a set of exact
+reconstructions is +inf) is left out, and its reason is kept under ``"unavailable"``, keyed by the metric's dotted
+path (``{"unavailable": {"reconstruction.lpips": "the lpips package is not installed ..."}}``). `metric` reads a
+value or its reason back. `jsonable` (for other JSON) writes +inf / -inf / NaN as the strings ``"inf"``, ``"-inf"``
+and ``"nan"``.
 """
 
 from __future__ import annotations
@@ -433,17 +436,17 @@ def _torch_hub_checkpoints() -> Path:
 
 
 def lpips_status() -> str | None:
-    """None when LPIPS (AlexNet) can run from local files; otherwise "unavailable: <reason>". Never downloads."""
+    """None when LPIPS (AlexNet) can run from local files; otherwise the reason it cannot. Never downloads."""
     spec = importlib.util.find_spec("lpips")
     if spec is None or not spec.submodule_search_locations:
-        return "unavailable: the lpips package is not installed (pip install lpips)"
+        return "the lpips package is not installed (pip install lpips)"
     linear = Path(next(iter(spec.submodule_search_locations))) / "weights" / "v0.1" / "alex.pth"
     if not linear.is_file():
-        return f"unavailable: the LPIPS linear-layer weights are missing ({linear})"
+        return f"the LPIPS linear-layer weights are missing ({linear})"
     checkpoints = _torch_hub_checkpoints()
     if not any(checkpoints.glob("alexnet-owt-*.pth")):
         return (
-            f"unavailable: the torchvision AlexNet weights are not in {checkpoints} (nothing is downloaded unasked; "
+            f"the torchvision AlexNet weights are not in {checkpoints} (nothing is downloaded unasked; "
             "fetch them once with torchvision.models.alexnet(weights='DEFAULT'))"
         )
     return None
@@ -453,10 +456,10 @@ def fid_status() -> str | None:
     """None when FID (torchmetrics, Inception weights of torch-fidelity) can run from local files; else the reason."""
     missing = [name for name in ("torchmetrics", "torch_fidelity") if importlib.util.find_spec(name) is None]
     if missing:
-        return f"unavailable: {' and '.join(missing)} not installed (pip install torchmetrics[image])"
+        return f"{' and '.join(missing)} not installed (pip install torchmetrics[image])"
     weights = _torch_hub_checkpoints() / _FID_WEIGHTS
     if not weights.is_file():
-        return f"unavailable: the FID Inception weights are not at {weights} (nothing is downloaded unasked)"
+        return f"the FID Inception weights are not at {weights} (nothing is downloaded unasked)"
     return None
 
 
@@ -502,12 +505,63 @@ def _optional_metric(status: str | None, factory: Any, device: torch.device) -> 
     try:
         return factory(device), None
     except Exception as error:  # a broken install must not stop the evaluation; the JSON says why
-        return None, f"unavailable: failed to load ({type(error).__name__}: {error})"
+        return None, f"failed to load ({type(error).__name__}: {error})"
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # The orchestrator
 # --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A metric that could not be computed, with the reason; `split_unavailable` moves it out of a result."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return f"unavailable: {self.reason}"
+
+
+def split_unavailable(result: dict[str, Any]) -> dict[str, Any]:
+    """`result` without its `Unavailable` values and non-finite numbers, their reasons under `"unavailable"`.
+
+    The reasons are keyed by the dotted path of the value (`"representation.knn_top1.20"`); a result that lacks
+    nothing has no `"unavailable"` key.
+    """
+    reasons: dict[str, str] = {}
+
+    def walk(value: dict[str, Any], prefix: str) -> dict[str, Any]:
+        kept = {}
+        for key, item in value.items():
+            path = f"{prefix}{key}"
+            if isinstance(item, Tensor) and item.numel() == 1:
+                item = item.item()
+            if isinstance(item, Unavailable):
+                reasons[path] = item.reason
+            elif isinstance(item, float) and not math.isfinite(item):
+                reasons[path] = f"{item} is not a finite number"
+            elif isinstance(item, dict):
+                kept[key] = walk(item, f"{path}.")
+            else:
+                kept[key] = item
+        return kept
+
+    kept = walk(result, "")
+    return {**kept, "unavailable": reasons} if reasons else kept
+
+
+def metric(result: dict[str, Any], path: str | Sequence[str]) -> Any:
+    """The value at `path` (dotted, or a sequence of keys) of a `split_unavailable` result: a number or section,
+    `Unavailable(reason)` when the result says why it is missing, or None when it has neither."""
+    keys = path.split(".") if isinstance(path, str) else list(path)
+    value: Any = result
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            reason = (result.get("unavailable") or {}).get(".".join(keys))
+            return Unavailable(reason) if reason is not None else None
+        value = value[key]
+    return value
 
 
 def jsonable(value: Any) -> Any:
@@ -596,7 +650,7 @@ def _probe(
     usable = [k for k in ks if k <= train.shape[0]]
     knn = knn_accuracy(train, train_labels, test, test_labels, k=usable) if usable else {}
     knn_table: dict[str, Any] = {
-        str(k): knn[k] if k in knn else f"unavailable: only {train.shape[0]} training samples" for k in ks
+        str(k): knn[k] if k in knn else Unavailable(f"only {train.shape[0]} training samples") for k in ks
     }
     return {
         "knn_top1": knn_table,
@@ -656,8 +710,8 @@ def evaluate_model(
 
     The model runs in eval mode (running batch-norm statistics) under `torch.inference_mode()`, on its own device.
     `max_images` / `max_train_images` take a seeded random subset (in index order) of a map-style dataset, or the
-    first items of a stream. Sections of the result (every field is present; a metric that cannot be computed is the
-    string "unavailable: <reason>"):
+    first items of a stream. Sections of the result (a metric that cannot be computed, or is not finite, is absent and
+    its reason is under `unavailable`, keyed by its dotted path: see `split_unavailable` and `metric`):
 
     - `reconstruction`: mean over images of `psnr` (dB), `ssim`, `ms_ssim` (settings in `ms_ssim_settings`, given
       under `ms_ssim_settings`), `mse`, `mean_error` (per channel, the signed mean of x̂ − x over every test pixel: a
@@ -667,8 +721,8 @@ def evaluate_model(
     - `inpainting`: `model.inpaint` on one square hole per image (`square_hole_mask`, area `hole_ratio`, placed by
       `seed` and the image's position in the evaluated sequence: `inpainting_masks`): `psnr_hole` (inside the hole)
       and `psnr_total` (over the whole image, known pixels pasted back).
-    - `representation` (labels ≥ 0 of at least two classes in both splits, and a train set given; otherwise the
-      string "unavailable: no labels ..."; `labels` says what the labels are, e.g. UTKFace's gender): cosine
+    - `representation` (labels ≥ 0 of at least two classes in both splits, and a train set given; otherwise absent,
+      with the reason; `labels` says what the labels are, e.g. UTKFace's gender): cosine
       `knn_top1` for k = 5 and 20 and a
       `linear_probe` on the flattened latents of the train set, and the same for two `baselines`: `raw_pixels`
       (images area-downsampled to at most 32×32) and `random_init_encoder` (`type(model)(model.config)` built under
@@ -692,7 +746,7 @@ def evaluate_model(
         ms_settings: MSSSIMSettings | None = ms_ssim_settings(image_size)
         ms_reason = None
     except ValueError as error:
-        ms_settings, ms_reason = None, f"unavailable: {error}"
+        ms_settings, ms_reason = None, Unavailable(str(error))
     lpips_metric, lpips_reason = _optional_metric(lpips_status(), _LPIPS, device)
     fid_metric, fid_reason = _optional_metric(fid_status(), _FID, device)
 
@@ -753,13 +807,14 @@ def evaluate_model(
         "psnr": _mean(sums["psnr"]),
         "ssim": _mean(sums["ssim"]),
         "ms_ssim": _mean(sums["ms_ssim"]) if ms_settings is not None else ms_reason,
-        "ms_ssim_settings": asdict(ms_settings) if ms_settings is not None else ms_reason,
         "mse": _mean(sums["mse"]),
         "mean_error": torch.cat(sums["error"]).mean(dim=0).tolist(),
         "per_image_mean_baseline_psnr": _mean(sums["baseline"]),
         "lpips": _compute_optional(lpips_metric, lpips_reason),
         "fid": _compute_optional(fid_metric, fid_reason),
     }
+    if ms_settings is not None:
+        reconstruction_section["ms_ssim_settings"] = asdict(ms_settings)
     inpainting_section = {
         "hole_ratio": hole_ratio,
         "psnr_hole": _mean(sums["hole"]),
@@ -777,7 +832,10 @@ def evaluate_model(
         "latent_dim": flat.shape[1],
         "num_samples": flat.shape[0],
     }
-    collapse.update(feature_std(flat) if flat.shape[0] > 1 else dict.fromkeys(("std_min", "std_mean", "std_max")))
+    one_sample = Unavailable("one test image: no standard deviation")
+    collapse.update(
+        feature_std(flat) if flat.shape[0] > 1 else dict.fromkeys(("std_min", "std_mean", "std_max"), one_sample)
+    )
     collapse["sigreg"] = sigreg_value(test_latents, batch_size=128, seed=seed)
     collapse["sigreg_batch_size"] = min(128, flat.shape[0])
 
@@ -810,7 +868,7 @@ def evaluate_model(
             "latent_shape": list(model.latent_shape),
             "image_size": image_size,
             "in_channels": int(config.in_channels),
-            "eval_images_per_s": num_images / forward_seconds if forward_seconds > 0 else "unavailable: no timing",
+            "eval_images_per_s": num_images / forward_seconds if forward_seconds > 0 else Unavailable("no timing"),
             "eval_device": str(device),
         },
         "data": {
@@ -827,16 +885,16 @@ def evaluate_model(
             "torch_version": torch.__version__,
         },
     }
-    return jsonable(result)
+    return jsonable(split_unavailable(result))
 
 
-def _compute_optional(metric: Any, reason: str | None) -> float | str:
-    if metric is None:
-        return reason or "unavailable"
+def _compute_optional(optional: Any, reason: str | None) -> float | Unavailable:
+    if optional is None:
+        return Unavailable(reason or "not computed")
     try:
-        return metric.compute()
+        return optional.compute()
     except Exception as error:  # reported, never silently dropped
-        return f"unavailable: failed ({type(error).__name__}: {error})"
+        return Unavailable(f"failed ({type(error).__name__}: {error})")
 
 
 def _representation(
@@ -853,17 +911,17 @@ def _representation(
     seed: int,
     device: torch.device,
     progress: bool = False,
-) -> tuple[dict[str, Any] | str, int | None]:
+) -> tuple[dict[str, Any] | Unavailable, int | None]:
     if not enabled:
-        return "unavailable: disabled (representation=False / --no_representation)", None
+        return Unavailable("disabled (representation=False / --no_representation)"), None
     if dataset_train is None or random_model is None or test_random is None or test_raw is None:
-        return "unavailable: no train split given (pass dataset_train / --train_split)", None
+        return Unavailable("no train split given (pass dataset_train / --train_split)"), None
     test_known = test_labels >= 0
     if not test_known.any():
-        return "unavailable: no labels in the test split", None
+        return Unavailable("no labels in the test split"), None
     if test_labels[test_known].unique().numel() < 2:
         only = int(test_labels[test_known][0])
-        return f"unavailable: no labels (every test image has label {only}: one class, nothing to classify)", None
+        return Unavailable(f"no labels (every test image has label {only}: one class, nothing to classify)"), None
     train, train_labels = _encode_set(
         {"model": model, "random_init_encoder": random_model},
         dataset_train,
@@ -876,7 +934,7 @@ def _representation(
     train_known = train_labels >= 0
     num_train = int(train_labels.shape[0])
     if train_labels[train_known].unique().numel() < 2:
-        return "unavailable: no labels in the train split (none, or a single class)", num_train
+        return Unavailable("no labels in the train split (none, or a single class)"), num_train
     train_labels, test_labels_known = train_labels[train_known], test_labels[test_known]
     test_sets = {"model": test_latents, "random_init_encoder": test_random, "raw_pixels": test_raw}
     results = {
@@ -950,6 +1008,7 @@ __all__ = [
     "psnr_from_mse",
     "MS_SSIM_WEIGHTS",
     "MSSSIMSettings",
+    "Unavailable",
     "evaluate_model",
     "feature_std",
     "fid_status",
@@ -961,10 +1020,12 @@ __all__ = [
     "linear_probe_accuracy",
     "lpips_status",
     "ms_ssim",
+    "metric",
     "ms_ssim_settings",
     "psnr",
     "rankme",
     "sample_grid",
     "sigreg_value",
+    "split_unavailable",
     "ssim",
 ]

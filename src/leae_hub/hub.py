@@ -13,7 +13,8 @@ and download counting apply), the tags `leae`, the recipe, `autoencoder`, `image
 the training `datasets` (Hub ids only), the license (`other`, non-commercial research, for UTKFace and CelebA: see
 `leae_hub.zoo.DATA_SOURCES`), and a `model-index` named after the repo id and built from the JSON of
 `training/evaluate.py` (`MODEL_INDEX_METRICS`: numeric values only, copied exactly; a metric that is
-"unavailable: ..." or infinite appears in the card's table but not in the model-index). There is no `pipeline_tag`:
+unavailable appears in the card's table with its reason, from the JSON's `unavailable` field, but not in the
+model-index). There is no `pipeline_tag`:
 transformers 5 removed its `image-to-image` task and no built-in task reconstructs images; instead the published
 `config.json` names the custom `leae-reconstruction` pipeline (`custom_pipelines`), which
 `pipeline(model=..., trust_remote_code=True)` loads from the repo.
@@ -57,6 +58,7 @@ from huggingface_hub import (
 from huggingface_hub.utils import validate_repo_id
 
 from .configuration_leae import PRESETS, LeaeConfig
+from .evaluation import Unavailable, metric
 from .pipeline_leae import PIPELINE_TASK, LeaeReconstructionPipeline
 from .zoo import DATA_SOURCES, data_source
 
@@ -226,15 +228,6 @@ def _preset_name(config: LeaeConfig) -> str | None:
     return None
 
 
-def _lookup(metrics: dict[str, Any], path: Sequence[str]) -> Any:
-    value: Any = metrics
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -242,8 +235,8 @@ def _is_number(value: Any) -> bool:
 def _format(value: Any, digits: int = 4, unit: str = "") -> str:
     if value is None:
         return "—"
-    if isinstance(value, str):
-        return value.replace("|", "\\|")
+    if isinstance(value, (str, Unavailable)):
+        return str(value).replace("|", "\\|")
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
@@ -264,7 +257,7 @@ def model_index_results(
     """The `EvalResult`s of the model-index: every numeric metric of `MODEL_INDEX_METRICS` found in `metrics`."""
     results = []
     for metric_type, metric_name, path, task_type, task_name in MODEL_INDEX_METRICS:
-        value = _lookup(metrics, path)
+        value = metric(metrics, path)
         if not _is_number(value):
             continue
         results.append(
@@ -283,52 +276,58 @@ def model_index_results(
 
 
 def _evaluation_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str, str]], list[tuple[str, ...]], list[str]]:
+    def cell(path: str, digits: int = 4, unit: str = "") -> str:
+        return _format(metric(metrics, path), digits, unit)
+
     rec, inp, col, mod = (metrics.get(key) or {} for key in ("reconstruction", "inpainting", "collapse", "model"))
     rows = [
-        ("reconstruction", "PSNR (dB)", _format(rec.get("psnr"), 2)),
+        ("reconstruction", "PSNR (dB)", cell("reconstruction.psnr", 2)),
         (
             "reconstruction",
             "PSNR of the per-image-mean baseline (dB)",
-            _format(rec.get("per_image_mean_baseline_psnr"), 2),
+            cell("reconstruction.per_image_mean_baseline_psnr", 2),
         ),
-        ("reconstruction", "SSIM", _format(rec.get("ssim"))),
-        ("reconstruction", "MS-SSIM", _format(rec.get("ms_ssim"))),
-        ("reconstruction", "LPIPS (AlexNet)", _format(rec.get("lpips"))),
-        ("reconstruction", "FID (reconstructions vs inputs)", _format(rec.get("fid"), 2)),
+        ("reconstruction", "SSIM", cell("reconstruction.ssim")),
+        ("reconstruction", "MS-SSIM", cell("reconstruction.ms_ssim")),
+        ("reconstruction", "LPIPS (AlexNet)", cell("reconstruction.lpips")),
+        ("reconstruction", "FID (reconstructions vs inputs)", cell("reconstruction.fid", 2)),
         (
             "inpainting",
             f"PSNR inside the hole (dB, area {_format(inp.get('hole_ratio'), 2)})",
-            _format(inp.get("psnr_hole"), 2),
+            cell("inpainting.psnr_hole", 2),
         ),
-        ("inpainting", "PSNR of the whole inpainted image (dB)", _format(inp.get("psnr_total"), 2)),
-        ("collapse", f"RankMe (at most {_format(col.get('rankme_max'))})", _format(col.get("rankme"), 1)),
+        ("inpainting", "PSNR of the whole inpainted image (dB)", cell("inpainting.psnr_total", 2)),
+        ("collapse", f"RankMe (at most {_format(col.get('rankme_max'))})", cell("collapse.rankme", 1)),
         (
             "collapse",
             "per-dimension std of the latents: min / mean / max",
-            " / ".join(_format(col.get(key), 3) for key in ("std_min", "std_mean", "std_max")),
+            " / ".join(cell(f"collapse.{key}", 3) for key in ("std_min", "std_mean", "std_max")),
         ),
         (
             "collapse",
             f"SIGReg statistic (batches of {_format(col.get('sigreg_batch_size'))}; ≈ 1.05 if Gaussian)",
-            _format(col.get("sigreg"), 3),
+            cell("collapse.sigreg", 3),
         ),
-        ("model", "parameters", _format(mod.get("parameters"))),
-        ("model", "compression ratio (input values / latent values)", _format(mod.get("compression_ratio"), 1, "×")),
+        ("model", "parameters", cell("model.parameters")),
+        ("model", "compression ratio (input values / latent values)", cell("model.compression_ratio", 1, "×")),
         (
             "model",
             f"eval throughput (images/s, {mod.get('eval_device', '?')})",
-            _format(mod.get("eval_images_per_s"), 0),
+            cell("model.eval_images_per_s", 0),
         ),
     ]
-    representation = metrics.get("representation")
+    representation = metric(metrics, "representation")
     representation_rows: list[tuple[str, ...]] = []
     if isinstance(representation, dict):
-        baselines = representation.get("baselines") or {}
-        sources = (representation, baselines.get("raw_pixels") or {}, baselines.get("random_init_encoder") or {})
+        sources = (
+            "representation",
+            "representation.baselines.raw_pixels",
+            "representation.baselines.random_init_encoder",
+        )
         for k in ("5", "20"):
-            values = [_format(_lookup(source, ("knn_top1", k))) for source in sources]
+            values = [cell(f"{source}.knn_top1.{k}") for source in sources]
             representation_rows.append((f"k-NN top-1 accuracy (cosine, k = {k})", *values))
-        representation_rows.append(("linear probe accuracy", *(_format(s.get("linear_probe")) for s in sources)))
+        representation_rows.append(("linear probe accuracy", *(cell(f"{source}.linear_probe") for source in sources)))
     else:
         rows.append(("representation", "k-NN / linear probe", _format(representation)))
     notes = []
@@ -356,7 +355,10 @@ def _evaluation_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str, str]
             "32×32; the random-init encoder is this architecture untrained."
             + (f" Labels: {representation['labels']}." if representation.get("labels") else "")
         )
-    notes.append('Values written as "inf" are infinite (exact reconstructions); they are left out of the model-index.')
+    notes.append(
+        'A value marked "unavailable" could not be computed here (the reason follows; eval.json keeps it under '
+        "`unavailable`); such values are left out of the model-index."
+    )
     return rows, representation_rows, notes
 
 
@@ -588,7 +590,7 @@ def repo_files(model_dir: str | os.PathLike) -> list[str]:
 def _check_card_matches_metrics(folder: Path, card: ModelCard) -> None:
     """Check that the card's model-index holds exactly the numbers of the folder's eval.json (its source)."""
     metrics = json.loads((folder / "eval.json").read_text())
-    values = {metric_type: _lookup(metrics, path) for metric_type, _, path, _, _ in MODEL_INDEX_METRICS}
+    values = {metric_type: metric(metrics, path) for metric_type, _, path, _, _ in MODEL_INDEX_METRICS}
     expected = {key: value for key, value in values.items() if _is_number(value)}
     actual = {result.metric_type: result.metric_value for result in card.data.eval_results or []}
     agree = expected.keys() == actual.keys() and all(
