@@ -369,3 +369,21 @@ def test_publish_cli_uses_hf_token(fake_hub: FakeHub, evaluated, tmp_path, monke
     output = capsys.readouterr().out
     assert f"published {folder} to {REPO_ID}" in output and TOKEN not in output
     assert len(fake_hub.repos[REPO_ID].commits) == 2 and not fake_hub.repos[REPO_ID].private
+
+
+def test_card_text_comes_from_the_recipe_class():
+    from leae_hub.recipes import RECIPES, Recipe
+
+    assert hub.recipe_card("masked") is RECIPES["masked"].card
+    with pytest.raises(ValueError, match="Valid recipes: .*self-teaching"):
+        hub.recipe_card("no-such-recipe")
+
+    class Uncarded(Recipe):
+        name = "uncarded-for-test"
+
+    RECIPES[Uncarded.name] = Uncarded
+    try:
+        with pytest.raises(ValueError, match="has no model-card text: give .*Uncarded a class attribute `card = "):
+            hub.render_card(tiny_config(), repo_id=REPO_ID, recipe=Uncarded.name)
+    finally:
+        del RECIPES[Uncarded.name]

@@ -60,6 +60,7 @@ from huggingface_hub.utils import validate_repo_id
 from .configuration_leae import PRESETS, LeaeConfig
 from .evaluation import Unavailable, metric
 from .pipeline_leae import PIPELINE_TASK, LeaeReconstructionPipeline
+from .recipes import RECIPES, RecipeCard
 from .zoo import DATA_SOURCES, data_source
 
 LIBRARY_NAME = "transformers"
@@ -120,56 +121,19 @@ MODEL_INDEX_METRICS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ("rankme", "RankMe (effective rank)", ("collapse", "rankme"), "image-feature-extraction", "Latent diagnostics"),
 )
 
-RECIPE_TEXT: dict[str, dict[str, str]] = {
-    "self-teaching": {
-        "summary": "learned with **no pixel loss**: each reconstruction is judged only through the model's own "
-        "encoder, across random views",
-        "description": "The reconstruction x̂ = D(E(x)) is compared with the input only through a judge J (the "
-        "model's encoder, step-frozen: its weights are constants for the step while gradients flow through it into "
-        "x̂) applied to the same random views T of both images, by default small crops resized to full size. SIGReg "
-        "keeps the latents z close to an isotropic Gaussian so that they cannot collapse.",
-        "equation": r"\mathcal{L} = \frac{1}{|\mathcal{T}|}\sum_{T \in \mathcal{T}} \big\lVert J(T(x)) - "
-        r"J(T(\hat{x}))\big\rVert^2 + \lambda\,\mathrm{SIGReg}(z), \qquad z = E(x),\ \hat{x} = D(z)",
-        "notes": "J(T(x)) is computed without gradient. SIGReg (LeJEPA) is the Epps–Pulley test of random 1-D "
-        "projections of the latents against N(0, 1).",
-    },
-    "masked": {
-        "summary": "a masked autoencoder (leAutoencoder) learned with **no pixel loss**: clean and masked "
-        "reconstructions are judged through the model's own encoder",
-        "description": "A clean branch x̂_c = D(E(x)) and a masked branch x̂_m = D(E(m ⊙ x)) (a square hole, filled "
-        "with the image mean) are compared with each other and with crops T of the clean image through the judge "
-        "J, the step-frozen encoder. SIGReg on both codes keeps them from collapsing.",
-        "equation": r"\mathcal{L} = \tfrac{1}{3}\Big(\lVert J(\hat{x}_c) - J(\hat{x}_m)\rVert^2 + \lVert J(Tx) - "
-        r"J(T\hat{x}_c)\rVert^2 + \lVert J(Tx) - J(T\hat{x}_m)\rVert^2\Big) + \tfrac{\lambda}{2}\big("
-        r"\mathrm{SIGReg}(z_c) + \mathrm{SIGReg}(z_m)\big)",
-        "notes": "J(Tx) is computed without gradient; the same crop T is used for the three images.",
-    },
-    "baseline": {
-        "summary": "the masked-MSE **baseline**: a masked autoencoder trained with a pixel loss",
-        "description": "The direct reference every self-taught result is compared with: the decoder reconstructs the "
-        "full image from the encoding of the image with a square hole, with the mean squared error in pixels.",
-        "equation": r"\mathcal{L} = \big\lVert D(E(m \odot x)) - x \big\rVert^2",
-        "notes": "No judge and no latent regulariser.",
-    },
-    "jepa": {
-        "summary": "a **JEPA** encoder (joint-embedding predictive architecture) with a decoder probe trained on its "
-        "frozen latents",
-        "description": "The encoder learns to predict, from one view v₁, the target encoder's embedding of another "
-        "view v₂ (EMA teacher or stop-gradient), with an anti-collapse term R (SIGReg, coding rate or VICReg). A "
-        "decoder is then trained with the pixel MSE on the frozen encoder, so that the encoder can be compared on "
-        "reconstruction.",
-        "equation": r"\mathcal{L}_{\mathrm{JEPA}} = \ell\big(P(E(v_1)),\ \mathrm{sg}(\bar{E}(v_2))\big) + "
-        r"\lambda\,R(E(v_1)), \qquad \mathcal{L}_{\mathrm{probe}} = \big\lVert D(\mathrm{sg}(E(x))) - x\big\rVert^2",
-        "notes": "P is the predictor, Ē the target encoder, sg the stop-gradient, ℓ = 1 − cos by default.",
-    },
-    "decoder-probe": {
-        "summary": "a decoder probe: a decoder trained with the pixel MSE on a frozen encoder",
-        "description": "Only the decoder trains; the encoder (for example a JEPA encoder) is frozen, with its batch "
-        "norms in eval mode.",
-        "equation": r"\mathcal{L} = \big\lVert D(\mathrm{sg}(E(x))) - x\big\rVert^2",
-        "notes": "sg is the stop-gradient.",
-    },
-}
+
+def recipe_card(recipe: str) -> RecipeCard:
+    """The card text of a registered recipe (its class's `card`); a `ValueError` naming the fix otherwise."""
+    if recipe not in RECIPES:
+        raise ValueError(f"Unknown recipe {recipe!r}. Valid recipes: {', '.join(RECIPES)}.")
+    card = RECIPES[recipe].card
+    if card is None:
+        raise ValueError(
+            f"Recipe {recipe!r} has no model-card text: give {RECIPES[recipe].__qualname__} a class attribute "
+            "`card = leae_hub.recipes.RecipeCard(summary=..., description=..., equation=..., notes=...)`."
+        )
+    return card
+
 
 _HUB_DATASET = re.compile(r"^[\w.-]+/[\w.-]+$")
 
@@ -430,8 +394,7 @@ def render_card(
         A `huggingface_hub.ModelCard`; `write_card` saves it as README.md.
     """
     validate_repo_id(repo_id)
-    if recipe not in RECIPE_TEXT:
-        raise ValueError(f"Unknown recipe {recipe!r}. Valid recipes: {', '.join(RECIPE_TEXT)}.")
+    text = recipe_card(recipe)
     config = _load_config(model_dir_or_config)
     source = data_source(data) if data else None
     trained_text = "To be trained" if not_trained_note else "Trained"
@@ -448,7 +411,6 @@ def render_card(
             )
         license_fields = dict(NON_COMMERCIAL_LICENSE)
     model_name = repo_id.split("/")[-1]
-    text = RECIPE_TEXT[recipe]
 
     latent_shape = _latent_shape(config)
     latent_values = math.prod(latent_shape)
@@ -511,7 +473,7 @@ def render_card(
     data_notice = f"{source.terms} {trained_text} on {source.description}." if source and source.terms else None
     latent_text = f"[1, {', '.join(map(str, latent_shape))}]"
     summary = (
-        f"A leae-hub autoencoder, {text['summary']}. It encodes {config.image_size}×{config.image_size} images to "
+        f"A leae-hub autoencoder, {text.summary}. It encodes {config.image_size}×{config.image_size} images to "
         f"{latent_values:,} latent values ({compression:.1f}× compression) and decodes them back, and fills holes "
         f"with `model.inpaint`. {trained_text} on {data_name}."
     )
@@ -526,9 +488,9 @@ def render_card(
         data_notice=data_notice,
         architecture=architecture,
         recipe=recipe,
-        recipe_summary=text["description"],
-        recipe_equation=text["equation"],
-        recipe_notes=text["notes"],
+        recipe_summary=text.description,
+        recipe_equation=text.equation,
+        recipe_notes=text.notes,
         image_size=config.image_size,
         in_channels=config.in_channels,
         latent_shape_text=latent_text,
@@ -761,7 +723,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--model", help="a folder written by save_pretrained")
     source.add_argument("--preset", choices=PRESETS, help="an architecture preset (a card before training)")
     card.add_argument("--repo_id", required=True, help="ORG/NAME on the Hub")
-    card.add_argument("--recipe", required=True, choices=list(RECIPE_TEXT))
+    card.add_argument("--recipe", required=True, choices=[name for name, cls in RECIPES.items() if cls.card])
     card.add_argument(
         "--data", choices=list(DATA_SOURCES), help="the training data spec: the card says what it is, and its terms"
     )
@@ -852,7 +814,7 @@ __all__ = [
     "MODEL_INDEX_METRICS",
     "NOT_TRAINED",
     "PROCESSOR_AUTO_MAP",
-    "RECIPE_TEXT",
+    "recipe_card",
     "REMOTE_CODE_FILES",
     "check_model_folder",
     "main",

@@ -50,7 +50,7 @@ from transformers import AutoModel, HfArgumentParser, get_scheduler
 from .configuration_leae import PRESETS, LeaeConfig
 from .data import build_dataset
 from .evaluation import evaluate_model, grid_array, jsonable, psnr, sample_grid
-from .hub import RECIPE_TEXT, publish, render_card, resolve_token, write_card
+from .hub import publish, render_card, resolve_token, write_card
 from .image_processing_leae import LeaeImageProcessor
 from .modeling_leae import LeaeModel
 from .recipes import RECIPES, RUN_ARGUMENTS, Recipe, RecipeOption, Stage, build_recipe, check_options
@@ -655,8 +655,8 @@ def write_card_draft(
 ) -> None:
     """A model card from a quick held-out evaluation (no representation metrics; run evaluate.py for the full set).
 
-    The card's recipe section comes from `leae_hub.hub.RECIPE_TEXT`: for a recipe it does not describe, only the
-    evaluation (`eval.json`) and `samples.png` are written.
+    The card's recipe section comes from the recipe class's `card`: for a recipe without one, only the evaluation
+    (`eval.json`) and `samples.png` are written.
     """
     metrics = evaluate_model(
         model,
@@ -668,8 +668,8 @@ def write_card_draft(
     (model_dir / "eval.json").write_text(json.dumps(jsonable(metrics), indent=2, allow_nan=False))
     with torch.inference_mode():
         sample_grid(model, eval_images[:8]).save(model_dir / "samples.png")
-    if config.recipe not in RECIPE_TEXT:
-        logger.warning("no model card draft: leae_hub.hub.RECIPE_TEXT has no text for recipe %r", config.recipe)
+    if RECIPES[config.recipe].card is None:
+        logger.warning("no model card draft: recipe %r has no `card` text (leae_hub.recipes.RecipeCard)", config.recipe)
         return
     run_config = Path(config.train.output_dir) / "train_config.yaml"
     training = {

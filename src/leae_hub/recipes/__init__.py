@@ -11,7 +11,16 @@ import inspect
 import pkgutil
 from typing import Any
 
-from .base import RECIPES, RUN_ARGUMENTS, ObjectiveOutput, Recipe, RecipeOption, Stage, register_recipe
+from .base import (
+    RECIPES,
+    RUN_ARGUMENTS,
+    ObjectiveOutput,
+    Recipe,
+    RecipeCard,
+    RecipeOption,
+    Stage,
+    register_recipe,
+)
 from .baseline import BaselineRecipe
 from .decoder_probe import DecoderProbeRecipe
 from .jepa import JEPARecipe
@@ -51,6 +60,7 @@ __all__ = [
     "MaskedRecipe",
     "ObjectiveOutput",
     "Recipe",
+    "RecipeCard",
     "RecipeOption",
     "SelfTeachingRecipe",
     "Stage",

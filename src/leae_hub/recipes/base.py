@@ -59,6 +59,24 @@ class RecipeOption:
 
 
 @dataclass(frozen=True)
+class RecipeCard:
+    """What a model card says about a recipe (`leae_hub.hub.render_card`): a recipe without one trains, but gets no
+    card draft.
+
+    Args:
+        summary: completes "This model is ..." in the card's first paragraph (Markdown).
+        description: how the objective works, in a few sentences.
+        equation: the loss in LaTeX (rendered in display math).
+        notes: what the equation's symbols and stop-gradients mean.
+    """
+
+    summary: str
+    description: str
+    equation: str
+    notes: str
+
+
+@dataclass(frozen=True)
 class Stage:
     """One stage of a training run: `recipe` with `options`, trained as a run of its own.
 
@@ -89,6 +107,7 @@ class Recipe(nn.Module):
     """
 
     name: ClassVar[str]
+    card: ClassVar[RecipeCard | None] = None
 
     def __init__(self, seed: int = 0):
         super().__init__()

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from .. import views as V
 from ..modeling_leae import LeaeModel
-from .base import ObjectiveOutput, Recipe, register_recipe
+from .base import ObjectiveOutput, Recipe, RecipeCard, register_recipe
 
 
 @register_recipe
@@ -26,6 +26,16 @@ class BaselineRecipe(Recipe):
     """
 
     name = "baseline"
+    card = RecipeCard(
+        summary="the masked-MSE **baseline**: a masked autoencoder trained with a pixel loss",
+        description=(
+            "The direct reference every self-taught result is compared with: the decoder reconstructs the "
+            "full image from the encoding of the image with a square hole, with the mean squared error in "
+            "pixels."
+        ),
+        equation=r"\mathcal{L} = \big\lVert D(E(m \odot x)) - x \big\rVert^2",
+        notes="No judge and no latent regulariser.",
+    )
 
     def __init__(
         self, hole_ratio: float = 0.5, hole_fill: str = "image-mean", clean_inputs: bool = False, seed: int = 0

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modeling_leae import LeaeModel
-from .base import ObjectiveOutput, Recipe, register_recipe
+from .base import ObjectiveOutput, Recipe, RecipeCard, register_recipe
 
 
 @register_recipe
@@ -21,6 +21,15 @@ class DecoderProbeRecipe(Recipe):
     """
 
     name = "decoder-probe"
+    card = RecipeCard(
+        summary="a decoder probe: a decoder trained with the pixel MSE on a frozen encoder",
+        description=(
+            "Only the decoder trains; the encoder (for example a JEPA encoder) is frozen, with its batch "
+            "norms in eval mode."
+        ),
+        equation=r"\mathcal{L} = \big\lVert D(\mathrm{sg}(E(x))) - x\big\rVert^2",
+        notes="sg is the stop-gradient.",
+    )
 
     def trainable_parameters(self, model: LeaeModel) -> Iterator[nn.Parameter]:
         yield from model.decoder.parameters()

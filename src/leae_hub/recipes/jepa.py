@@ -14,7 +14,7 @@ from .. import views as V
 from ..judges import EMAJudge
 from ..modeling_leae import LeaeModel
 from ..regularizers import SIGReg, coding_rate, vicreg_covariance, vicreg_variance
-from .base import ObjectiveOutput, Recipe, Stage, register_recipe
+from .base import ObjectiveOutput, Recipe, RecipeCard, Stage, register_recipe
 
 JEPA_AUGMENTATIONS = (
     "affine",
@@ -115,6 +115,24 @@ class JEPARecipe(Recipe):
     """
 
     name = "jepa"
+    card = RecipeCard(
+        summary=(
+            "a **JEPA** encoder (joint-embedding predictive architecture) with a decoder probe trained on "
+            "its frozen latents"
+        ),
+        description=(
+            "The encoder learns to predict, from one view v₁, the target encoder's embedding of another view "
+            "v₂ (EMA teacher or stop-gradient), with an anti-collapse term R (SIGReg, coding rate or "
+            "VICReg). A decoder is then trained with the pixel MSE on the frozen encoder, so that the "
+            "encoder can be compared on reconstruction."
+        ),
+        equation=(
+            r"\mathcal{L}_{\mathrm{JEPA}} = \ell\big(P(E(v_1)),\ \mathrm{sg}(\bar{E}(v_2))\big) + "
+            r"\lambda\,R(E(v_1)), \qquad \mathcal{L}_{\mathrm{probe}} = \big\lVert D(\mathrm{sg}(E(x))) - "
+            r"x\big\rVert^2"
+        ),
+        notes="P is the predictor, Ē the target encoder, sg the stop-gradient, ℓ = 1 − cos by default.",
+    )
 
     def __init__(
         self,

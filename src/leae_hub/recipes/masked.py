@@ -9,7 +9,7 @@ from ..judges import build_judge
 from ..modeling_leae import LeaeModel
 from ..regularizers import SIGReg
 from ..speedups import encode_groups
-from .base import ObjectiveOutput, Recipe, latent_mse, register_recipe
+from .base import ObjectiveOutput, Recipe, RecipeCard, latent_mse, register_recipe
 
 
 @register_recipe
@@ -39,6 +39,23 @@ class MaskedRecipe(Recipe):
     """
 
     name = "masked"
+    card = RecipeCard(
+        summary=(
+            "a masked autoencoder (leAutoencoder) learned with **no pixel loss**: clean and masked "
+            "reconstructions are judged through the model's own encoder"
+        ),
+        description=(
+            "A clean branch x̂_c = D(E(x)) and a masked branch x̂_m = D(E(m ⊙ x)) (a square hole, filled "
+            "with the image mean) are compared with each other and with crops T of the clean image through "
+            "the judge J, the step-frozen encoder. SIGReg on both codes keeps them from collapsing."
+        ),
+        equation=(
+            r"\mathcal{L} = \tfrac{1}{3}\Big(\lVert J(\hat{x}_c) - J(\hat{x}_m)\rVert^2 + \lVert J(Tx) - "
+            r"J(T\hat{x}_c)\rVert^2 + \lVert J(Tx) - J(T\hat{x}_m)\rVert^2\Big) + "
+            r"\tfrac{\lambda}{2}\big(\mathrm{SIGReg}(z_c) + \mathrm{SIGReg}(z_m)\big)"
+        ),
+        notes="J(Tx) is computed without gradient; the same crop T is used for the three images.",
+    )
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from .. import views as V
 from ..judges import build_judge
 from ..modeling_leae import LeaeModel
 from ..regularizers import SIGReg
-from .base import ObjectiveOutput, Recipe, latent_mse, register_recipe
+from .base import ObjectiveOutput, Recipe, RecipeCard, latent_mse, register_recipe
 
 SELF_TEACHING_VIEWS = ("crop", "pixel-mask", "patch-mask", "detail", "plain")
 
@@ -48,6 +48,27 @@ class SelfTeachingRecipe(Recipe):
     """
 
     name = "self-teaching"
+    card = RecipeCard(
+        summary=(
+            "learned with **no pixel loss**: each reconstruction is judged only through the model's own "
+            "encoder, across random views"
+        ),
+        description=(
+            "The reconstruction x̂ = D(E(x)) is compared with the input only through a judge J (the model's "
+            "encoder, step-frozen: its weights are constants for the step while gradients flow through it "
+            "into x̂) applied to the same random views T of both images, by default small crops resized to "
+            "full size. SIGReg keeps the latents z close to an isotropic Gaussian so that they cannot "
+            "collapse."
+        ),
+        equation=(
+            r"\mathcal{L} = \frac{1}{|\mathcal{T}|}\sum_{T \in \mathcal{T}} \big\lVert J(T(x)) - "
+            r"J(T(\hat{x}))\big\rVert^2 + \lambda\,\mathrm{SIGReg}(z), \qquad z = E(x),\ \hat{x} = D(z)"
+        ),
+        notes=(
+            "J(T(x)) is computed without gradient. SIGReg (LeJEPA) is the Epps–Pulley test of random 1-D "
+            "projections of the latents against N(0, 1)."
+        ),
+    )
 
     def __init__(
         self,
