@@ -1,0 +1,238 @@
+"""Teacherless seq-JEPA lab (issue 16): run experiments A–E and the reference from configs, then tabulate and plot.
+
+    python training/teacherless.py run training/configs/teacherless/mnist-*.yaml --seeds 0 1 2
+    python training/teacherless.py summarise [--out docs/teacherless]
+
+`run` trains each config for each seed and writes OUT/runs/<name>/seed<k>.json (config, loss history, metrics; the
+figure data for seed 0 only); a run whose JSON exists is skipped, so an interrupted batch resumes where it stopped.
+`summarise` reads every run JSON, writes OUT/summary.json (mean and population std over seeds), OUT/tables.md and the
+figures under OUT/figures/. One intra-op thread (set OMP_NUM_THREADS=1 and run under nice on a shared machine).
+See docs/teacherless.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from leae_hub.lab.teacherless import ExperimentConfig, Trainer  # noqa: E402
+from leae_hub.lab.teacherless_data import load_cifar10, load_mnist  # noqa: E402
+from leae_hub.lab.teacherless_metrics import evaluate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("class_acc_inv", "class acc. z_inv %", 100),
+    ("rotation_r2", "rotation R²", 1),
+    ("action_r2_mean", "action R² (mean)", 1),
+    ("invariance_error", "inv. error", 1),
+    ("rotation_share", "Δz var. in top-2 (rot.) %", 100),
+    ("effective_rank_inv", "eff. rank z_inv", 1),
+    ("effective_rank_eq", "eff. rank z_eq", 1),
+    ("class_leakage_eq", "class acc. z_eq %", 100),
+    ("train_seconds", "train s", 1),
+)
+
+
+def load_config(path: Path) -> ExperimentConfig:
+    with open(path) as handle:
+        return ExperimentConfig.from_dict(yaml.safe_load(handle))
+
+
+def load_data(config: ExperimentConfig, seed: int) -> tuple[torch.Tensor, tuple, tuple]:
+    """Training images for the SSL run, and the (images, labels) of the probes' train and test sets."""
+    root = Path(config.data.root)
+    root = root if root.is_absolute() else ROOT / root
+    if config.data.dataset == "mnist":
+        train_x, train_y = load_mnist(root, "train", limit=config.data.num_train, seed=seed)
+        test = load_mnist(root, "t10k", limit=config.eval.num_probe_test, seed=seed)
+    else:
+        train_x, train_y = load_cifar10(root, "train", limit=config.data.num_train, seed=seed)
+        test = load_cifar10(root, "test", limit=config.eval.num_probe_test, seed=seed)
+    probe = config.eval.num_probe_train
+    return train_x, (train_x[:probe], train_y[:probe]), test
+
+
+def run_one(config: ExperimentConfig, seed: int, out: Path) -> dict[str, Any]:
+    """Train and evaluate one config at one seed; write and return its JSON record."""
+    start = time.perf_counter()
+    images, probe_train, probe_test = load_data(config, seed)
+    trainer = Trainer(config, images, seed)
+    fit = trainer.fit(log=lambda step, terms: print(f"  {config.name} s{seed} step {step}: {terms}", flush=True))
+    metrics = evaluate(
+        trainer.model, trainer.family, config.data.num_views, probe_train, probe_test, config.eval.probe_steps, seed
+    )
+    figure = metrics.pop("figure")
+    record = {
+        "name": config.name,
+        "seed": seed,
+        "config": config.to_dict(),
+        "metrics": {**metrics, "train_seconds": fit["train_seconds"], "total_seconds": time.perf_counter() - start},
+        "history": fit["history"],
+        "torch": torch.__version__,
+    }
+    if seed == 0:
+        record["figure"] = figure
+    path = out / "runs" / config.name / f"seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+    return record
+
+
+def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Scalar metrics, nested dicts flattened to 'outer.inner', principal angles reduced to their smallest."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            for inner, number in value.items():
+                flat[f"{key}.{inner}"] = min(number) if isinstance(number, list) else number
+        else:
+            flat[key] = value
+    if "delta_variance_share.rotation" in flat:
+        flat["rotation_share"] = flat["delta_variance_share.rotation"]
+    return flat
+
+
+def summarise(out: Path) -> dict[str, Any]:
+    """Mean and population std over seeds of every metric of every run under OUT/runs; tables and figures."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted((out / "runs").glob("*/seed*.json")):
+        record = json.loads(path.read_text())
+        records.setdefault(record["name"], []).append(record)
+    if not records:
+        raise FileNotFoundError(f"no run JSON under {out / 'runs'}; run `python training/teacherless.py run ...` first")
+    summary = {}
+    for name, runs in records.items():
+        per_seed = [flat_metrics(r["metrics"]) for r in runs]
+        keys = set.intersection(*(set(m) for m in per_seed))
+        summary[name] = {
+            "seeds": [r["seed"] for r in runs],
+            "config": runs[0]["config"],
+            "metrics": {
+                k: {
+                    "mean": statistics.fmean(m[k] for m in per_seed),
+                    "std": statistics.pstdev([m[k] for m in per_seed]),
+                }
+                for k in sorted(keys)
+            },
+        }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "tables.md").write_text(tables(summary))
+    plot(records, out / "figures")
+    return summary
+
+
+def cell(stats: dict[str, float] | None, scale: int) -> str:
+    if stats is None or not math.isfinite(stats["mean"]):
+        return "–"
+    digits = 1 if scale == 100 or stats["mean"] >= 10 else 3
+    return f"{scale * stats['mean']:.{digits}f} ± {scale * stats['std']:.{digits}f}"
+
+
+def tables(summary: dict[str, Any]) -> str:
+    """One markdown table per dataset/mode: a row per config (mean ± std over its seeds)."""
+    groups: dict[str, list[str]] = {}
+    for name, entry in summary.items():
+        data = entry["config"]["data"]
+        groups.setdefault(f"{data['dataset']} / {data['mode']}", []).append(name)
+    lines = []
+    for group, names in groups.items():
+        lines += [f"### {group}", ""]
+        header = ["config", "seeds", "steps", "λ", *(label for _, label, _ in COLUMNS)]
+        lines += ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+        for name in sorted(names):
+            entry = summary[name]
+            row = [name, str(len(entry["seeds"])), str(entry["config"]["train"]["steps"])]
+            row.append(f"{entry['config']['loss']['lambda_rate']:g}")
+            row += [cell(entry["metrics"].get(key), scale) for key, _, scale in COLUMNS]
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(records: dict[str, list[dict[str, Any]]], folder: Path) -> None:
+    """Per config (seed 0): the rotation circle and the sweep trajectories; per dataset: the eigen-spectra."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    spectra: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for name, runs in sorted(records.items()):
+        figure = next((r["figure"] for r in runs if "figure" in r), None)
+        if figure is None:
+            continue
+        data = runs[0]["config"]["data"]
+        spectra.setdefault(f"{data['dataset']}-{data['mode']}", []).append((name, figure))
+        fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+        xy = torch.tensor(figure["circle_xy"])
+        points = axes[0].scatter(xy[:, 0], xy[:, 1], c=figure["circle_angle_deg"], cmap="twilight", s=6)
+        fig.colorbar(points, ax=axes[0], label="rotation (deg)")
+        axes[0].set_title(f"{name}: rotation Δz on its top-2 PCs")
+        for trajectory in figure["sweep_xy"]:
+            path = torch.tensor(trajectory)
+            axes[1].plot(path[:, 0], path[:, 1], "-", lw=1)
+            axes[1].scatter(path[:, 0], path[:, 1], c=figure["sweep_angle_deg"], cmap="twilight", s=10)
+        axes[1].set_title("five digits through a rotation sweep")
+        for ax in axes:
+            ax.set_xlabel("PC 1")
+            ax.set_ylabel("PC 2")
+        fig.tight_layout()
+        fig.savefig(folder / f"{name}-rotation.png", dpi=90)
+        plt.close(fig)
+    for group, entries in spectra.items():
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
+        for name, figure in entries:
+            for ax, key in zip(axes, ("spectrum_eq", "spectrum_inv"), strict=True):
+                values = torch.tensor(figure[key]).clamp_min(1e-8)
+                ax.semilogy(range(1, len(values) + 1), values, label=name)
+        axes[0].set_title(f"{group}: eigen-spectrum of z_eq")
+        axes[1].set_title("eigen-spectrum of z_inv")
+        for ax in axes:
+            ax.set_xlabel("component")
+        axes[0].set_ylabel("share of variance")
+        axes[1].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(folder / f"{group}-spectra.png", dpi=90)
+        plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="train and evaluate configs over seeds")
+    p_run.add_argument("configs", nargs="+", type=Path)
+    p_run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p_run.add_argument("--out", type=Path, default=ROOT / "docs" / "teacherless")
+    p_run.add_argument("--force", action="store_true", help="rerun runs whose JSON exists")
+    p_sum = sub.add_parser("summarise", help="tables and figures from the run JSON")
+    p_sum.add_argument("--out", type=Path, default=ROOT / "docs" / "teacherless")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.command == "summarise":
+        print(tables(summarise(args.out)))
+        return
+    configs = [load_config(path) for path in args.configs]
+    for seed in args.seeds:
+        for config in configs:
+            if (args.out / "runs" / config.name / f"seed{seed}.json").exists() and not args.force:
+                print(f"skip {config.name} seed {seed}: done", flush=True)
+                continue
+            record = run_one(config, seed, args.out)
+            shown = {k: v for k, v in record["metrics"].items() if not isinstance(v, dict)}
+            print(f"{config.name} seed {seed}: {json.dumps(shown)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
