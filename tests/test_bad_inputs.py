@@ -1,15 +1,25 @@
-"""Bad inputs and faults against the model, the config, loading and the image processor: each gives the exact right
-result or a clear error that names the value and the fix, never a raw traceback from deep inside torch."""
+"""Bad inputs and faults against the model, the config, loading, the image processor, the training settings, the data
+sources and the command line: each gives the exact right result or a clear error that names the value and the fix,
+never a raw traceback from deep inside torch. (Resuming and output folders: test_resume.py.)"""
 
+import gzip
+import io
 import json
+import struct
+import tracemalloc
+import zlib
+from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import torch
+from huggingface_hub.errors import OfflineModeIsEnabled
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from leae_hub import LeaeConfig, LeaeImageProcessor, LeaeModel
+from leae_hub import LeaeConfig, LeaeImageProcessor, LeaeModel, cli, hub, training
+from leae_hub.data import MAX_MEMBER_BYTES, UnreadableImageError, build_dataset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -187,3 +197,295 @@ def test_ambiguous_array_layout_warns_and_reads_hwc():
     assert pixel_values.shape == (1, 3, 4, 5)  # HWC: 3×4 pixels, shorter side resized to 4
     tall = np.zeros((3, 9, 9), np.uint8)  # only the first axis can be channels: CHW, no warning
     assert LeaeImageProcessor(image_size=9)(tall).pixel_values.shape == (1, 3, 9, 9)
+
+
+# ----------------------------------------------------------------------------------- training settings (train.py)
+
+SHAPES = Path(__file__).resolve().parents[1] / "training" / "configs" / "shapes-quick.yaml"
+
+# (what, command-line arguments (after --config shapes-quick.yaml unless they name one), exception, message words)
+TRAIN_CASES = [
+    ("max_steps 0", ["--max_steps", "0"], ValueError, "max_steps must be at least 1, got 0"),
+    ("negative max_steps", ["--max_steps", "-5"], ValueError, "max_steps must be at least 1, got -5"),
+    ("checkpoint_every 0", ["--checkpoint_every", "0"], ValueError, "checkpoint_every must be at least 1, got 0"),
+    ("log_every 0", ["--log_every", "0"], ValueError, "log_every must be at least 1, got 0"),
+    ("negative sample_every", ["--sample_every", "-1"], ValueError, "sample_every must be at least 1, got -1"),
+    ("eval_every 0", ["--eval_every", "0"], ValueError, "eval_every must be at least 1, got 0"),
+    ("accumulation 0", ["--gradient_accumulation_steps", "0"], ValueError, "gradient_accumulation_steps must be at"),
+    ("eval_images 0", ["--eval_images", "0"], ValueError, "eval_images must be at least 1, got 0"),
+    ("keep_checkpoints 0", ["--keep_checkpoints", "0"], ValueError, "keep_checkpoints must be at least 1, got 0"),
+    ("batch_size 0", ["--batch_size", "0"], ValueError, "batch_size must be at least 1, got 0"),
+    ("num_crops 0", ["--num_crops", "0"], ValueError, "num_crops must be at least 1, got 0"),
+    ("negative sigreg_slices", ["--sigreg_slices", "-2"], ValueError, "sigreg_slices must be at least 1, got -2"),
+    ("negative lr", ["--learning_rate", "-1e-3"], ValueError, "learning_rate must be a positive number, got -0.001"),
+    ("NaN lr", ["--learning_rate", "nan"], ValueError, "learning_rate must be a positive number, got nan"),
+    ("negative weight decay", ["--weight_decay", "-0.1"], ValueError, "weight_decay must be 0 or more, got -0.1"),
+    ("negative grad norm", ["--max_grad_norm", "-1"], ValueError, "max_grad_norm must be 0 (no clipping) or more"),
+    ("negative warmup", ["--warmup_steps", "-1"], ValueError, "warmup_steps must be 0 or more, got -1"),
+    ("negative workers", ["--num_workers", "-1"], ValueError, "num_workers must be 0 or more, got -1"),
+    ("image_size 0", ["--image_size", "0"], ValueError, "positive"),
+    ("unknown tracker", ["--report_to", "nosuchtracker"], ValueError, "report_to 'nosuchtracker' is not installed"),
+    (
+        "probe steps -1",
+        ["--config", str(SHAPES.parent / "cifar10-32-jepa.yaml"), "--decoder_probe_steps", "-1"],
+        ValueError,
+        "decoder_probe_steps must be at least 0, got -1",
+    ),
+    ("missing config", ["--config", "nowhere/none.yaml"], FileNotFoundError, "Configs that exist: "),
+    ("config without file", ["--config"], ValueError, "--config needs a YAML file"),
+]
+
+
+@pytest.mark.parametrize(("what", "argv", "error", "words"), TRAIN_CASES, ids=[case[0] for case in TRAIN_CASES])
+def test_training_settings(what, argv, error, words):
+    with pytest.raises(error) as raised:
+        training.parse_config(argv if "--config" in argv else ["--config", str(SHAPES), *argv])
+    assert words in str(raised.value), str(raised.value)
+
+
+def test_a_missing_config_lists_the_configs_that_exist():
+    with pytest.raises(FileNotFoundError) as raised:
+        training.parse_config(["--config", "training/configs/shapes-quik.yaml"])
+    assert "shapes-quick.yaml" in str(raised.value) and "cifar10-32-masked.yaml" in str(raised.value)
+
+
+def test_config_with_an_equals_sign_is_read():
+    config = training.parse_config([f"--config={SHAPES.parent / 'cifar10-32-masked.yaml'}"])
+    assert config.recipe == "masked"
+
+
+# (what, YAML text of --config, exception, words in the message)
+YAML_CASES = [
+    ("a list", "- recipe\n- masked\n", ValueError, "must hold `setting: value` lines, got a list"),
+    ("broken YAML", "recipe: [masked\n", ValueError, "is not valid YAML"),
+    ("num_epochs 0", "max_steps: null\nnum_epochs: 0\n", ValueError, "num_epochs must be a positive number, got 0"),
+    ("neither length", "max_steps: null\n", ValueError, "Set max_steps or num_epochs"),
+]
+
+
+@pytest.mark.parametrize(("what", "text", "error", "words"), YAML_CASES, ids=[case[0] for case in YAML_CASES])
+def test_config_files(tmp_path, what, text, error, words):
+    (tmp_path / "config.yaml").write_text(text)
+    with pytest.raises(error) as raised:
+        training.parse_config(["--config", str(tmp_path / "config.yaml")])
+    assert words in str(raised.value), str(raised.value)
+
+
+# ------------------------------------------------------------------------------------------------- data sources
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _idx(folder: Path, header: bytes, body: bytes = b"", gz: bool = True) -> str:
+    name = "train-images-idx3-ubyte" + (".gz" if gz else "")
+    return f"idx:{_write(folder / name, gzip.compress(header + body) if gz else header + body).parent}"
+
+
+# (what, spec builder(tmp_path), exception, words in the message; "{tmp}" stands for tmp_path)
+DATA_CASES = [
+    ("unknown spec", lambda tmp: "no-such-source", FileNotFoundError, "'no-such-source' is not a spec nor an existing"),
+    ("length not a number", lambda tmp: "synthetic-shapes:ten", ValueError, "must be a whole number"),
+    ("length 0", lambda tmp: "synthetic-shapes:0", ValueError, "needs a positive length, got 0"),
+    ("missing folder", lambda tmp: "folder:/nonexistent/images", FileNotFoundError, "/nonexistent/images"),
+    (
+        "not a zip",
+        lambda tmp: f"zip:{_write(tmp / 'data.zip', b'PK not really' * 10)}",
+        ValueError,
+        "{tmp}/data.zip is not a readable zip archive",
+    ),
+    (
+        "not a gzip",
+        lambda tmp: f"idx:{_write(tmp / 'mnist' / 'train-images-idx3-ubyte.gz', b'x' * 64).parent}",
+        ValueError,
+        "{tmp}/mnist/train-images-idx3-ubyte.gz is not a readable gzip file",
+    ),
+    (
+        "IDX bomb header",
+        lambda tmp: _idx(tmp / "bomb", struct.pack(">4B3I", 0, 0, 8, 3, 100_000, 10_000, 10_000)),
+        ValueError,
+        "more than MAX_IDX_BYTES",
+    ),
+    (
+        "truncated IDX",
+        lambda tmp: _idx(tmp / "short", struct.pack(">4B3I", 0, 0, 8, 3, 2, 4, 4), bytes(20), gz=False),
+        ValueError,
+        "header says (2, 4, 4) (32 bytes), file holds 20",
+    ),
+    (
+        "IDX too long",
+        lambda tmp: _idx(tmp / "long", struct.pack(">4B3I", 0, 0, 8, 3, 1, 4, 4), bytes(40)),
+        ValueError,
+        "(16 bytes), file holds more",
+    ),
+    (
+        "not IDX",
+        lambda tmp: _idx(tmp / "wrong", b"\x00\x00\x09\x03" + bytes(12)),
+        ValueError,
+        "not an unsigned-byte IDX file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "spec", "error", "words"), DATA_CASES, ids=[case[0] for case in DATA_CASES])
+def test_data_sources(tmp_path, what, spec, error, words):
+    with pytest.raises(error) as raised:
+        build_dataset(spec(tmp_path), image_size=8)
+    assert words.replace("{tmp}", str(tmp_path)) in str(raised.value), str(raised.value)
+
+
+def _raw_zip(path: Path, members: list[tuple[str, bytes, int, int]]) -> None:
+    """Write a zip of already deflated members (name, raw deflate stream, CRC-32, inflated size): PKWARE APPNOTE 4.3,
+    local headers, then the central directory and its end record."""
+    local, central = bytearray(), bytearray()
+    for name, data, crc, size in members:
+        encoded = name.encode()
+        central += struct.pack(
+            "<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(data), size, len(encoded), 0, 0, 0, 0, 0,
+            len(local),
+        ) + encoded  # fmt: skip
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(data), size, len(encoded), 0)
+        local += encoded + data
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(local), 0)
+    path.write_bytes(bytes(local + central + end))
+
+
+def _deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
+def test_a_small_zip_that_inflates_to_a_gigabyte_is_skipped_without_reading_it(tmp_path):
+    """1 GiB of zeros as ~1 MB of deflate: one full-flushed 1 MiB block (it does not refer back) repeated 1024 times."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(bytes(2**20)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    assert compressor.compress(bytes(2**20)) + compressor.flush(zlib.Z_FULL_FLUSH) == block
+    bomb = block * 1024 + compressor.flush()
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(png, "PNG")
+    good = png.getvalue()
+    archive = tmp_path / "bomb.zip"
+    _raw_zip(archive, [("a/bomb.png", bomb, 0, 2**30), ("a/good.png", _deflate(good), zlib.crc32(good), len(good))])
+    assert archive.stat().st_size < 2 * 2**20
+    dataset = build_dataset(f"zip:{archive}", image_size=8)
+    assert dataset.files == ["a/bomb.png", "a/good.png"]
+    tracemalloc.start()
+    try:
+        with pytest.warns(RuntimeWarning, match="skipped 1 unreadable.*a/bomb.png.*MAX_MEMBER_BYTES"):
+            items = dataset.__getitems__([0, 1])
+        with pytest.raises(UnreadableImageError, match="a/bomb.png is unreadable: it inflates to more than"):
+            dataset[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * MAX_MEMBER_BYTES < 2**30
+    assert len(items) == 1 and torch.allclose(items[0]["pixel_values"][:, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
+
+
+def test_corrupt_images_are_skipped_and_counted_never_replaced(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "0.jpg").write_bytes(b"this is not a jpeg" * 10)
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(tmp_path / "images" / "1.png")
+    dataset = build_dataset(str(tmp_path / "images"), image_size=8)
+    with pytest.raises(UnreadableImageError, match="0.jpg is unreadable"):
+        dataset[0]
+    with pytest.warns(RuntimeWarning, match="skipped 1 unreadable image.*0.jpg"):
+        batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=2)))
+    assert batch["pixel_values"].shape == (1, 3, 8, 8) and dataset.num_skipped == 1  # one image, not two copies
+
+
+# ------------------------------------------------------------------------------------------- more image inputs
+
+
+def test_zero_size_images_are_refused():
+    with pytest.raises(ValueError, match="0×5 pixels is empty"):
+        LeaeImageProcessor(image_size=8)(Image.new("RGB", (0, 5)))
+    with pytest.raises(ValueError, match="4×0 pixels is empty"):
+        LeaeImageProcessor(image_size=8)(np.zeros((4, 0, 3), np.uint8))
+
+
+def test_exif_orientation_is_applied():
+    """A 4×8 camera image tagged "rotate 90° clockwise to view" (orientation 6) is read as the 8×4 image shown."""
+    image = Image.new("RGB", (8, 4), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 4, 4))  # white left half
+    exif = image.getexif()
+    exif[0x0112] = 6
+    encoded = io.BytesIO()
+    image.save(encoded, "PNG", exif=exif)
+    loaded = Image.open(encoded)
+    pixel_values = LeaeImageProcessor(image_size=4, do_center_crop=False)(loaded).pixel_values
+    expected = torch.zeros(1, 3, 8, 4)
+    expected[..., :4, :] = 1.0  # the white half is on top once turned upright
+    assert pixel_values.shape == (1, 3, 8, 4) and torch.equal(pixel_values, expected)
+
+
+def test_premultiplied_alpha_is_composited_like_straight_alpha():
+    straight = Image.new("RGBA", (4, 4), (200, 10, 10, 128))
+    expected = LeaeImageProcessor(image_size=4)(straight).pixel_values
+    premultiplied = LeaeImageProcessor(image_size=4)(straight.convert("RGBa")).pixel_values
+    assert torch.allclose(premultiplied, expected, atol=1.5 / 255)
+    grey = Image.new("LA", (4, 4), (200, 128))
+    processor = LeaeImageProcessor(image_size=4, num_channels=1)
+    assert torch.allclose(processor(grey.convert("La")).pixel_values, processor(grey).pixel_values, atol=1.5 / 255)
+
+
+# ------------------------------------------------------------------------------------ the command line (one line)
+
+
+def _one_line_error(capsys, code: int, *words: str) -> None:
+    error = capsys.readouterr().err
+    assert code == 1 and error.count("\n") == 1 and "Traceback" not in error, error
+    for word in words:
+        assert word in error, error
+
+
+def test_cli_wrong_config_path(capsys):
+    code = cli.main(["train", "--config", "training/configs/nope.yaml"])
+    _one_line_error(capsys, code, "leae train: error: --config training/configs/nope.yaml: no such file", "shapes-")
+
+
+def test_cli_unknown_data_spec(capsys, tmp_path):
+    code = cli.main(["train", "--data", "not-a-source", "--max_steps", "1", "--output_dir", str(tmp_path / "run")])
+    _one_line_error(capsys, code, "leae train: error: data source 'not-a-source' is not a spec", "synthetic-shapes")
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_evaluate_with_an_unwritable_json_fails_before_evaluating(capsys, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr("transformers.AutoModel.from_pretrained", lambda *a, **k: pytest.fail("evaluated first"))
+    code = cli.main(["evaluate", "--model", "m", "--data", "synthetic-shapes", "--json", str(tmp_path / "file/x.json")])
+    _one_line_error(capsys, code, "leae evaluate: error: --json", "cannot be written")
+
+
+@pytest.fixture
+def publishable(monkeypatch):
+    """`leae publish` up to the token and the network: the folder's own checks pass (they have their own tests)."""
+    monkeypatch.setattr(hub, "prepare_repo", lambda *args, **kwargs: [])
+    return ["publish", "--model", "m", "--repo_id", "org/leae-x"]
+
+
+def test_cli_publish_without_a_token(capsys, monkeypatch, publishable):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(hub, "get_token", lambda: None)
+    _one_line_error(capsys, cli.main(publishable), "leae publish: error: No Hugging Face token found", "HF_TOKEN")
+
+
+@pytest.mark.parametrize(
+    ("failure", "words"),
+    [
+        (OfflineModeIsEnabled("Cannot reach https://huggingface.co: offline mode is enabled."), "offline mode"),
+        (httpx.ConnectError("[Errno -3] Temporary failure in name resolution"), "ConnectError: [Errno -3]"),
+    ],
+    ids=["offline", "no network"],
+)
+def test_cli_publish_offline_or_without_network(capsys, monkeypatch, publishable, failure, words):
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+
+    def create_repo(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(hub.HfApi, "create_repo", create_repo)
+    _one_line_error(capsys, cli.main(publishable), "leae publish: error:", words)

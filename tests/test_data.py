@@ -16,6 +16,7 @@ from torch.utils.data import IterableDataset
 from leae_hub.data import (
     DATA_SOURCES,
     ImageFolderSource,
+    UnreadableImageError,
     build_dataset,
     data_dir,
     make_dataloader,
@@ -255,9 +256,12 @@ def test_corrupt_image_is_skipped_and_counted(tmp_path):
     _rgb(0).save(tmp_path / "bad" / "1.png")
     dataset = build_dataset(str(tmp_path / "bad"), image_size=8)
     assert len(dataset) == 2
+    with pytest.raises(UnreadableImageError, match="0.jpg is unreadable"):
+        dataset[0]  # never replaced by another image
     with pytest.warns(RuntimeWarning, match="skipped 1 unreadable"):
-        item = dataset[0]
-    assert torch.equal(item["pixel_values"], dataset[1]["pixel_values"]) and dataset.num_skipped == 1
+        items = dataset.__getitems__([0, 1])  # what a DataLoader fetches: the readable ones
+    assert len(items) == 1 and torch.equal(items[0]["pixel_values"], dataset[1]["pixel_values"])
+    assert dataset.num_skipped == 1
 
 
 def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
@@ -482,7 +486,7 @@ def test_hf_column_detection_overrides_and_corrupt_images(tmp_path):
     assert (detected.image_column, detected.label_column) == ("photo", "labels") and int(detected[1]["labels"]) == 5
     chosen = build_dataset(spec, image_size=8, hf_image_column="thumbnail")
     with pytest.warns(RuntimeWarning, match="skipped 1 unreadable"):
-        assert int(chosen[0]["labels"]) == 5  # the corrupt thumbnail is replaced by the next item
+        assert [int(item["labels"]) for item in chosen.__getitems__([0, 1])] == [5]  # the corrupt thumbnail left out
     with pytest.warns(RuntimeWarning, match="skipped 1 unreadable"):
         streamed = list(build_dataset(spec, image_size=8, hf_image_column="thumbnail", streaming=True))
     assert [int(item["labels"]) for item in streamed] == [5]

@@ -12,8 +12,10 @@ random-init-encoder baselines; needs labels and a train split), collapse (RankMe
 facts. Infinite values are written as the string "inf".
 """
 
-from leae_hub.cli import evaluate_main, log_to_stderr
+import sys
+
+from leae_hub.cli import evaluate_main, log_to_stderr, run_command
 
 if __name__ == "__main__":
     log_to_stderr()
-    evaluate_main(prog="training/evaluate.py")
+    sys.exit(run_command("training/evaluate.py", lambda: evaluate_main(prog="training/evaluate.py")))

@@ -5,7 +5,8 @@
     accelerate launch --multi_gpu --num_processes 2 training/train.py ...  # 2 processes (add --cpu on CPU machines)
     accelerate launch training/train.py --config ... --resume_from_checkpoint latest
 
-The same as `leae train ...`; `--help` lists every setting.
+The same as `leae train ...`; `--help` lists every setting. An error prints one line (`LEAE_TRACEBACK=1`: the
+traceback) and exits with status 1.
 """
 
 import os
@@ -15,9 +16,11 @@ import os
 # be set before torch loads; an explicit OMP_WAIT_POLICY wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from leae_hub.cli import log_to_stderr  # noqa: E402
+import sys  # noqa: E402
+
+from leae_hub.cli import log_to_stderr, run_command  # noqa: E402
 from leae_hub.training import main  # noqa: E402
 
 if __name__ == "__main__":
     log_to_stderr()
-    main(prog="training/train.py")
+    sys.exit(run_command("training/train.py", lambda: main(prog="training/train.py")))

@@ -37,9 +37,13 @@ Parquet/Arrow *directory* takes splits from its file names like the Hub does; a 
 Images are converted by ``to_pixel_values``: any PIL mode or numpy array, resized (bicubic, antialiased) so the shorter
 side is ``image_size`` and centre-cropped to a square. Images with transparency are composited on white.
 
-Unreadable images never stop a run: ``__getitem__`` returns the next readable item instead (``(i + 1) % len``, a
-bounded number of tries), counts the skip in ``num_skipped`` (per process) and warns when the count reaches a power of
-two. An empty source is a ``ValueError`` at construction.
+Unreadable images never stop a run and are never replaced by another image: a DataLoader fetches a batch through
+``__getitems__``, which leaves unreadable images out (the batch is that much smaller), counts them in ``num_skipped``
+(per process) and warns, naming the file, when the count reaches a power of two. ``dataset[i]`` of an unreadable image
+is an ``UnreadableImageError`` naming it; ``readable_items`` reads a list of indices the way a DataLoader does. Archive
+members are read with a size cap (``MAX_MEMBER_BYTES``): a small zip that inflates to gigabytes is an unreadable image,
+not an out-of-memory crash. A zip or gzip file that is not one is a ``ValueError`` naming its path. An empty source is
+a ``ValueError`` at construction.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ import re
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,9 +90,14 @@ _SPLIT_ALIASES = {
 }
 _KNOWN_SPLITS = frozenset(name for names in _SPLIT_ALIASES.values() for name in names)
 _DEFAULT_LENGTH = {"train": 50_000}  # every other split: 1_000
-_MAX_TRIES = 32  # unreadable items tried in a row before giving up
+MAX_MEMBER_BYTES = 64 * 2**20  # the largest image file read from a zip archive (its stored size is not trusted)
+MAX_IDX_BYTES = 8 * 2**30  # the largest IDX array a header may declare (MNIST's 60,000 digits: 47 MB)
 # What a broken file raises while being opened, decoded or converted (UnidentifiedImageError is an OSError).
-_UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+_UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, zlib.error, zipfile.BadZipFile, Image.DecompressionBombError)
+
+
+class UnreadableImageError(ValueError):
+    """An image of a data source could not be read or decoded (`dataset[i]`); DataLoaders skip such images."""
 
 
 def data_dir() -> Path:
@@ -286,21 +295,43 @@ class _ImageSource(_SkipsUnreadable, Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index = _check_index(index, self.length)
-        tries = min(_MAX_TRIES, self.length)
-        for attempt in range(tries):
-            candidate = (index + attempt) % self.length
+        try:
+            image, label = self._read(index)
+            return _item(to_pixel_values(image, self.image_size, self.channels), label)
+        except _UNREADABLE as error:
+            raise UnreadableImageError(f"{self.spec}: {self._name(index)} is unreadable: {error}") from error
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
+        """The readable items among `indices` (what a DataLoader fetches for one batch); unreadable ones are left out
+        and counted, never replaced by another image."""
+        items = []
+        for index in indices:
             try:
-                image, label = self._read(candidate)
-                return _item(to_pixel_values(image, self.image_size, self.channels), label)
-            except _UNREADABLE as error:
-                self._skipped(self._name(candidate), error)
-        raise RuntimeError(f"{self.spec}: {tries} unreadable images in a row from index {index}; check the data")
+                items.append(self[index])
+            except UnreadableImageError as error:
+                self._skipped(self._name(_check_index(index, self.length)), error.__cause__ or error)
+        if not items:
+            raise RuntimeError(f"{self.spec}: all {len(indices)} images of a batch are unreadable; check the data")
+        return items
 
     def _read(self, index: int) -> tuple[Image.Image | np.ndarray, int]:
         raise NotImplementedError
 
     def _name(self, index: int) -> str:
         return f"item {index}"
+
+
+def readable_items(dataset: Dataset, indices: Iterable[int]) -> list[dict[str, torch.Tensor]]:
+    """The items at `indices` that can be read, as a DataLoader fetches them (unreadable images left out, counted)."""
+    indices = list(indices)
+    if hasattr(dataset, "__getitems__"):
+        return dataset.__getitems__(indices)
+    return [dataset[index] for index in indices]
+
+
+def first_readable(dataset: Dataset, tries: int = 32) -> dict[str, torch.Tensor]:
+    """The first readable item among the first `tries` (to learn the channel count of a source)."""
+    return readable_items(dataset, range(min(tries, len(dataset))))[0]
 
 
 def _decode(data: bytes) -> Image.Image:
@@ -346,7 +377,7 @@ class ImageFolderSource(_ImageSource):
         if not self.path.exists():
             raise FileNotFoundError(f"image folder or zip not found: {self.path}")
         if self.is_zip:
-            with zipfile.ZipFile(self.path) as archive:
+            with _open_zip(self.path) as archive:
                 names = [info.filename for info in archive.infolist() if not info.is_dir()]
         else:
             names = [
@@ -370,11 +401,25 @@ class ImageFolderSource(_ImageSource):
         if not self.is_zip:
             return _decode((self.path / name).read_bytes()), self.labels[index]
         if self._archive is None or self._archive_pid != os.getpid():  # first read in this process
-            self._archive, self._archive_pid = zipfile.ZipFile(self.path), os.getpid()
-        return _decode(self._archive.read(name)), self.labels[index]
+            self._archive, self._archive_pid = _open_zip(self.path), os.getpid()
+        chunks, size = [], 0
+        with self._archive.open(name) as member:  # inflated a MiB at a time, whatever the header claims
+            while chunk := member.read(2**20):
+                size += len(chunk)
+                if size > MAX_MEMBER_BYTES:
+                    raise ValueError(f"it inflates to more than MAX_MEMBER_BYTES ({MAX_MEMBER_BYTES} bytes)")
+                chunks.append(chunk)
+        return _decode(b"".join(chunks)), self.labels[index]
 
     def _name(self, index: int) -> str:
         return self.files[index]
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ValueError(f"{path} is not a readable zip archive ({error}); check the file or pass a folder") from error
 
 
 def _folder_layout(names: list[str], split: str, spec: str) -> tuple[list[str], list[int], list[str]]:
@@ -458,15 +503,28 @@ class IdxSource(_ImageSource):
 
 
 def _read_idx(path: Path, dimensions: int) -> np.ndarray:
-    """Read an unsigned-byte IDX file (big-endian header: magic 0x0000080D with D = dimensions, then the sizes)."""
-    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    """Read an unsigned-byte IDX file (big-endian header: magic 0x0000080D with D = dimensions, then the sizes).
+
+    A gzip file is inflated only as far as its header's sizes say (at most ``MAX_IDX_BYTES``), so a small file that
+    inflates to gigabytes is refused rather than read into memory.
+    """
     header = 4 + 4 * dimensions
-    if len(data) < header or data[:4] != bytes([0, 0, 8, dimensions]):
-        raise ValueError(f"{path}: not an unsigned-byte IDX file with {dimensions} dimension(s)")
-    shape = tuple(int(n) for n in np.frombuffer(data, dtype=">u4", count=dimensions, offset=4))
-    if len(data) != header + math.prod(shape):
-        raise ValueError(f"{path}: header says {shape} ({math.prod(shape)} bytes), file holds {len(data) - header}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as handle:
+            head = handle.read(header)
+            if len(head) < header or head[:4] != bytes([0, 0, 8, dimensions]):
+                raise ValueError(f"{path}: not an unsigned-byte IDX file with {dimensions} dimension(s)")
+            shape = tuple(int(n) for n in np.frombuffer(head, dtype=">u4", count=dimensions, offset=4))
+            size = math.prod(shape)
+            if size > MAX_IDX_BYTES:
+                raise ValueError(f"{path}: header says {shape} ({size} bytes), more than MAX_IDX_BYTES")
+            data = handle.read(size + 1)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise ValueError(f"{path} is not a readable gzip file ({error}); download it again") from error
+    if len(data) != size:
+        held = f"{len(data)}" if len(data) <= size else "more"
+        raise ValueError(f"{path}: header says {shape} ({size} bytes), file holds {held}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 _RESAMPLE_MODES = ("nearest", "bilinear", "bicubic", "area")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+_EXIF_ORIENTATION = 0x0112  # the EXIF tag saying how a camera held the picture
 
 
 class LeaeImageProcessor(BaseImageProcessor):
@@ -235,6 +236,8 @@ def _to_float_hwc(image: Any, rescale: bool = True, hwc: bool = False) -> np.nda
     array = array[..., None] if array.ndim == 2 else array
     if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(f"an image array must be HW, HWC or CHW with 1–4 channels, got shape {array.shape}.")
+    if 0 in array.shape[:2]:
+        raise ValueError(f"an image of {array.shape[0]}×{array.shape[1]} pixels is empty: it has nothing to convert.")
     if array.dtype == np.bool_:
         return array.astype(np.float32)
     if array.dtype in (np.uint8, np.uint16):
@@ -251,9 +254,19 @@ def _to_float_hwc(image: Any, rescale: bool = True, hwc: bool = False) -> np.nda
 
 
 def _pil_to_float(image: Image.Image, rescale: bool = True) -> np.ndarray:
-    """A PIL image → float HWC in [0, 1]. Integer greys ("I;16*", and "I", as PIL opens 16-bit PNGs and TIFFs) are
-    16-bit: scaled by 65535; "F" is taken as [0, 1]; palette images with transparency and premultiplied modes become
-    RGBA / LA; every other mode (CMYK, YCbCr, "1", ...) becomes RGB or L."""
+    """A PIL image → float HWC in [0, 1], turned upright by its EXIF orientation tag (as viewers show it). Integer
+    greys ("I;16*", and "I", as PIL opens 16-bit PNGs and TIFFs) are 16-bit: scaled by 65535; "F" is taken as [0, 1];
+    premultiplied "RGBa" / "La" are composited on white directly (c + (1 − α), the colour already holds the α
+    factor); palette images with transparency become RGBA; every other mode (CMYK, YCbCr, "1", ...) becomes RGB or L."""
+    if 0 in image.size:
+        raise ValueError(f"an image of {image.width}×{image.height} pixels is empty: it has nothing to convert.")
+    if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBa", "La"):
+        if not rescale:
+            raise ValueError(f"do_rescale=False needs float images in [0, 1], got PIL mode {image.mode!r}.")
+        premultiplied = np.asarray(image).astype(np.float32) / 255.0
+        return np.clip(premultiplied[..., :-1] + (1.0 - premultiplied[..., -1:]), 0.0, 1.0)
     if image.mode in _SIXTEEN_BIT_MODES or image.mode == "I":
         array = np.asarray(image).astype(np.float32)
         if not rescale:
@@ -261,11 +274,9 @@ def _pil_to_float(image: Image.Image, rescale: bool = True) -> np.ndarray:
         return np.clip(array / 65535.0, 0.0, 1.0)[..., None]
     if image.mode == "F":
         return _to_float_hwc(np.asarray(image, dtype=np.float32))
-    if image.mode in ("LA", "La"):
-        image = image.convert("LA")
-    elif image.mode in ("PA", "RGBa") or (image.mode != "RGBA" and "transparency" in image.info):
+    if image.mode == "PA" or (image.mode not in ("RGBA", "LA") and "transparency" in image.info):
         image = image.convert("RGBA")
-    elif image.mode not in ("L", "RGB", "RGBA"):
+    elif image.mode not in ("L", "LA", "RGB", "RGBA"):
         image = image.convert("L" if image.mode == "1" else "RGB")
     return _to_float_hwc(np.asarray(image), rescale, hwc=True)
 

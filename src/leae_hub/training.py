@@ -16,6 +16,15 @@ Outputs in `output_dir`: `train_config.yaml` (the run's settings, recipe default
 `samples/step-*.png`, `checkpoints/checkpoint-<step>/` (written atomically, the last `keep_checkpoints` kept), with
 `--report_to tensorboard` the TensorBoard events in `leae/`, and at the end `model/` (`save_pretrained` of the model
 and its image processor, float32), a model card draft `model/README.md` and `final_metrics.json`.
+
+Safety. Every setting is checked before any data is read, and the data (one full batch at least) before anything in
+`output_dir` changes. A fresh start in a folder that holds a run (a checkpoint or a model) refuses other settings
+unless `--overwrite` is given; the old run is then moved aside whole (with equal settings too), to
+`<output_dir>.old-<UTC time>`, once the new run is under way. A checkpoint holds no pickle of ours: the recipe's state
+is safetensors and `trainer_state.json` lists every file's size and SHA-256; resuming reads Accelerate's files with
+`weights_only=True` (never its `custom_checkpoint_<i>.pkl`), and
+`--resume_from_checkpoint latest` takes the newest checkpoint that is complete, loads and holds finite weights, warning
+about each one it passes over. A resumed run cuts `metrics.jsonl` back to its step; a moved run folder resumes.
 """
 
 from __future__ import annotations
@@ -23,13 +32,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import hashlib
 import inspect
 import json
 import logging
 import math
 import os
+import pickle
+import re
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,12 +56,13 @@ from accelerate import Accelerator
 from accelerate.tracking import get_available_trackers
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from PIL import Image
+from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, HfArgumentParser, get_scheduler
 
 from .configuration_leae import PRESETS, LeaeConfig
-from .data import build_dataset
+from .data import build_dataset, first_readable, readable_items
 from .evaluation import evaluate_model, grid_array, jsonable, psnr, sample_grid
 from .hub import publish, render_card, resolve_token, write_card
 from .image_processing_leae import LeaeImageProcessor
@@ -59,6 +73,10 @@ from .speedups import enable_fast_path
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path("training") / "configs" / "shapes-quick.yaml"
+TRAINER_STATE = "trainer_state.json"  # a checkpoint's step and its files' sizes and SHA-256
+RECIPE_STATE = "recipe_state.safetensors"
+LEGACY_RECIPE_STATE = "custom_checkpoint_0.pkl"  # older checkpoints: read with weights_only=True
+LEGACY_CHECKPOINT_FILES = ("model.safetensors", "optimizer.bin", "scheduler.bin")  # before trainer_state listed them
 
 
 @dataclass
@@ -120,7 +138,10 @@ class TrainArguments:
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainArguments)
 # Fields that may change between a run and its resumption without making it "a different run".
-RUN_INDEPENDENT_FIELDS = {"resume_from_checkpoint", "overwrite", "push_to_hub", "hub_private", "num_workers"}
+# The run's folder is one of them: a moved run folder resumes.
+RUN_INDEPENDENT_FIELDS = {
+    *("resume_from_checkpoint", "overwrite", "push_to_hub", "hub_private", "num_workers", "output_dir"),
+}
 # Fields a resumed run may change as well: its length and how often it logs, evaluates and saves.
 RESUMABLE_FIELDS = {
     *("max_steps", "num_epochs", "log_every", "sample_every", "eval_every", "eval_images"),
@@ -239,7 +260,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def parse_config(argv: list[str] | None = None, prog: str | None = None) -> RunConfig:
     """YAML `--config` (default: shapes-quick.yaml) overlaid with command-line overrides; unknown keys are errors."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _attach_negative_numbers(list(sys.argv[1:] if argv is None else argv))
     config_path = _pop_config_path(argv)
     wants_help = "-h" in argv or "--help" in argv
     if config_path is None:
@@ -249,7 +270,7 @@ def parse_config(argv: list[str] | None = None, prog: str | None = None) -> RunC
                 f"No --config given and the default {DEFAULT_CONFIG} is not here (not a leae-hub checkout). Pass "
                 "--config FILE, e.g. one from https://github.com/leae-hub/leae-hub/tree/main/training/configs."
             )
-    values = yaml.safe_load(config_path.read_text()) if config_path is not None else {}
+    values = read_config_file(config_path) if config_path is not None else {}
     parser = build_parser(prog)
     known = {action.dest for action in parser._actions} - {"help"}
     for key in values or {}:
@@ -263,6 +284,39 @@ def parse_config(argv: list[str] | None = None, prog: str | None = None) -> RunC
     config = RunConfig(model, data, recipe.recipe, options, train)
     validate(config)
     return config
+
+
+_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|-inf|-nan", re.IGNORECASE)
+
+
+def _attach_negative_numbers(argv: list[str]) -> list[str]:
+    """`--flag -1e-3` → `--flag=-1e-3`: argparse takes "-1e-3" for an option, so the value would be missing; this way
+    it reaches `validate`, which names the value and the fix."""
+    joined: list[str] = []
+    for argument in argv:
+        if joined and joined[-1].startswith("--") and "=" not in joined[-1] and _NUMBER.fullmatch(argument):
+            joined[-1] = f"{joined[-1]}={argument}"
+        else:
+            joined.append(argument)
+    return joined
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings of a YAML `--config` file; a missing file names the configs that exist, bad YAML its line."""
+    if not path.is_file():
+        folders = [path.parent] if path.parent.is_dir() else []
+        default = find_default_config()
+        folders += [default.parent] if default is not None and default.parent not in folders else []
+        found = sorted(str(f) for folder in folders for f in folder.glob("*.yaml"))
+        listing = f" Configs that exist: {', '.join(found)}." if found else ""
+        raise FileNotFoundError(f"--config {path}: no such file.{listing}")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"--config {path} is not valid YAML: {' '.join(str(error).split())}") from error
+    if values is not None and not isinstance(values, dict):
+        raise ValueError(f"--config {path} must hold `setting: value` lines, got a {type(values).__name__}")
+    return values or {}
 
 
 def _pop_config_path(argv: list[str]) -> Path | None:
@@ -280,19 +334,77 @@ def _pop_config_path(argv: list[str]) -> Path | None:
     return None
 
 
+# Settings that count something: each must be a whole number of at least 1.
+POSITIVE_SETTINGS = (
+    *("batch_size", "gradient_accumulation_steps", "log_every", "sample_every", "eval_every"),
+    *("checkpoint_every", "keep_checkpoints", "eval_images"),
+)
+
+
 def validate(config: RunConfig) -> None:
-    """Refuse settings that do not fit, naming the fix, before any data is loaded."""
+    """Refuse settings that do not fit, naming the value and the fix, before any data is loaded or file written."""
     if config.model.preset not in PRESETS:
         raise ValueError(f"Unknown preset {config.model.preset!r}. Valid presets: {', '.join(PRESETS)}.")
     check_options(config.recipe, config.recipe_options)
+    _check_recipe_counts(config.recipe, config.recipe_options)
     build_recipe(config.recipe, **config.recipe_options)  # the recipe checks its option values
-    if not (config.train.max_steps or config.train.num_epochs):
+    train = config.train
+    if train.max_steps is None and train.num_epochs is None:
         raise ValueError("Set max_steps or num_epochs (max_steps wins when both are set, as in transformers).")
+    if train.max_steps is not None and train.max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, got {train.max_steps}; or leave it unset and set num_epochs.")
+    if train.max_steps is None and not (math.isfinite(train.num_epochs) and train.num_epochs > 0):
+        raise ValueError(f"num_epochs must be a positive number, got {train.num_epochs}; e.g. --num_epochs 1.")
+    settings = {**dataclasses.asdict(train), **dataclasses.asdict(config.data)}
+    for name in POSITIVE_SETTINGS:
+        if settings[name] < 1:
+            raise ValueError(f"{name} must be at least 1, got {settings[name]}; e.g. --{name} 1.")
+    if not (math.isfinite(train.learning_rate) and train.learning_rate > 0):
+        raise ValueError(
+            f"learning_rate must be a positive number, got {train.learning_rate}; e.g. --learning_rate 1e-3."
+        )
+    if not (math.isfinite(train.weight_decay) and train.weight_decay >= 0):
+        raise ValueError(f"weight_decay must be 0 or more, got {train.weight_decay}; e.g. --weight_decay 0.01.")
+    if train.max_grad_norm is not None and not (math.isfinite(train.max_grad_norm) and train.max_grad_norm >= 0):
+        raise ValueError(f"max_grad_norm must be 0 (no clipping) or more, got {train.max_grad_norm}; e.g. 1.0.")
+    for name, value in (("warmup_steps", train.warmup_steps), ("num_workers", config.data.num_workers)):
+        if value < 0:
+            raise ValueError(f"{name} must be 0 or more, got {value}.")
+    if not config.model.init_from:  # the architecture's own checks (sizes, types), without building weights
+        overrides = {k: v for k, v in dataclasses.asdict(config.model).items() if k not in ("preset", "init_from")}
+        LeaeConfig.from_preset(config.model.preset, **{k: v for k, v in overrides.items() if v is not None})
     available = sorted(str(tracker) for tracker in get_available_trackers())
     if config.train.report_to and config.train.report_to not in available:
         raise ValueError(
             f"report_to {config.train.report_to!r} is not installed (installed trackers: "
             f"{', '.join(available) or 'none'}). For TensorBoard: pip install 'leae-hub[tracking]'."
+        )
+
+
+def _check_recipe_counts(recipe: str, options: dict[str, Any]) -> None:
+    """Whole-number recipe options are counts (crops, slices, hidden units, steps): never negative, and at least 1
+    unless the recipe's default is 0 (e.g. `decoder_probe_steps`, where 0 means "no such stage")."""
+    for option in RECIPES[recipe].options():
+        value = options.get(option.name)
+        if _flag_type(option) is not int or value is None:
+            continue
+        lowest = 0 if option.default == 0 else 1
+        if value < lowest:
+            raise ValueError(
+                f"{option.name} must be at least {lowest}, got {value}; e.g. --{option.name} "
+                f"{option.default if option.default is not None else lowest} (the recipe's default)."
+            )
+
+
+def check_data_size(size: int, batch_size: int, processes: int, split: str) -> None:
+    """Every step takes a full batch per process (`drop_last`): refuse data that cannot fill one, instead of looping
+    over empty epochs."""
+    if size < batch_size * processes:
+        per_process = size // processes
+        fix = f"lower --batch_size to {per_process} or less" if per_process else "use more images"
+        raise ValueError(
+            f"The {split!r} split has {size} image(s), fewer than one batch (batch_size {batch_size} x {processes} "
+            f"process(es)); batches are full (drop_last), so no step could run: {fix}."
         )
 
 
@@ -332,8 +444,13 @@ def _checkpoints(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep: int) -> None:
-    """`save_state` on every rank into a temporary folder, then an atomic rename: a crash never leaves a torn one."""
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep: int, recipe: Recipe) -> None:
+    """`save_state` on every rank into a temporary folder, then an atomic rename: a crash never leaves a torn one.
+
+    The recipe's state (EMA judges and targets, predictors) goes to `recipe_state.safetensors`, not to a pickle, and
+    `trainer_state.json` lists every file's size and SHA-256, so a resumption can tell a complete checkpoint from a
+    truncated or damaged one (`checkpoint_problem`).
+    """
     checkpoints = output_dir / "checkpoints"
     final = checkpoints / f"checkpoint-{step}"
     tmp = checkpoints / f"tmp-checkpoint-{step}"
@@ -344,7 +461,10 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep:
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+        state = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in recipe.state_dict().items()}
+        save_file(state, tmp / RECIPE_STATE)
+        files = {path.name: _fingerprint(path) for path in sorted(tmp.iterdir()) if path.is_file()}
+        (tmp / TRAINER_STATE).write_text(json.dumps({"step": step, "files": files}))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         for old in _checkpoints(checkpoints)[:-keep]:
@@ -352,45 +472,193 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep:
     accelerator.wait_for_everyone()
 
 
-def resolve_resume(output_dir: Path, resume: str | None) -> Path | None:
-    """The checkpoint to resume from: None, the latest in `output_dir` ('latest'), or a given complete one."""
+def _fingerprint(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why `checkpoint` cannot be resumed from (missing, truncated or changed files), or None when it is complete.
+
+    Checkpoints written before `trainer_state.json` listed its files are checked for their main files only.
+    """
+    try:
+        state = json.loads((checkpoint / TRAINER_STATE).read_text())
+        int(state["step"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"no readable {TRAINER_STATE} ({error})"
+    files = state.get("files")
+    if files is None:
+        missing = [name for name in LEGACY_CHECKPOINT_FILES if not (checkpoint / name).exists()]
+        return f"missing {', '.join(missing)}" if missing else None
+    for name, expected in files.items():
+        path = checkpoint / name
+        if not path.is_file():
+            return f"missing {name}"
+        if path.stat().st_size != expected["bytes"]:
+            return f"{name} has {path.stat().st_size} bytes, {expected['bytes']} were written (truncated?)"
+        if _fingerprint(path)["sha256"] != expected["sha256"]:
+            return f"{name} changed since it was written (SHA-256 differs)"
+    return None
+
+
+def resolve_resume(output_dir: Path, resume: str | None) -> list[Path]:
+    """The checkpoints to try, in order: none; for 'latest' every checkpoint in `output_dir`, newest first (a
+    damaged newest one falls back to the one before); or the one given, which must hold `trainer_state.json`."""
     if resume is None:
-        return None
+        return []
     if resume == "latest":
         found = _checkpoints(output_dir / "checkpoints")
-        return found[-1] if found else None
+        if not found:
+            logger.warning(
+                "--resume_from_checkpoint latest: no checkpoint in %s, so this run starts fresh at step 0",
+                output_dir / "checkpoints",
+            )
+        return found[::-1]
     path = Path(resume)
-    if not (path / "trainer_state.json").exists():
-        raise FileNotFoundError(f"{path} is not a complete checkpoint (no trainer_state.json).")
-    return path
+    if not (path / TRAINER_STATE).exists():
+        raise FileNotFoundError(
+            f"{path} is not a complete checkpoint (no {TRAINER_STATE}); pass a checkpoints/checkpoint-<step> folder "
+            "or 'latest'."
+        )
+    return [path]
 
 
-def check_output_dir(config: RunConfig, output_dir: Path, is_main: bool, resuming: bool = False) -> None:
+def load_checkpoint(
+    accelerator: Accelerator, model: LeaeModel, recipe: Recipe, candidates: list[Path], explicit: bool
+) -> tuple[Path, int]:
+    """Load the first of `candidates` that is complete (`checkpoint_problem`), loads, and holds finite weights;
+    warn about each one skipped. Nothing is unpickled: Accelerate reads the optimiser, scheduler and RNG states with
+    `weights_only=True`, and the recipe's state comes from safetensors (older checkpoints: its
+    `custom_checkpoint_0.pkl`, read with `weights_only=True`). Returns the checkpoint and its step."""
+    problems = []
+    for checkpoint in candidates:
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            try:
+                _load_accelerator_state(accelerator, checkpoint)
+                _load_recipe_state(recipe, checkpoint)
+            except (OSError, RuntimeError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as error:
+                problem = f"it does not load ({type(error).__name__}: {' '.join(str(error).split())[:300]})"
+        if problem is None:
+            bad = next((name for name, p in model.named_parameters() if not torch.isfinite(p).all()), None)
+            bad = bad or next((name for name, t in recipe.state_dict().items() if not torch.isfinite(t).all()), None)
+            problem = f"its weight {bad} holds NaN or inf" if bad else None
+        if problem is None:
+            return checkpoint, int(json.loads((checkpoint / TRAINER_STATE).read_text())["step"])
+        if explicit:
+            raise ValueError(f"Cannot resume from {checkpoint}: {problem}. Pass another checkpoint or 'latest'.")
+        problems.append(f"{checkpoint.name} ({problem})")
+        if accelerator.is_main_process:
+            logger.warning("skipping checkpoint %s: %s; trying the one before", checkpoint, problem)
+    raise ValueError(
+        f"No usable checkpoint in {candidates[0].parent}: {'; '.join(problems)}. Remove them to start fresh, or "
+        "pass --overwrite without --resume_from_checkpoint."
+    )
+
+
+def _load_accelerator_state(accelerator: Accelerator, checkpoint: Path) -> None:
+    """`accelerator.load_state` on a view of `checkpoint` (links in a temporary folder) without its pickles of custom
+    objects: Accelerate would unpickle any `custom_checkpoint_<i>.pkl` it finds with `weights_only=False`, or refuse
+    the folder when their number differs from the objects registered (here none: the recipe state is ours)."""
+    with tempfile.TemporaryDirectory(prefix="leae-resume-") as view:
+        for path in checkpoint.iterdir():
+            if not re.fullmatch(r"custom_checkpoint_\d+\.pkl", path.name):
+                os.symlink(path.resolve(), Path(view) / path.name)
+        accelerator.load_state(view)
+
+
+def _load_recipe_state(recipe: Recipe, checkpoint: Path) -> None:
+    if (checkpoint / RECIPE_STATE).exists():
+        state = load_file(checkpoint / RECIPE_STATE)
+    elif (checkpoint / LEGACY_RECIPE_STATE).exists():  # checkpoints written by accelerate's register_for_checkpointing
+        state = torch.load(checkpoint / LEGACY_RECIPE_STATE, map_location="cpu", weights_only=True)
+    else:
+        raise FileNotFoundError(f"missing {RECIPE_STATE}")
+    recipe.load_state_dict(state)
+
+
+def check_output_dir(config: RunConfig, output_dir: Path, resuming: bool = False) -> None:
     """Refuse to mix two different runs in one folder (a fresh start or a resumption with other settings), unless
-    `--overwrite` is given: then a fresh start clears the old run, and a resumption continues with the new settings."""
+    `--overwrite` is given. Reads only: the folder changes in `prepare_output_dir`, once the data has been checked.
+
+    A folder whose run saved nothing (no checkpoint, no model: it failed at start-up) does not refuse a new command.
+    The run's folder itself (`output_dir`, and paths below it) is not part of the comparison: a moved run resumes.
+    """
     saved = output_dir / "train_config.yaml"
+    if config.train.overwrite or not saved.exists() or not _holds_work(output_dir):
+        return
     ignored = RUN_INDEPENDENT_FIELDS | (RESUMABLE_FIELDS if resuming else set())
     current = _comparable(config.to_dict(), ignored)
-    if saved.exists() and not config.train.overwrite:
-        previous = _comparable(yaml.safe_load(saved.read_text()) or {}, ignored)
-        changed = sorted(k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k))
-        if changed:
-            raise ValueError(
-                f"{output_dir} holds a run with a different config (differs in: {', '.join(changed)}). "
-                "Pass --overwrite to replace it (or, when resuming, to go on with the new settings), "
-                "or choose another --output_dir."
-            )
-    if is_main:
-        if config.train.overwrite and not resuming and output_dir.exists():
-            shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
-            (output_dir / "metrics.jsonl").unlink(missing_ok=True)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        saved.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    previous = _comparable(yaml.safe_load(saved.read_text()) or {}, ignored)
+    changed = sorted(k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k))
+    if changed:
+        raise ValueError(
+            f"{output_dir} holds a run with a different config (differs in: {', '.join(changed)}). "
+            "Pass --overwrite to replace it (or, when resuming, to go on with the new settings), "
+            "or choose another --output_dir."
+        )
+
+
+def _holds_work(output_dir: Path) -> bool:
+    return bool(_checkpoints(output_dir / "checkpoints")) or (output_dir / "model" / "config.json").exists()
+
+
+def prepare_output_dir(config: RunConfig, output_dir: Path, step: int, keep: frozenset[str] = frozenset()) -> None:
+    """Make `output_dir` the new run's folder (main process, once the config and the data have been checked).
+
+    A fresh start (`step` 0) in a folder that holds a run's work moves that run aside as a whole, to
+    `<output_dir>.old-<UTC time>` (the folders named in `keep`, earlier stages of this same run, stay). Then
+    `train_config.yaml` is written atomically and `metrics.jsonl` is cut back to the rows up to `step`, so a resumed
+    run never holds two rows for one step.
+    """
+    if step == 0 and _holds_work(output_dir):
+        aside = _aside_name(output_dir)
+        os.replace(output_dir, aside)
+        output_dir.mkdir(parents=True)
+        for name in keep:
+            if (aside / name).exists():
+                os.replace(aside / name, output_dir / name)
+        logger.warning("%s held an earlier run: moved it to %s", output_dir, aside)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomically(output_dir / "train_config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    metrics = output_dir / "metrics.jsonl"
+    if metrics.exists():
+        rows = [line for line in metrics.read_text().splitlines(keepends=True) if _row_step(line) <= step]
+        _write_atomically(metrics, "".join(rows))
+
+
+def _aside_name(output_dir: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    aside = output_dir.with_name(f"{output_dir.name}.old-{stamp}")
+    number = 1
+    while aside.exists():
+        number += 1
+        aside = output_dir.with_name(f"{output_dir.name}.old-{stamp}-{number}")
+    return aside
+
+
+def _row_step(line: str) -> float:
+    """The step of a `metrics.jsonl` row; a torn last line (a crash while writing) counts as past every step."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def _comparable(values: dict[str, Any], ignored: set[str]) -> dict[str, Any]:
-    """A run's settings as two runs are compared: without `ignored`, the recipe's unset options as its defaults, and
-    without other recipes' options (older `train_config.yaml` files list every recipe's options, unset as null)."""
+    """A run's settings as two runs are compared: without `ignored`, the recipe's unset options as its defaults,
+    without other recipes' options (older `train_config.yaml` files list every recipe's options, unset as null), and
+    with paths inside the run's own folder (a later stage's `init_from`) relative to it."""
     recipe_class = RECIPES.get(values.get("recipe"))
     own = {o.name: _plain(o.default) for o in recipe_class.options()} if recipe_class else {}
     others = {o.name for cls in RECIPES.values() for o in cls.options()} - own.keys()
@@ -398,6 +666,10 @@ def _comparable(values: dict[str, Any], ignored: set[str]) -> dict[str, Any]:
     for name, default in own.items():
         if comparable.get(name) is None:
             comparable[name] = default
+    run_folder = Path(str(values.get("output_dir")))
+    init_from = comparable.get("init_from")
+    if init_from and Path(init_from).is_relative_to(run_folder):
+        comparable["init_from"] = Path(init_from).relative_to(run_folder).as_posix()
     return comparable
 
 
@@ -435,7 +707,8 @@ def train(config: RunConfig) -> dict[str, float]:
     """Run every stage the recipe declares (`Recipe.stages`; usually one) and return the last one's final metrics.
 
     A stage in a subfolder whose model is already saved is skipped, so a stopped multi-stage run restarts where it
-    stopped (with `--resume_from_checkpoint latest`, from the stage's last checkpoint).
+    stopped (with `--resume_from_checkpoint latest`, from the stage's last checkpoint); a fresh start with
+    `--overwrite` trains every stage again.
     """
     stages = RECIPES[config.recipe].stages(config.recipe_options)
     if stages[-1].output_subdir is not None or any(stage.output_subdir is None for stage in stages[:-1]):
@@ -445,13 +718,15 @@ def train(config: RunConfig) -> dict[str, float]:
         )
     result: dict[str, float] = {}
     previous_model: Path | None = None
+    retrain = config.train.overwrite and config.train.resume_from_checkpoint is None
+    earlier = frozenset(Path(stage.output_subdir).parts[0] for stage in stages[:-1])
     for stage in stages:
         stage_config = _stage_config(config, stage, previous_model)
         model_dir = Path(stage_config.train.output_dir) / "model"
-        if stage.output_subdir is not None and (model_dir / "config.json").exists():
+        if stage.output_subdir is not None and (model_dir / "config.json").exists() and not retrain:
             logger.info("stage %s: already trained, using %s", stage.recipe, model_dir)
         else:
-            result = _train_stage(stage_config)
+            result = _train_stage(stage_config, keep=earlier if stage.output_subdir is None else frozenset())
             if stage.output_subdir is not None and result:
                 logger.info("stage %s: %s", stage.recipe, summary_line(result, model_dir))
         previous_model = model_dir
@@ -480,12 +755,18 @@ def _recipe_arguments(recipe_class: type[Recipe], config: RunConfig, total_steps
     return {**config.recipe_options, **{name: provided[name] for name in taken}}
 
 
-def _train_stage(config: RunConfig) -> dict[str, float]:
+def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[str, float]:
+    """Train one stage into `config.train.output_dir` (`keep`: its subfolders that earlier stages of this run wrote)."""
     args = config.train
     output_dir = Path(args.output_dir)
+    on_cpu = args.cpu or not torch.cuda.is_available()
+    precision = args.mixed_precision
+    if on_cpu and precision == "fp16":
+        logger.warning("--mixed_precision fp16 needs a GPU: on the CPU this run trains in fp32 (bf16 works on CPUs)")
+        precision = "no"
     accelerator = Accelerator(
-        cpu=args.cpu or not torch.cuda.is_available(),
-        mixed_precision=args.mixed_precision,
+        cpu=on_cpu,
+        mixed_precision=precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=args.report_to,
         project_dir=str(output_dir),
@@ -494,9 +775,8 @@ def _train_stage(config: RunConfig) -> dict[str, float]:
     set_seed(args.seed)
     if args.push_to_hub:
         resolve_token()  # a missing token fails now, not after the training
-    resume = resolve_resume(output_dir, args.resume_from_checkpoint)
-    check_output_dir(config, output_dir, accelerator.is_main_process, resuming=resume is not None)
-    accelerator.wait_for_everyone()
+    candidates = resolve_resume(output_dir, args.resume_from_checkpoint)
+    check_output_dir(config, output_dir, resuming=bool(candidates))  # reads only; the folder changes after the data
 
     # Data: the channel count comes from the source (3 for colour, 1 for MNIST) unless the model fixes it.
     image_size = config.model.image_size or LeaeConfig.from_preset(config.model.preset).image_size
@@ -506,12 +786,13 @@ def _train_stage(config: RunConfig) -> dict[str, float]:
     else:
         channels = None
     dataset = build_dataset(config.data.data, config.data.train_split, image_size, channels, seed=args.seed)
-    in_channels = channels or int(dataset[0]["pixel_values"].shape[0])
+    check_data_size(len(dataset), args.batch_size, accelerator.num_processes, config.data.train_split)
+    in_channels = channels or int(first_readable(dataset)["pixel_values"].shape[0])
     eval_source = build_dataset(
         config.data.eval_data or config.data.data, config.data.eval_split, image_size, in_channels, seed=args.seed
     )
     eval_count = min(config.data.eval_images, len(eval_source))
-    eval_images = torch.stack([eval_source[i]["pixel_values"] for i in range(eval_count)])
+    eval_images = torch.stack([item["pixel_values"] for item in readable_items(eval_source, range(eval_count))])
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=args.batch_size,
@@ -543,18 +824,20 @@ def _train_stage(config: RunConfig) -> dict[str, float]:
         num_training_steps=max_steps * accelerator.num_processes,
     )
     step_module, optimizer, loader, scheduler = accelerator.prepare(step_module, optimizer, loader, scheduler)
-    accelerator.register_for_checkpointing(recipe)
+    core = accelerator.unwrap_model(step_module).model
+
+    step = 0
+    if candidates:
+        explicit = args.resume_from_checkpoint != "latest"
+        resumed, step = load_checkpoint(accelerator, core, recipe, candidates, explicit)
+        if accelerator.is_main_process:
+            logger.info("resumed from %s at step %d", resumed, step)
+    if accelerator.is_main_process:
+        prepare_output_dir(config, output_dir, step, keep)
+    accelerator.wait_for_everyone()
     if args.report_to:
         accelerator.init_trackers("leae", config=_flat_scalars(config.to_dict()))
 
-    step = 0
-    if resume is not None:
-        accelerator.load_state(str(resume))
-        step = json.loads((resume / "trainer_state.json").read_text())["step"]
-        if accelerator.is_main_process:
-            logger.info("resumed from %s at step %d", resume, step)
-
-    core = accelerator.unwrap_model(step_module).model
     metrics_path = output_dir / "metrics.jsonl"
     progress = tqdm(total=max_steps, initial=step, desc=config.recipe, disable=not accelerator.is_main_process)
     last_time, images_since = time.perf_counter(), 0
@@ -605,14 +888,21 @@ def _train_stage(config: RunConfig) -> dict[str, float]:
                     handle.write(json.dumps({"step": step, **result}) + "\n")
                 accelerator.log(result, step=step)
             if step % args.checkpoint_every == 0 and step != max_steps:
-                save_checkpoint(accelerator, output_dir, step, args.keep_checkpoints)
+                save_checkpoint(accelerator, output_dir, step, args.keep_checkpoints, recipe)
                 last_saved = step
             if step >= max_steps:
                 break
+        if micro == skip:  # not one batch this epoch: without this check the loop would spin forever
+            raise RuntimeError(
+                f"Epoch {epoch} of {config.data.data!r} gave no batch (every image unreadable?); check the data."
+            )
     progress.close()
     wall_time = time.perf_counter() - start_time
+    skipped = getattr(dataset, "num_skipped", 0)
+    if skipped:
+        logger.warning("skipped %d unreadable training image(s) (this process); the log above names them", skipped)
     if last_saved != step:
-        save_checkpoint(accelerator, output_dir, step, args.keep_checkpoints)
+        save_checkpoint(accelerator, output_dir, step, args.keep_checkpoints, recipe)
     accelerator.wait_for_everyone()
     result: dict[str, float] = {}
     if accelerator.is_main_process:

@@ -1,0 +1,298 @@
+"""Resuming is safe and robust: nothing is unpickled, a damaged newest checkpoint falls back to the one before, a moved
+run folder resumes, `metrics.jsonl` never holds a step twice, an output folder changes only once the config and the
+data are known to be good, and `kill -9` at random moments still ends in bit-identical weights."""
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+
+import leae_hub.training as train
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = ROOT / "training" / "configs" / "shapes-quick.yaml"
+# A constant learning rate: a cosine one would depend on max_steps, which the tests below change between runs.
+TINY = [
+    "--config", str(SHAPES), "--data", "synthetic-shapes:64", "--hidden_channels", "16", "--latent_channels", "8",
+    "--batch_size", "8", "--eval_images", "8", "--log_every", "1", "--sample_every", "100", "--eval_every", "100",
+    "--checkpoint_every", "2", "--warmup_steps", "2", "--lr_schedule", "constant",
+]  # fmt: skip
+LATEST = ("--resume_from_checkpoint", "latest")
+
+
+def _args(output_dir: Path, steps: int, *extra: str) -> list[str]:
+    return [*TINY, "--output_dir", str(output_dir), "--max_steps", str(steps), *extra]
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(run / "model" / "model.safetensors")
+
+
+def _identical(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> bool:
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def _steps(run: Path) -> list[int]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [row["step"] for row in rows if "loss" in row]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """An uninterrupted 6-step run: what every interrupted and resumed run below must reproduce bit for bit."""
+    run = tmp_path_factory.mktemp("reference") / "run"
+    train.main(_args(run, 6))
+    return run
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory) -> Path:
+    """A run stopped after step 4 (checkpoints 2 and 4 kept), to be copied and damaged by each test."""
+    run = tmp_path_factory.mktemp("stopped") / "run"
+    train.main(_args(run, 4))
+    return run
+
+
+def _copy(stopped: Path, tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(stopped, run)
+    return run
+
+
+class _Payload:
+    """Unpickling this creates the file `marker`: what an attacker's checkpoint file would do with arbitrary code."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_a_planted_pickle_payload_is_never_run(stopped, reference, tmp_path, caplog):
+    run = _copy(stopped, tmp_path)
+    marker = tmp_path / "pwned"
+    for name in (train.LEGACY_RECIPE_STATE, "custom_checkpoint_1.pkl"):  # what Accelerate would unpickle
+        torch.save(_Payload(marker), run / "checkpoints" / "checkpoint-4" / name)
+    with caplog.at_level(logging.INFO, logger="leae_hub"):
+        assert train.main(_args(run, 6, *LATEST))["steps"] == 6
+    assert not marker.exists()
+    assert any("resumed from" in r.getMessage() and "checkpoint-4 at step 4" in r.getMessage() for r in caplog.records)
+    assert _identical(_weights(run), _weights(reference))
+
+
+@pytest.mark.parametrize("file", [train.LEGACY_RECIPE_STATE, "optimizer.bin"])
+def test_an_older_checkpoint_with_a_payload_is_refused_without_running_it(stopped, tmp_path, file):
+    """A checkpoint without the file list (written before it existed): every pickle is read with weights_only=True."""
+    run = _copy(stopped, tmp_path)
+    for checkpoint in train._checkpoints(run / "checkpoints"):
+        (checkpoint / train.TRAINER_STATE).write_text(json.dumps({"step": int(checkpoint.name.split("-")[-1])}))
+        (checkpoint / train.RECIPE_STATE).rename(checkpoint / train.LEGACY_RECIPE_STATE)  # the older layout
+        torch.save(_Payload(tmp_path / "pwned"), checkpoint / file)
+    with pytest.raises(ValueError, match="No usable checkpoint.*checkpoint-4.*does not load.*checkpoint-2"):
+        train.main(_args(run, 6, *LATEST))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_an_older_checkpoint_resumes_with_its_recipe_state(stopped, reference, tmp_path):
+    run = _copy(stopped, tmp_path)
+    checkpoint = run / "checkpoints" / "checkpoint-4"
+    state = load_file(checkpoint / train.RECIPE_STATE)
+    torch.save(state, checkpoint / train.LEGACY_RECIPE_STATE)  # accelerate's register_for_checkpointing layout
+    (checkpoint / train.RECIPE_STATE).unlink()
+    (checkpoint / train.TRAINER_STATE).write_text(json.dumps({"step": 4}))
+    assert train.main(_args(run, 6, *LATEST))["steps"] == 6
+    assert _identical(_weights(run), _weights(reference))
+
+
+def _truncate(checkpoint: Path) -> None:
+    weights = checkpoint / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+
+
+def _non_finite(checkpoint: Path) -> None:
+    """NaN weights in a checkpoint whose file list agrees (a run that diverged and saved them)."""
+    weights = load_file(checkpoint / "model.safetensors")
+    name = sorted(weights)[0]
+    weights[name].view(-1)[0] = float("nan")
+    save_file(weights, checkpoint / "model.safetensors", metadata={"format": "pt"})
+    state = json.loads((checkpoint / train.TRAINER_STATE).read_text())
+    state["files"]["model.safetensors"] = train._fingerprint(checkpoint / "model.safetensors")
+    (checkpoint / train.TRAINER_STATE).write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (_truncate, "model.safetensors has .* bytes, .* were written"),
+        (lambda c: (c / "optimizer.bin").unlink(), "missing optimizer.bin"),
+        (lambda c: (c / "scheduler.bin").write_bytes(b"\0" * (c / "scheduler.bin").stat().st_size), "SHA-256"),
+        (_non_finite, "holds NaN or inf"),
+    ],
+    ids=["truncated", "missing file", "overwritten", "NaN weights"],
+)
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(
+    stopped, reference, tmp_path, caplog, damage, reason
+):
+    run = _copy(stopped, tmp_path)
+    damage(run / "checkpoints" / "checkpoint-4")
+    with caplog.at_level(logging.WARNING, logger="leae_hub"):
+        assert train.main(_args(run, 6, *LATEST))["steps"] == 6
+    assert any("skipping checkpoint" in r.getMessage() and "checkpoint-4" in r.getMessage() for r in caplog.records)
+    assert any(re.search(reason, record.getMessage()) for record in caplog.records)
+    assert _identical(_weights(run), _weights(reference))  # resumed at step 2, finished at 6
+    assert _steps(run) == [1, 2, 3, 4, 5, 6]  # the rows of steps 3-4 after checkpoint-2 were cut back, not doubled
+
+
+def test_a_given_damaged_checkpoint_is_refused(stopped, tmp_path):
+    run = _copy(stopped, tmp_path)
+    _truncate(run / "checkpoints" / "checkpoint-4")
+    with pytest.raises(ValueError, match="Cannot resume from .*checkpoint-4: model.safetensors has"):
+        train.main(_args(run, 6, "--resume_from_checkpoint", str(run / "checkpoints" / "checkpoint-4")))
+
+
+def test_a_moved_run_folder_resumes_and_metrics_are_cut_back(stopped, reference, tmp_path):
+    moved = _copy(stopped, tmp_path / "elsewhere")
+    with (moved / "metrics.jsonl").open("a") as handle:  # rows past the checkpoint, and a line torn by a crash
+        handle.write(json.dumps({"step": 5, "loss": 1.0}) + '\n{"step": 6, "lo')
+    assert train.main(_args(moved, 6, *LATEST))["steps"] == 6
+    assert _steps(moved) == [1, 2, 3, 4, 5, 6]
+    assert _identical(_weights(moved), _weights(reference))
+    assert yaml.safe_load((moved / "train_config.yaml").read_text())["output_dir"] == str(moved)
+    assert not list(moved.glob(".train_config.yaml.*"))  # written through a temporary file, then renamed
+
+
+def test_nothing_changes_until_config_and_data_are_checked_and_overwrite_moves_the_old_run_aside(stopped, tmp_path):
+    run = _copy(stopped, tmp_path)
+    before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    for bad in (
+        ["--data", "folder:/nonexistent", "--overwrite", "true"],
+        ["--batch_size", "100", "--overwrite", "true"],  # more than the 64 images: not one full batch
+    ):
+        with pytest.raises((FileNotFoundError, ValueError)):
+            train.main(_args(run, 2, *bad))
+        assert {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    train.main(_args(run, 1, "--learning_rate", "0.01", "--overwrite", "true"))
+    (aside,) = tmp_path.glob("run.old-*")
+    assert {p.relative_to(aside): p.read_bytes() for p in aside.rglob("*") if p.is_file()} == before
+    assert _steps(run) == [1] and [p.name for p in train._checkpoints(run / "checkpoints")] == ["checkpoint-1"]
+    assert yaml.safe_load((run / "train_config.yaml").read_text())["learning_rate"] == 0.01
+
+
+def test_a_failed_start_up_does_not_refuse_the_corrected_command(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        train.main(_args(run, 2, "--data", "synthetic-shapes:4"))
+    assert not run.exists()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("out of memory (simulated)")
+
+    monkeypatch.setattr(train.TrainStep, "forward", fail)  # fails after the folder was prepared
+    with pytest.raises(RuntimeError, match="simulated"):
+        train.main(_args(run, 2, "--learning_rate", "0.5"))
+    assert (run / "train_config.yaml").exists()
+    monkeypatch.undo()
+    assert train.main(_args(run, 2, "--learning_rate", "0.01"))["steps"] == 2  # another lr: not refused
+
+
+def test_a_dataset_smaller_than_a_batch_fails_within_seconds(tmp_path):
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match=r"'train' split has 5 image\(s\), fewer than one batch.*batch_size to 5"):
+        train.main(_args(tmp_path / "run", 2, "--data", "synthetic-shapes:5"))
+    assert time.perf_counter() - started < 30
+    assert not (tmp_path / "run").exists()
+
+
+def test_latest_without_a_checkpoint_and_fp16_on_cpu_say_what_happens(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="leae_hub"):
+        result = train.main(_args(tmp_path / "run", 1, *LATEST, "--mixed_precision", "fp16", "--cpu", "true"))
+    assert result["steps"] == 1
+    text = " ".join(record.getMessage() for record in caplog.records)
+    assert "no checkpoint in" in text and "starts fresh at step 0" in text
+    assert "fp16 needs a GPU: on the CPU this run trains in fp32" in text
+
+
+# ------------------------------------------------------------------------------------------------- kill -9, many times
+
+KILLS = 10
+KILL_STEPS = 60
+
+
+def sigkill_driver(reference: str, killed: str, steps: int, kills: int, seed: int) -> None:
+    """Train `reference` uninterrupted, then train `killed` with `kill -9` `kills` times (each restart resumes from
+    the latest checkpoint), then let it finish. A kill comes at a random moment (up to 0.1 s) after the restarted run
+    has saved one more checkpoint, so every restart makes progress and kills land in steps, checkpoint writes and log
+    writes alike. Runs in its own process: leae_hub is imported once and every run is a forked child, so a restart
+    costs no import. Prints {"kills": n}."""
+    import random
+
+    torch.set_num_threads(1)
+
+    def start(output_dir: str, *extra: str) -> int:
+        pid = os.fork()
+        if pid == 0:  # the child: one training run, then exit without running the parent's cleanup
+            code = 0
+            try:
+                train.main(_args(Path(output_dir), steps, "--checkpoint_every", "1", *extra))
+            except BaseException as error:  # noqa: BLE001  (reported through the exit status)
+                print(f"training failed: {error!r}", file=sys.stderr)
+                code = 1
+            os._exit(code)
+        return pid
+
+    def finish(pid: int) -> None:
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise SystemExit(f"a training run failed with status {status}")
+
+    def newest(checkpoints: Path) -> int:
+        return max((int(p.name.split("-")[-1]) for p in train._checkpoints(checkpoints)), default=0)
+
+    def running(pid: int) -> bool:
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            raise SystemExit("a run ended before its kill: raise KILL_STEPS")
+        return True
+
+    finish(start(reference))
+    rng, done, checkpoints = random.Random(seed), 0, Path(killed) / "checkpoints"
+    while done < kills:
+        before = newest(checkpoints)
+        pid = start(killed, *LATEST)
+        while running(pid) and newest(checkpoints) <= before:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.1))
+        running(pid)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        done += 1
+    finish(start(killed, *LATEST))
+    print(json.dumps({"kills": done}))
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_still_gives_bit_identical_weights(tmp_path):
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_resume; "
+        f"test_resume.sigkill_driver({str(reference)!r}, {str(killed)!r}, {KILL_STEPS}, {KILLS}, 0)"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == {"kills": KILLS}
+    assert _identical(_weights(killed), _weights(reference))
+    assert _steps(killed) == list(range(1, KILL_STEPS + 1))  # every step logged once, none twice
