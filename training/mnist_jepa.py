@@ -1,0 +1,197 @@
+"""MNIST JEPA like the second seed report: k-NN@5 with weighted scores, the learning curve, the phase-2 figure.
+
+    python training/mnist_jepa.py evaluate --model runs/mnist-jepa/model            # JEPA vs raw pixels vs random
+    python training/mnist_jepa.py curve --run runs/mnist-jepa                       # k-NN@5 of every checkpoint
+    python training/mnist_jepa.py phase2 --model runs/mnist-jepa-decoder/model      # reconstructions from perturbed
+
+k-NN: Euclidean, k = 5, majority vote, on the flattened embeddings (128-d for leae-mnist), bank = all training digits,
+queries = all test digits of `--data` (default `mnist-full`: 60,000 / 10,000). Results go to OUT/mnist_jepa*.json
+(OUT defaults to docs/lab) with a markdown table printed and written next to them; figures to OUT/mnist_jepa/. See
+docs/lab.md, section "MNIST JEPA".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from PIL import Image  # noqa: E402
+from transformers import AutoModel  # noqa: E402
+
+from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
+from leae_hub.evaluation import grid_array  # noqa: E402
+from leae_hub.lab import mnist_jepa as M  # noqa: E402
+
+SCORE_COLUMNS = ("accuracy", "precision", "recall", "f1")
+
+
+def _command() -> str:
+    return "python training/mnist_jepa.py " + " ".join(sys.argv[1:])
+
+
+def _write(out: Path, name: str, result: dict, table: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}_table.md").write_text(table + "\n")
+    print(table)
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """k-NN@5 scores of the trained encoder, of raw pixels and of an untrained encoder of the same architecture."""
+    start = time.perf_counter()
+    model = AutoModel.from_pretrained(args.model)
+    size = model.config.image_size
+    train, test = M.load_digits(args.data, "train", size), M.load_digits(args.data, "test", size)
+    torch.manual_seed(args.seed)
+    untrained = LeaeModel(model.config)  # the same architecture, freshly initialised
+    rows = {
+        "JEPA encoder": M.knn_scores(model, train, test, args.k),
+        "raw pixels": M.knn_scores(None, train, test, args.k),
+        f"random encoder (untrained, seed {args.seed})": M.knn_scores(untrained, train, test, args.k),
+    }
+    result = {
+        "command": _command(),
+        "model": str(args.model),
+        "data": args.data,
+        "bank": len(train[1]),
+        "queries": len(test[1]),
+        "k": args.k,
+        "distance": "euclidean",
+        "rows": rows,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    header = f"| features | dim | k-NN@{args.k} accuracy | weighted precision | weighted recall | weighted F1 |"
+    lines = [header, "| --- | --- | --- | --- | --- | --- |"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {row['dim']} | " + " | ".join(f"{row[c]:.4f}" for c in SCORE_COLUMNS) + " |")
+    _write(Path(args.out), "mnist_jepa", result, "\n".join(lines))
+
+
+def curve(args: argparse.Namespace) -> None:
+    """k-NN@5 accuracy of every kept checkpoint of a run (cached: checkpoints already in the JSON are skipped)."""
+    run = Path(args.run)
+    config = LeaeConfig.from_pretrained(args.config_from) if args.config_from else None
+    train_config = yaml.safe_load((run / "train_config.yaml").read_text())
+    out = Path(args.out)
+    path = out / "mnist_jepa_curve.json"
+    points = {p["step"]: p for p in json.loads(path.read_text())["points"]} if path.exists() else {}
+    checkpoints = sorted((run / "checkpoints").glob("checkpoint-*"), key=M.checkpoint_step)
+    if config is None:
+        config = LeaeConfig.from_preset(train_config["preset"], in_channels=1)
+    train = test = None
+    for checkpoint in checkpoints:
+        step = M.checkpoint_step(checkpoint)
+        if step in points:
+            continue
+        if train is None:
+            train = M.load_digits(args.data, "train", config.image_size)
+            test = M.load_digits(args.data, "test", config.image_size)
+        scores = M.knn_scores(M.encoder_from_checkpoint(checkpoint, config), train, test, args.k)
+        steps_per_epoch = len(train[1]) // train_config["batch_size"]
+        points[step] = {"step": step, "epoch": step / steps_per_epoch, **scores}
+        print(f"step {step} (epoch {step / steps_per_epoch:.2f}): k-NN@{args.k} {scores['accuracy']:.4f}", flush=True)
+    ordered = [points[s] for s in sorted(points)]
+    result = {"command": _command(), "run": str(run), "data": args.data, "k": args.k, "points": ordered}
+    lines = [f"| epoch | step | k-NN@{args.k} accuracy | weighted F1 |", "| --- | --- | --- | --- |"]
+    lines += [f"| {p['epoch']:.0f} | {p['step']} | {p['accuracy']:.4f} | {p['f1']:.4f} |" for p in ordered]
+    _write(out, "mnist_jepa_curve", result, "\n".join(lines))
+    if ordered:
+        _plot_curve(ordered, args.k, out / "mnist_jepa" / "knn_curve.png")
+
+
+def _plot_curve(points: list[dict], k: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, axis = plt.subplots(figsize=(5, 3.2), dpi=120)
+    axis.plot([p["epoch"] for p in points], [p["accuracy"] for p in points], marker="o")
+    axis.axhline(0.9901, color="grey", linestyle="--", label="seed report: 0.9901")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(f"k-NN@{k} test accuracy")
+    axis.legend()
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def phase2(args: argparse.Namespace) -> None:
+    """The phase-2 model (a decoder trained to restore clean digits from perturbed ones): test MSE / PSNR against the
+    clean digit, for the reconstruction and for the perturbed input itself, and the original / perturbed /
+    reconstructed figure (the first test digit of each class)."""
+    model = AutoModel.from_pretrained(args.model)
+    images, labels = M.load_digits(args.data, "test", model.config.image_size)
+    originals, perturbed, reconstructed = [], [], []
+    for index, chunk in enumerate(images.split(1000)):
+        rows = M.reconstruction_rows(model, chunk, args.strength, seed=args.seed + index)
+        originals.append(rows[0])
+        perturbed.append(rows[1])
+        reconstructed.append(rows[2])
+    original, noisy, restored = torch.cat(originals), torch.cat(perturbed), torch.cat(reconstructed)
+
+    def scores(candidate: torch.Tensor) -> dict[str, float]:
+        mse = (candidate - original).square().flatten(1).mean(dim=1)
+        return {"mse": float(mse.mean()), "psnr_db": float((-10 * mse.clamp_min(1e-10).log10()).mean())}
+
+    result = {
+        "command": _command(),
+        "model": str(args.model),
+        "data": args.data,
+        "images": len(labels),
+        "strength": args.strength,
+        "reconstruction": scores(restored),
+        "perturbed input": scores(noisy),
+    }
+    lines = ["| against the clean digit | MSE | PSNR (dB) |", "| --- | --- | --- |"]
+    for name in ("reconstruction", "perturbed input"):
+        lines.append(f"| {name} | {result[name]['mse']:.4f} | {result[name]['psnr_db']:.2f} |")
+    _write(Path(args.out), "mnist_jepa_phase2", result, "\n".join(lines))
+    picks = [int((labels == digit).nonzero()[0]) for digit in range(10)]
+    grid = grid_array([original[picks], noisy[picks], restored[picks]])
+    figure = Path(args.out) / "mnist_jepa" / "reconstruction.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.kron(grid, np.ones((3, 3, 1), dtype=np.uint8))).save(figure)
+    print(f"rows: original / perturbed (strength {args.strength}) / reconstructed -> {figure}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, function in (("evaluate", evaluate), ("curve", curve), ("phase2", phase2)):
+        sub = commands.add_parser(name, help=function.__doc__)
+        sub.set_defaults(function=function)
+        sub.add_argument("--data", default="mnist-full", help="data source with train/test splits")
+        sub.add_argument("--out", default="docs/lab", help="folder for the JSON, the table and the figures")
+        sub.add_argument("--seed", type=int, default=0, help="the untrained encoder's / the perturbations' seed")
+        if name != "phase2":
+            sub.add_argument("--k", type=int, default=M.KNN_K, help="neighbours of the k-NN classifier")
+        if name == "curve":
+            sub.add_argument("--run", required=True, help="a `leae train` output_dir with checkpoints/checkpoint-*/")
+            sub.add_argument("--config_from", help="a saved model whose config the checkpoints use (default: preset)")
+        else:
+            sub.add_argument("--model", required=True, help="a saved model folder")
+        if name == "phase2":
+            sub.add_argument("--strength", type=float, default=1.0, help="perturbation strength, in [0, 1]")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    args = build_parser().parse_args(argv)
+    args.function(args)
+
+
+if __name__ == "__main__":
+    main()
