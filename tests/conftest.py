@@ -31,6 +31,21 @@ def tiny_config(**overrides):
     return LeaeConfig.from_preset("leae-cifar", **{"hidden_channels": 16, "latent_channels": 8, **overrides})
 
 
+# The first lines of a script run in a subprocess as a user without the library would: `import leae_hub` fails there,
+# so everything the script loads must come from a repo's remote code.
+WITHOUT_LEAE_HUB = """
+import sys
+
+sys.modules["leae_hub"] = None  # the package is not installed here
+try:
+    import leae_hub  # noqa: F401
+except ImportError:
+    pass
+else:
+    raise SystemExit("leae_hub should not be importable")
+"""
+
+
 def model_index_values(card: ModelCard) -> dict[str, object]:
     """{metric type: value} of a model card's `model-index`."""
     return {result.metric_type: result.metric_value for result in card.data.eval_results or []}

@@ -18,6 +18,7 @@ import huggingface_hub
 import numpy as np
 import pytest
 import torch
+from conftest import WITHOUT_LEAE_HUB
 from fakehub import FakeHub, fake_hub_fixture, git_blob_oid  # noqa: F401  (fake_hub_fixture registers `fake_hub`)
 from huggingface_hub import constants
 from transformers import AutoImageProcessor, AutoModel
@@ -237,18 +238,8 @@ def test_fake_hub_errors(fake_hub: FakeHub, tmp_path):
 
 # ---------------------------------------------------------------------------------------------------- remote code
 
-REMOTE_CODE_SCRIPT = textwrap.dedent(
+REMOTE_CODE_SCRIPT = WITHOUT_LEAE_HUB + textwrap.dedent(
     """
-    import sys
-
-    sys.modules["leae_hub"] = None  # the package is not installed here
-    try:
-        import leae_hub  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        raise SystemExit("leae_hub should not be importable")
-
     import numpy as np
     import torch
     from transformers import AutoConfig, AutoImageProcessor, AutoModel

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import model_index_values, tiny_config
+from conftest import WITHOUT_LEAE_HUB, model_index_values, tiny_config
 from fakehub import FakeHub, fake_hub_fixture  # noqa: F401  (fake_hub_fixture registers `fake_hub`)
 from huggingface_hub import ModelCard
 from PIL import Image
@@ -73,18 +73,8 @@ def tiny_folder(folder: Path, repo_id: str = "leae-hub/leae-tiny") -> Path:
 
 # ---------------------------------------------------------------------------------------------------- dry runs
 
-REMOTE_SCRIPT = textwrap.dedent(
+REMOTE_SCRIPT = WITHOUT_LEAE_HUB + textwrap.dedent(
     """
-    import sys
-
-    sys.modules["leae_hub"] = None  # the package is not installed here
-    try:
-        import leae_hub  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        raise SystemExit("leae_hub should not be importable")
-
     import numpy as np
     import torch
     from transformers import AutoModel, pipeline
