@@ -157,3 +157,150 @@ def test_characteristic_sums_match_the_direct_formula(knots):
     (grad,) = torch.autograd.grad((weights[0] * cos_sum + weights[1] * sin_sum).sum(), u)
     (expected,) = torch.autograd.grad((weights[0] * t_u.cos().sum(-3) + weights[1] * t_u.sin().sum(-3)).sum(), u)
     assert torch.allclose(grad, expected)
+
+
+# ------------------------------------------------------------------------------- plain reference and time to PSNR
+
+sys.path.insert(0, str(ROOT / "training"))
+import benchmark  # noqa: E402
+from plain_reference import PlainStep, plain_sigreg  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("recipe", "options"),
+    [("masked", {}), ("self-teaching", {}), ("self-teaching", {"judge": "ema", "num_crops": 2})],
+    ids=["masked", "self-teaching", "self-teaching-ema-2-crops"],
+)
+def test_plain_reference_is_the_same_math_as_the_shipped_step(recipe, options):
+    """The plain formulation (plain model, separate judge calls, direct SIGReg) and the shipped recipe with the fast
+    path train the same way: same losses and gradients over two steps, up to float rounding."""
+    pixel_values = torch.rand(4, 3, 32, 32)
+    results = {}
+    for plain in (True, False):
+        torch.manual_seed(0)
+        model = LeaeModel(tiny_config()).train()
+        shipped = build_recipe(recipe, **options)
+        objective = PlainStep(shipped) if plain else shipped
+        if not plain:
+            enable_fast_path(model)
+        optimizer = torch.optim.AdamW(list(shipped.trainable_parameters(model)), lr=1e-3)
+        losses = []
+        for step in range(2):
+            out = objective(model, {"pixel_values": pixel_values}, step)
+            out.loss.backward()
+            grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+            optimizer.step()
+            optimizer.zero_grad()
+            objective.update(model, step)
+            losses.append(out.loss.item())
+        results[plain] = losses, grads
+    (plain_losses, plain_grads), (fast_losses, fast_grads) = results[True], results[False]
+    assert fast_losses == pytest.approx(plain_losses, rel=1e-4)
+    scale = max(grad.abs().max().item() for grad in plain_grads)
+    for plain, fast in zip(plain_grads, fast_grads, strict=True):
+        assert torch.allclose(fast, plain, rtol=1e-3, atol=1e-4 * scale)
+
+
+def test_plain_sigreg_is_sigreg_from_its_formula():
+    shipped = build_recipe("self-teaching").sigreg
+    z = torch.randn(16, 8, 4, 4, dtype=torch.float64)
+    assert plain_sigreg(shipped.double(), z, step=3).item() == pytest.approx(shipped(z, step=3).item(), rel=1e-9)
+    collapsed = torch.zeros(16, 8, dtype=torch.float64)
+    assert plain_sigreg(shipped, collapsed, step=0).item() == pytest.approx(shipped(collapsed, step=0).item())
+
+
+def test_plain_reference_refuses_views_it_does_not_implement():
+    with pytest.raises(ValueError, match="crop view only"):
+        PlainStep(build_recipe("self-teaching", views=["crop", "detail"]))
+
+
+def test_cpu_isa_is_capped_by_the_emulation_variables(monkeypatch):
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    native = benchmark.cpu_isa()
+    assert native["isa"] in benchmark.ISA_LEVELS and native["aten_cpu_capability"]
+    assert benchmark.ISA_LEVELS.index(native["isa"]) <= benchmark.ISA_LEVELS.index(native["hardware_isa"])
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    emulated = benchmark.cpu_isa()
+    assert emulated["overrides"]["ONEDNN_MAX_CPU_ISA"] == "AVX2" and not emulated["native_bf16"]
+    assert emulated["isa"] in ("AVX2", "other")
+    assert benchmark.choose_mixed_precision(torch.device("cpu"), emulated) == "no"
+    assert benchmark.choose_mixed_precision(torch.device("cpu"), {**emulated, "native_bf16": True}) == "bf16"
+
+
+def test_time_to_psnr_variants_follow_the_zoo_config():
+    setup = benchmark.load_setup("celeba64")
+    assert setup["data"] == "celeba-half" and setup["image_size"] == 64 and setup["crop_size"] == 32
+    cpu, avx2 = torch.device("cpu"), {"native_bf16": False}
+    plain = benchmark.time_to_psnr_variant("plain", setup, cpu, avx2)
+    assert plain["plain"] and plain["mixed_precision"] == "no" and "crop_size" not in plain["options"]
+    same = benchmark.time_to_psnr_variant("same-math", setup, cpu, avx2)
+    assert not same["plain"] and "crop_size" not in same["options"] and same["options"]["crop_ratio"] == 0.15
+    defaults = benchmark.time_to_psnr_variant("defaults", setup, cpu, avx2)
+    assert defaults["options"]["crop_size"] == 32 and defaults["mixed_precision"] == "no"
+    assert benchmark.time_to_psnr_variant("defaults", setup, cpu, {"native_bf16": True})["mixed_precision"] == "bf16"
+    assert benchmark.time_to_psnr_variant("config", setup, cpu, avx2)["mixed_precision"] == setup["mixed_precision"]
+    tuned = benchmark.time_to_psnr_variant("same-math,crop_size=16,bf16", setup, cpu, avx2)
+    assert tuned["options"]["crop_size"] == 16 and tuned["mixed_precision"] == "bf16"
+    with pytest.raises(SystemExit, match="plain reference runs in fp32"):
+        benchmark.time_to_psnr_variant("plain,bf16", setup, cpu, avx2)
+
+
+def test_crossing_interpolates_between_checkpoints():
+    curve = [
+        {"seconds": 10.0, "images": 100, "psnr": 14.0},
+        {"seconds": 20.0, "images": 200, "psnr": 18.0},
+        {"seconds": 30.0, "images": 300, "psnr": 22.0},
+    ]
+    hit = benchmark.crossing(curve, 20.0)
+    assert hit == {"seconds": 25.0, "images": 250.0, "checkpoint": 300}
+    assert benchmark.crossing(curve, 13.0)["seconds"] == 10.0 and benchmark.crossing(curve, 23.0) is None
+
+
+@pytest.mark.slow
+def test_gpu_script_dry_run_on_the_cpu(tmp_path):
+    """The GPU script's whole path (matrix, then the interleaved time-to-PSNR run) at tiny sizes on the CPU."""
+    out = tmp_path / "gpu.json"
+    command = [sys.executable, str(ROOT / "training" / "gpu_benchmark.py"), "--device", "cpu", "--dry_run"]
+    completed = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-3000:]
+    report = json.loads(out.read_text())
+    (case,) = report["matrix"]["cases"]
+    assert _positive(case["img_per_s"]) and _positive(case["fraction_of_peak"])
+    ttp = report["time_to_psnr"]
+    assert [r["variant"] for r in ttp["time_to_psnr"]] == ["plain", "same-math,bf16", "config"]
+    assert ttp["setup"]["cpu_isa"]["aten_cpu_capability"] and ttp["setup"]["mean_image_psnr"] > 0
+    for result in ttp["time_to_psnr"]:
+        assert result["images"] == 8 and _positive(result["img_per_s"]) and _positive(result["fraction_of_best_conv"])
+        assert set(result["reached"]) == {"+8 dB", "+10 dB"} and len(result["curve"]) == 2
+    plain, same_math, _ = ttp["time_to_psnr"]
+    assert plain["gflop_per_img"] == pytest.approx(same_math["gflop_per_img"])  # the same math, the same work
+
+
+@pytest.mark.slow
+def test_train_compile_flag_compiles_the_step_in_place(tmp_path, monkeypatch):
+    """`--compile` runs the training step through torch.compile (dynamo's eager backend here, to stay fast) and saves
+    a model with the plain state-dict keys; it does not make a run a different run (resuming may switch it)."""
+    import leae_hub.training as training
+
+    compiled = []
+    original = torch.nn.Module.compile
+
+    def eager_compile(module, **kwargs):
+        compiled.append(type(module).__name__)
+        original(module, backend="eager", **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "compile", eager_compile)
+    tiny = ["--data", "synthetic-shapes:32", "--hidden_channels", "16", "--latent_channels", "8", "--batch_size", "4"]
+    tiny += ["--eval_images", "8", "--sample_every", "2", "--eval_every", "2", "--checkpoint_every", "2"]
+    config = ROOT / "training" / "configs" / "shapes-quick.yaml"
+    assert not training.parse_config([]).train.compile and "compile" in training.RUN_INDEPENDENT_FIELDS
+    try:
+        result = training.main(
+            ["--config", str(config), *tiny, "--output_dir", str(tmp_path), "--max_steps", "2", "--compile"]
+        )
+    finally:
+        torch._dynamo.reset()
+    assert compiled == ["TrainStep"] and result["steps"] == 2 and math.isfinite(result["psnr"])
+    saved = LeaeModel.from_pretrained(tmp_path / "model")
+    assert list(saved.state_dict()) == list(LeaeModel(saved.config).state_dict())  # no torch.compile prefixes

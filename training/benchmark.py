@@ -20,6 +20,12 @@ AdamW step, `zero_grad(set_to_none=True)` and `recipe.update` (train.py adds gra
   several 2048×2048 `torch.mm`), and `fraction_of_peak` = gflops_per_s / matmul_gflops_per_s (both best-of, so load
   from other processes affects both the same way; `fraction_of_peak_median` pairs each step with the matmul timed
   right before it);
+- `conv_gflops_per_s`: the best rate of a 3×3 conv over the presets' conv shapes at the step's precision, measured
+  after the steps (`conv_gflops`), and `fraction_of_best_conv` = gflops_per_s / that rate: oneDNN's convs beat its own
+  2048² matmul, so this is the tighter yardstick;
+- with `--plain_reference`: the plain reference formulation of the step (training/plain_reference.py: the plain
+  model in fp32, full-size judge crops, one encoder call per judged batch), timed right after each timed step in the
+  same process: `plain_img_per_s` and `speedup_over_plain` (best step over best step; `_median` too);
 - inference (`model(pixel_values)` under `torch.inference_mode`, i.e. reconstruct): img/s at batch 1 and 32, p50
   latency at batch 1, and the FLOP rate and fraction of peak at batch 32;
 - the data pipeline: img/s of a DataLoader over each `--data` source (default `synthetic-shapes` and the CIFAR-10
@@ -35,6 +41,20 @@ reports the held-out PSNR each reaches:
 
     python training/benchmark.py --quality --preset leae-cifar --batch 128 --wall_seconds 150 \
         --variant same-math --variant crop_size=8 --variant bf16 --variant bf16,crop_size=8 --json quality.json
+
+`--time_to_psnr SETUP` trains on a real data set until held-out PSNR reaches the mean-image PSNR + 8 and + 10 dB
+(`--targets_db`): the setups are the zoo configs `celeba64` (CelebA 64 px), `utkface128` (UTKFace 128 px) and
+`cifar32` (CIFAR-10 32 px). Every `--variant` (`plain`: the plain reference formulation; `same-math`: the shipped step,
+same math; `defaults`: the config's options with the precision `choose_mixed_precision` picks for this CPU; `config`:
+the config's options as written; plus `bf16`, `fp32`, `compile`, `KEY=VALUE`) trains on the same batches, in turns of
+`--chunk_steps` steps (the variant with the least training time next, so load from other processes hits all alike),
+with held-out PSNR after every turn; it reports training time and images to each target, img/s, the ratios to the
+first variant, and the CPU's ISA (`cpu_isa`: /proc/cpuinfo flags capped by `torch.backends.cpu.get_cpu_capability()`
+and `ONEDNN_MAX_CPU_ISA`; an AVX2-only CPU is emulated with `ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+MKL_ENABLE_INSTRUCTIONS=AVX2`):
+
+    python training/benchmark.py --time_to_psnr celeba64 --batch 32 --threads 1 --warmup_steps 20 \
+        --variant plain --variant defaults --settle_factor 2.2 --json ttp.json
 
 On a GPU the step runs in bf16 autocast by default and the case adds `mfu`, the FLOP rate over the GPU's bf16 matmul
 rate measured in the same run (and over the nominal dense bf16 peak where the GPU is known).
@@ -112,6 +132,31 @@ def matmul_gflops(device: torch.device, dtype: torch.dtype = torch.float32, size
     return 2 * size**3 / best / 1e9
 
 
+# 3×3 convs (batch, channels in = out, map side) of the sizes the presets' conv encoders and decoders run (batch ×8 on
+# a GPU, which needs more work per call to reach its rate).
+CONV_SHAPES = ((8, 64, 64), (8, 128, 32), (8, 256, 16))
+
+
+def conv_gflops(device: torch.device, dtype: torch.dtype = torch.float32, reps: int = 3) -> float:
+    """Best rate of a forward 3×3 conv (padding 1, channels-last) over `CONV_SHAPES`, 2·B·C²·9·H·W FLOPs each: the
+    machine's best measured conv rate, which oneDNN and cuDNN reach above their own matmul rate on some shapes."""
+    best = 0.0
+    for batch, channels, side in CONV_SHAPES:
+        batch *= 8 if device.type == "cuda" else 1
+        x = torch.randn(batch, channels, side, side, device=device, dtype=dtype)
+        x = x.contiguous(memory_format=torch.channels_last)
+        weight = torch.randn(channels, channels, 3, 3, device=device, dtype=dtype)
+        weight = weight.contiguous(memory_format=torch.channels_last)
+        torch.nn.functional.conv2d(x, weight, padding=1)
+        for _ in range(reps):
+            _sync(device)
+            start = time.perf_counter()
+            torch.nn.functional.conv2d(x, weight, padding=1)
+            _sync(device)
+            best = max(best, 2 * batch * channels**2 * 9 * side**2 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
 def count_flops(fn: Callable[[], Any], model: LeaeModel | None = None, plain: bool = False) -> int:
     """FLOPs of `fn()`; `plain=True` counts the plain formulation of the math (`model` without its fast path)."""
     with fast_path(model, enabled=False) if plain else nullcontext(), FlopCounterMode(display=False) as counter:
@@ -132,11 +177,11 @@ def _autocast(device: torch.device, mixed_precision: str):
 class TrainStep:
     """One optimiser step as training/train.py runs it (without its gradient clipping and scheduler)."""
 
-    def __init__(self, case: dict[str, Any], device: torch.device):
+    def __init__(self, case: dict[str, Any], device: torch.device, plain_reference: bool = False):
         torch.manual_seed(0)
         config = LeaeConfig.from_preset(case["preset"], image_size=case["image_size"])
         self.model = LeaeModel(config).to(device).train()
-        if not case["plain_kernels"]:
+        if not (case["plain_kernels"] or plain_reference):
             enable_fast_path(self.model)
         self.recipe = build_recipe(case["recipe"], **case["options"]).to(device)
         trainable = list(self.recipe.trainable_parameters(self.model))
@@ -152,6 +197,10 @@ class TrainStep:
         self.batch = {"pixel_values": pixels.to(device)}
         self.device, self.mixed_precision = device, case["mixed_precision"]
         self.objective = torch.compile(self.recipe) if case["compile"] else self.recipe
+        if plain_reference:
+            from plain_reference import PlainStep
+
+            self.objective, self.mixed_precision = PlainStep(self.recipe), "no"
         self.step_index = 0
 
     def __call__(self, eager: bool = False) -> float:
@@ -165,10 +214,25 @@ class TrainStep:
         return out.loss.item()
 
 
+def _timed(step: Callable[[], Any], device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
 def measure_training(case: dict[str, Any], device: torch.device) -> tuple[dict[str, Any], LeaeModel]:
     step = TrainStep(case, device)
     for _ in range(case["warmup"]):
         step()
+    reference = None  # the plain reference formulation (training/plain_reference.py), timed after each step
+    if case.get("plain_reference"):
+        options = {key: value for key, value in case["options"].items() if key != "crop_size"}
+        reference = TrainStep({**case, "options": options}, device, plain_reference=True)
+        for _ in range(case["warmup"]):
+            reference()
+    plain_times = []
     peak_dtype = torch.bfloat16 if device.type == "cuda" and case["mixed_precision"] == "bf16" else torch.float32
     low_precision_peaks = []  # bf16 on CPU: the bf16 matmul rate as well (the fraction is still against fp32)
     times, peaks = [], []
@@ -176,11 +240,11 @@ def measure_training(case: dict[str, Any], device: torch.device) -> tuple[dict[s
         peaks.append(matmul_gflops(device, peak_dtype))
         if device.type == "cpu" and case["mixed_precision"] == "bf16":
             low_precision_peaks.append(matmul_gflops(device, torch.bfloat16))
-        _sync(device)
-        start = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - start)
+        times.append(_timed(step, device))
+        if reference is not None:
+            plain_times.append(_timed(reference, device))
+    conv_dtype = torch.bfloat16 if case["mixed_precision"] == "bf16" else torch.float32
+    conv_peak = conv_gflops(device, conv_dtype)  # the best conv rate at the step's precision, after the steps
     peak_memory = peak_rss_mb()  # before the FLOP counting below, whose plain-formulation step needs more memory
     # Counted on eager steps (compiled or not, the math is the same): the plain formulation's FLOPs, which define the
     # work of the step for every implementation, and the FLOPs the fast path executes (fewer, see leae_hub.speedups).
@@ -203,8 +267,16 @@ def measure_training(case: dict[str, Any], device: torch.device) -> tuple[dict[s
         "executed_gflop_per_img": executed / batch / 1e9,
         "executed_gflops_per_s": executed / best / 1e9,
         "executed_fraction_of_peak": executed / best / 1e9 / peak,
+        "conv_gflops_per_s": conv_peak,
+        "conv_dtype": str(conv_dtype).removeprefix("torch."),
+        "fraction_of_best_conv": flops / best / 1e9 / conv_peak,
         "peak_rss_mb": peak_memory,
     }
+    if plain_times:
+        result["plain_img_per_s"] = batch / min(plain_times)
+        result["plain_step_s_all"] = plain_times
+        result["speedup_over_plain"] = min(plain_times) / best
+        result["speedup_over_plain_median"] = statistics.median(plain_times) / statistics.median(times)
     if low_precision_peaks:
         result["matmul_bf16_gflops_per_s"] = max(low_precision_peaks)
         result["fraction_of_bf16_peak"] = result["gflops_per_s"] / max(low_precision_peaks)
@@ -381,22 +453,9 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
     train_set = build_dataset(args.quality_data, "train", image_size, seed=0)
     test_set = build_dataset(args.quality_data, "test", image_size, seed=0)
     eval_images = torch.stack([test_set[i]["pixel_values"] for i in range(min(args.eval_images, len(test_set)))])
-    loader = make_dataloader(train_set, batch_size, seed=0)
-
-    def stream():
-        while True:  # epoch after epoch
-            for batch in loader:
-                yield {"pixel_values": batch["pixel_values"]}
-
-    source = enumerate(stream())
-    batches: dict[int, dict[str, torch.Tensor]] = {}  # step j of every variant trains on the same batch j
-
-    def batch_for(index: int) -> dict[str, torch.Tensor]:
-        while index not in batches:
-            produced, batch = next(source)
-            batches[produced] = batch
-        return batches[index]
-
+    batches = SharedBatches(make_dataloader(train_set, batch_size, seed=0))
+    args.lr = args.learning_rate if args.learning_rate is not None else 1e-3
+    args.warmup = args.warmup_steps if args.warmup_steps is not None else 20
     runs = []
     for spec in args.variant or ["same-math"]:
         variant = parse_variant(spec)
@@ -405,7 +464,7 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
         recipe = build_recipe(recipe_name, **variant["options"])
         trainable = list(recipe.trainable_parameters(model))
         fused = {"fused": True} if variant["fused_optimizer"] else {}
-        optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=0.01, **fused)
+        optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01, **fused)
         objective = torch.compile(recipe) if variant["compile"] else recipe
         runs.append(
             {
@@ -426,22 +485,8 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
     checkpoints = (0.5, 1.0)
     while any(run["seconds"] < budget for run in runs):
         run = min((r for r in runs if r["seconds"] < budget), key=lambda r: r["seconds"])
-        batch = batch_for(run["steps"])
-        for done in [index for index in batches if index < min(r["steps"] for r in runs)]:
-            del batches[done]  # every variant is past it
-        for group in run["optimizer"].param_groups:  # linear warm-up, then constant (train.py: warmup_steps)
-            group["lr"] = args.learning_rate * min(1.0, (run["steps"] + 1) / args.warmup_steps)
-        start = time.perf_counter()
-        with _autocast(device, run["mixed_precision"]):
-            out = run["objective"](run["model"], batch, run["steps"])
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(run["trainable"], 1.0)
-        run["optimizer"].step()
-        run["optimizer"].zero_grad(set_to_none=True)
-        run["recipe"].update(run["model"], run["steps"])
-        run["seconds"] += time.perf_counter() - start
-        run["steps"] += 1
-        run["loss"] = out.loss.item()
+        _train_chunk(run, batches, 1, args, device)
+        batches.release_before(min(r["steps"] for r in runs))  # every variant is past them
         for fraction in checkpoints:
             if fraction not in run["psnr_at"] and run["seconds"] >= fraction * budget:
                 run["psnr_at"][fraction] = held_out_psnr(run["model"], eval_images)
@@ -479,8 +524,8 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
             "data": args.quality_data,
             "eval_images": int(eval_images.shape[0]),
             "wall_seconds": budget,
-            "learning_rate": args.learning_rate,
-            "warmup_steps": args.warmup_steps,
+            "learning_rate": args.lr,
+            "warmup_steps": args.warmup,
             "threads": torch.get_num_threads(),
             "mean_colour_psnr": baseline,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
@@ -510,6 +555,379 @@ def format_quality(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------------------------------- time to PSNR
+
+# `--time_to_psnr NAME`: the zoo config a setup trains (data, preset, image size, recipe options, batch, learning rate).
+TIME_TO_PSNR_SETUPS = {
+    "celeba64": "celeba64-self-teaching.yaml",
+    "utkface128": "faces128-self-teaching.yaml",
+    "cifar32": "cifar10-32-self-teaching.yaml",
+}
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+# ISA levels from least to most capable; AMX and AVX-512-BF16 run bf16 matrix products natively.
+ISA_LEVELS = ("other", "AVX2", "AVX-512", "AVX-512-BF16", "AMX")
+NATIVE_BF16_ISAS = ("AVX-512-BF16", "AMX")
+_ONEDNN_ISA_CAPS = {"AVX2": "AVX2", "AVX512_CORE": "AVX-512", "AVX512_CORE_BF16": "AVX-512-BF16"}
+
+
+def cpu_isa() -> dict[str, Any]:
+    """The CPU's vector ISA as this process uses it: the hardware's (`/proc/cpuinfo` flags), capped by ATen's dispatch
+    level (`torch.backends.cpu.get_cpu_capability()`, lowered by `ATEN_CPU_CAPABILITY`) and by oneDNN's
+    (`ONEDNN_MAX_CPU_ISA`), which is how an AVX2-only CPU is emulated on a newer one."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
+    hardware = "other"
+    for level, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX-512-BF16", "avx512_bf16"), ("AMX", "amx_bf16")):
+        if flag in flags:
+            hardware = level
+    capability = torch.backends.cpu.get_cpu_capability()
+    caps = [{"AVX2": "AVX2", "DEFAULT": "other"}.get(capability, "AMX")]
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    if onednn:
+        caps.append(next((v for k, v in _ONEDNN_ISA_CAPS.items() if onednn.upper().startswith(k)), "AMX"))
+    effective = ISA_LEVELS[min(ISA_LEVELS.index(level) for level in [hardware, *caps])]
+    listed = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "avx_vnni")
+    overrides = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+    return {
+        "isa": effective,
+        "hardware_isa": hardware,
+        "aten_cpu_capability": capability,
+        "cpuinfo_flags": [flag for flag in listed if flag in flags],
+        "overrides": {name: os.environ[name] for name in overrides if name in os.environ},
+        "native_bf16": effective in NATIVE_BF16_ISAS,
+    }
+
+
+def choose_mixed_precision(device: torch.device, isa: dict[str, Any] | None = None) -> str:
+    """The default precision by hardware: bf16 autocast on GPUs with bf16 and on CPUs whose ISA computes bf16
+    natively (AVX-512-BF16, AMX); fp32 elsewhere, where bf16 is emulated and slower than fp32 (docs/performance.md)."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if (isa or cpu_isa())["native_bf16"] else "no"
+
+
+def load_setup(name: str) -> dict[str, Any]:
+    """A time-to-PSNR setup from its zoo config: data, model, recipe options and the config's own speed options."""
+    if name not in TIME_TO_PSNR_SETUPS:
+        raise SystemExit(f"Unknown --time_to_psnr setup {name!r}. Valid setups: {', '.join(TIME_TO_PSNR_SETUPS)}.")
+    path = CONFIG_DIR / TIME_TO_PSNR_SETUPS[name]
+    config = yaml.safe_load(path.read_text())
+    option_names = {option.name for option in RECIPES[config["recipe"]].options()}
+    options = {key: value for key, value in config.items() if key in option_names}
+    return {
+        "name": name,
+        "config": str(path.relative_to(CONFIG_DIR.parents[1])),
+        "data": config["data"],
+        "preset": config["preset"],
+        "image_size": config.get("image_size") or LeaeConfig.from_preset(config["preset"]).image_size,
+        "recipe": config["recipe"],
+        "options": {key: value for key, value in options.items() if key != "crop_size"},
+        "crop_size": options.get("crop_size"),
+        "mixed_precision": config.get("mixed_precision", "no"),
+        "batch": config["batch_size"],
+        "learning_rate": config["learning_rate"],
+        "warmup_steps": config.get("warmup_steps", 0),
+    }
+
+
+def time_to_psnr_variant(spec: str, setup: dict[str, Any], device: torch.device, isa: dict[str, Any]) -> dict[str, Any]:
+    """A variant of the setup's step. `plain`: the plain reference formulation (training/plain_reference.py);
+    `same-math`: the shipped recipe with full-size judge crops in fp32 (the plain step's math, fast path on);
+    `config`: the zoo config's own options (its crop_size and precision); `defaults`: the config's crop_size with the
+    precision `choose_mixed_precision` picks for this hardware. Further comma-separated tokens (`bf16`, `fp32`,
+    `compile`, `KEY=VALUE`) change the variant they follow, e.g. `same-math,crop_size=32` or `defaults,compile`."""
+    tokens = [token.strip() for token in spec.split(",") if token.strip()]
+    base, extra = (tokens[0], tokens[1:]) if tokens and "=" not in tokens[0] else ("same-math", tokens)
+    if base not in ("plain", "same-math", "config", "defaults"):
+        if base not in ("bf16", "fp32", "compile"):
+            raise SystemExit(f"unknown variant {spec!r}: start with plain, same-math, config or defaults")
+        base, extra = "same-math", tokens
+    options = dict(setup["options"])
+    precision = "no"
+    if base in ("config", "defaults") and setup["crop_size"] is not None:
+        options["crop_size"] = setup["crop_size"]
+    if base == "config":
+        precision = setup["mixed_precision"]
+    elif base == "defaults":
+        precision = choose_mixed_precision(device, isa)
+    variant = {"name": spec, "plain": base == "plain", "compile": False}
+    for token in extra:
+        if token in ("bf16", "fp32"):
+            precision = "bf16" if token == "bf16" else "no"
+        elif token == "compile":
+            variant["compile"] = True
+        elif "=" in token and base != "plain":
+            options.update(_parse_options([token]))
+        else:
+            raise SystemExit(f"unknown variant token {token!r} in {spec!r}: bf16, fp32, compile or KEY=VALUE")
+    if base == "plain" and (precision != "no" or variant["compile"]):
+        raise SystemExit(f"the plain reference runs in fp32 without compile, got {spec!r}")
+    return {**variant, "options": options, "mixed_precision": precision}
+
+
+class SharedBatches:
+    """Batch j of every variant is the same: batches are drawn once from the loader (epoch after epoch) and kept
+    until every variant has trained on them."""
+
+    def __init__(self, loader: Any):
+        self.loader, self.batches, self.produced = loader, {}, 0
+        self.source = self._stream()
+
+    def _stream(self):
+        while True:
+            yield from self.loader
+
+    def get(self, index: int) -> dict[str, torch.Tensor]:
+        while index not in self.batches:
+            self.batches[self.produced] = {"pixel_values": next(self.source)["pixel_values"]}
+            self.produced += 1
+        return self.batches[index]
+
+    def release_before(self, index: int) -> None:
+        for done in [i for i in self.batches if i < index]:
+            del self.batches[done]
+
+
+def _build_run(variant: dict[str, Any], setup: dict[str, Any], device: torch.device, lr: float) -> dict[str, Any]:
+    from plain_reference import PlainStep
+
+    torch.manual_seed(0)
+    model = LeaeModel(LeaeConfig.from_preset(setup["preset"], image_size=setup["image_size"])).to(device).train()
+    recipe = build_recipe(setup["recipe"], **variant["options"]).to(device)
+    if variant["plain"]:
+        objective = PlainStep(recipe)
+    else:
+        enable_fast_path(model)
+        objective = torch.compile(recipe) if variant["compile"] else recipe
+    trainable = list(recipe.trainable_parameters(model))
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
+    return {
+        **variant,
+        "model": model,
+        "recipe": recipe,
+        "objective": objective,
+        "trainable": trainable,
+        "optimizer": optimizer,
+        "steps": 0,
+        "seconds": 0.0,
+        "curve": [],
+        "done": False,
+        "loss": None,
+    }
+
+
+def _train_chunk(run: dict[str, Any], batches: SharedBatches, steps: int, args: argparse.Namespace, device) -> None:
+    """`steps` optimiser steps of one variant, as training/train.py runs them (linear warm-up, clipping 1.0); only
+    these steps count as its training time."""
+    for _ in range(steps):
+        batch = {"pixel_values": batches.get(run["steps"])["pixel_values"].to(device, non_blocking=True)}
+        for group in run["optimizer"].param_groups:
+            group["lr"] = args.lr * min(1.0, (run["steps"] + 1) / max(1, args.warmup))
+        _sync(device)
+        start = time.perf_counter()
+        with _autocast(device, run["mixed_precision"]):
+            out = run["objective"](run["model"], batch, run["steps"])
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(run["trainable"], 1.0)
+        run["optimizer"].step()
+        run["optimizer"].zero_grad(set_to_none=True)
+        run["recipe"].update(run["model"], run["steps"])
+        _sync(device)
+        run["seconds"] += time.perf_counter() - start
+        run["steps"] += 1
+        run["loss"] = out.loss.item()
+
+
+def _step_flops(run: dict[str, Any], batch: dict[str, torch.Tensor]) -> int:
+    """Matmul and conv FLOPs of one step of a variant's math, counted on the plain model (as `count_flops`)."""
+
+    def step() -> None:
+        run["objective"](run["model"], batch, 0).loss.backward()
+
+    return count_flops(step, run["model"], plain=True)
+
+
+def crossing(curve: list[dict[str, float]], target: float) -> dict[str, float] | None:
+    """Seconds and images at which a PSNR curve first reaches `target`, interpolated linearly between the last
+    checkpoint below it and the first at or above it (the first checkpoint's values when it starts above)."""
+    for index, point in enumerate(curve):
+        if point["psnr"] >= target:
+            if index == 0:
+                return {"seconds": point["seconds"], "images": point["images"], "checkpoint": point["images"]}
+            before = curve[index - 1]
+            share = (target - before["psnr"]) / (point["psnr"] - before["psnr"])
+            return {
+                "seconds": before["seconds"] + share * (point["seconds"] - before["seconds"]),
+                "images": before["images"] + share * (point["images"] - before["images"]),
+                "checkpoint": point["images"],
+            }
+    return None
+
+
+def run_time_to_psnr(args: argparse.Namespace) -> dict[str, Any]:
+    """Train every variant on the same batches, in turns of `--chunk_steps` steps (the variant with the least training
+    time next), evaluate held-out PSNR after each turn, and report the training time and images each needs to reach
+    mean-image PSNR + each of `--targets_db`. A variant stops at the last target, `--max_images` or `--max_seconds`;
+    with `--settle_factor F`, every variant stops at F times the training time of the first to reach the last target
+    (enough to show that one still short of it needs more than F times as long)."""
+    from leae_hub.data import build_dataset, make_dataloader
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu")
+    isa = cpu_isa()
+    setup = load_setup(args.time_to_psnr)
+    if args.image_size:
+        setup["image_size"] = args.image_size
+    if args.data:
+        setup["data"] = args.data[0]
+    batch_size = args.batch or setup["batch"]
+    args.lr = args.learning_rate if args.learning_rate is not None else setup["learning_rate"]
+    args.warmup = args.warmup_steps if args.warmup_steps is not None else setup["warmup_steps"]
+    train_set = build_dataset(setup["data"], "train", setup["image_size"], seed=0)
+    test_set = build_dataset(setup["data"], "test", setup["image_size"], seed=0)
+    count = min(args.eval_images, len(test_set))
+    eval_images = torch.stack([test_set[i]["pixel_values"] for i in range(count)]).to(device)
+    mean_image = held_out_psnr_mean_colour(eval_images)
+    targets = {f"+{delta:g} dB": mean_image + delta for delta in sorted(args.targets_db)}
+    batches = SharedBatches(make_dataloader(train_set, batch_size, seed=0, num_workers=args.data_workers))
+    specs = args.variant or ["plain", "same-math", "defaults"]
+    variants = [time_to_psnr_variant(spec, setup, device, isa) for spec in specs]
+    first = {"pixel_values": batches.get(0)["pixel_values"].to(device)}
+    flops = {spec["name"]: _step_flops(_build_run(spec, setup, device, args.lr), first) for spec in variants}
+    precisions = {torch.float32} | {torch.bfloat16 for spec in variants if spec["mixed_precision"] == "bf16"}
+    conv_rates = {str(dtype).removeprefix("torch."): conv_gflops(device, dtype) for dtype in precisions}
+    runs = [_build_run(spec, setup, device, args.lr) for spec in variants]
+    last_target = max(targets.values())
+    settle_at = None  # with --settle_factor: the training time at which every variant stops
+    while not all(run["done"] for run in runs):
+        run = min((r for r in runs if not r["done"]), key=lambda r: r["seconds"])
+        _train_chunk(run, batches, args.chunk_steps, args, device)
+        batches.release_before(min(r["steps"] for r in runs if not r["done"]))
+        value = held_out_psnr(run["model"], eval_images)
+        run["curve"].append(
+            {"steps": run["steps"], "images": run["steps"] * batch_size, "seconds": run["seconds"], "psnr": value}
+        )
+        print(
+            f"{run['name']}: {run['steps']} steps, {run['seconds']:.1f} s, PSNR {value:.2f} dB",
+            file=sys.stderr,
+            flush=True,
+        )
+        if value >= last_target and settle_at is None and args.settle_factor:
+            settle_at = args.settle_factor * crossing(run["curve"], last_target)["seconds"]
+        for other in runs:
+            other["done"] = (
+                (bool(other["curve"]) and other["curve"][-1]["psnr"] >= last_target)
+                or (args.max_images is not None and other["steps"] * batch_size >= args.max_images)
+                or (args.max_seconds is not None and other["seconds"] >= args.max_seconds)
+                or (settle_at is not None and other["seconds"] >= settle_at)
+            )
+    for dtype in precisions:  # best of the rates before and after the training, as the matmul peak elsewhere
+        name = str(dtype).removeprefix("torch.")
+        conv_rates[name] = max(conv_rates[name], conv_gflops(device, dtype))
+    results = []
+    for run in runs:
+        reached = {name: crossing(run["curve"], target) for name, target in targets.items()}
+        img_per_s = run["steps"] * batch_size / run["seconds"]
+        best_conv = conv_rates["bfloat16" if run["mixed_precision"] == "bf16" else "float32"]
+        results.append(
+            {
+                "variant": run["name"],
+                "plain": run["plain"],
+                "options": run["options"],
+                "mixed_precision": run["mixed_precision"],
+                "compile": run["compile"],
+                "steps": run["steps"],
+                "images": run["steps"] * batch_size,
+                "train_seconds": run["seconds"],
+                "img_per_s": img_per_s,
+                "gflop_per_img": flops[run["name"]] / batch_size / 1e9,
+                "gflops_per_s": flops[run["name"]] / batch_size / 1e9 * img_per_s,
+                "fraction_of_best_conv": flops[run["name"]] / batch_size / 1e9 * img_per_s / best_conv,
+                "final_psnr": run["curve"][-1]["psnr"],
+                "reached": reached,
+                "curve": run["curve"],
+            }
+        )
+    if device.type == "cuda":  # MFU: against the bf16 matmul rate measured here, and the nominal dense bf16 peak
+        matmul_bf16 = matmul_gflops(device, torch.bfloat16)
+        nominal = next((v for k, v in NOMINAL_BF16_TFLOPS.items() if k in torch.cuda.get_device_name(device)), None)
+        for result in results:
+            result["mfu"] = result["gflops_per_s"] / matmul_bf16
+            if nominal is not None:
+                result["mfu_nominal"] = result["gflops_per_s"] / (nominal * 1e3)
+    reference = results[0]
+    for result in results:
+        result["img_per_s_over_first"] = result["img_per_s"] / reference["img_per_s"]
+        result["time_over_first"], result["time_over_first_below"] = {}, {}
+        for name in targets:
+            hit, reference_hit = result["reached"][name], reference["reached"][name]
+            result["time_over_first"][name] = (
+                hit["seconds"] / reference_hit["seconds"] if hit and reference_hit else None
+            )
+            # The first variant did not get there in its training time: this variant's ratio is below this bound.
+            bound = hit["seconds"] / reference["train_seconds"] if hit and not reference_hit else None
+            result["time_over_first_below"][name] = bound
+    return {
+        "time_to_psnr": results,
+        "setup": {
+            **{key: value for key, value in setup.items() if key not in ("batch", "learning_rate", "warmup_steps")},
+            "batch": batch_size,
+            "learning_rate": args.lr,
+            "warmup_steps": args.warmup,
+            "chunk_steps": args.chunk_steps,
+            "eval_images": count,
+            "mean_image_psnr": mean_image,
+            "targets_psnr": targets,
+            "max_images": args.max_images,
+            "max_seconds": args.max_seconds,
+            "settle_factor": args.settle_factor,
+            "device": _device_name(device),
+            "cpu_isa": isa,
+            "conv_gflops_per_s": conv_rates,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        },
+    }
+
+
+def format_time_to_psnr(report: dict[str, Any]) -> str:
+    setup = report["setup"]
+    isa = setup["cpu_isa"]
+    names = list(setup["targets_psnr"])
+    lines = [
+        f"{setup['recipe']} {setup['preset']} b{setup['batch']} {setup['image_size']}px on {setup['data']} "
+        f"({setup['eval_images']} test images, mean-image PSNR {setup['mean_image_psnr']:.2f} dB); "
+        f"{setup['device']}; best conv GFLOP/s "
+        + ", ".join(f"{dtype} {rate:.0f}" for dtype, rate in setup["conv_gflops_per_s"].items())
+        + "; "
+        f"ISA {isa['isa']} (hardware {isa['hardware_isa']}, ATen {isa['aten_cpu_capability']}"
+        + (f", {', '.join(f'{k}={v}' for k, v in isa['overrides'].items())}" if isa["overrides"] else "")
+        + f"); {setup['threads']} threads",
+        "| variant | precision | img/s | img/s vs first | GFLOP/img | of best conv | "
+        + " | ".join(f"{name}: s | images | time vs first" for name in names)
+        + " | final PSNR dB |",
+        "|" + " --- |" * (7 + 3 * len(names)),
+    ]
+    for r in report["time_to_psnr"]:
+        cells = [r["variant"], r["mixed_precision"], f"{r['img_per_s']:.2f}", f"{r['img_per_s_over_first']:.2f}×"]
+        cells += [f"{r['gflop_per_img']:.2f}", f"{r['fraction_of_best_conv']:.2f}"]
+        for name in names:
+            hit, ratio, bound = r["reached"][name], r["time_over_first"][name], r["time_over_first_below"][name]
+            cells += [
+                f"{hit['seconds']:.0f}" if hit else f"not in {r['train_seconds']:.0f}",
+                f"{hit['images']:,.0f}" if hit else f"> {r['images']:,}",
+                f"{ratio:.2f}" if ratio is not None else f"< {bound:.2f}" if bound is not None else "-",
+            ]
+        cells.append(f"{r['final_psnr']:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------------------------ driver
 
 
@@ -534,6 +952,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--plain_kernels", action="store_true", help="the plain model (no leae_hub.speedups.enable_fast_path)"
     )
+    parser.add_argument(
+        "--plain_reference",
+        action="store_true",
+        help="also time the plain reference formulation (training/plain_reference.py: plain model, fp32, full-size "
+        "judge crops) after each timed step: plain_img_per_s and speedup_over_plain",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--data_workers", type=int, default=0, help="DataLoader workers for the data-pipeline rate")
@@ -552,13 +976,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--variant",
         action="append",
         default=[],
-        help="with --quality: 'same-math' or comma-separated bf16, compile, KEY=VALUE (the first is the reference)",
+        help="--quality: 'same-math' or comma-separated bf16, compile, KEY=VALUE (the first is the reference); "
+        "--time_to_psnr: plain, same-math, config or defaults, then bf16, fp32, compile, KEY=VALUE",
     )
     parser.add_argument("--wall_seconds", type=float, default=150.0, help="with --quality: training time per variant")
     parser.add_argument("--quality_data", default="cifar10", help="with --quality: the data source")
     parser.add_argument("--eval_images", type=int, default=1000, help="with --quality: held-out images for PSNR")
-    parser.add_argument("--learning_rate", type=float, default=1e-3, help="with --quality: AdamW learning rate")
-    parser.add_argument("--warmup_steps", type=int, default=20, help="with --quality: linear warm-up steps")
+    parser.add_argument(
+        "--learning_rate",
+        type=float,
+        default=None,
+        help="AdamW rate (--quality: 1e-3; --time_to_psnr: the config's)",
+    )
+    parser.add_argument(
+        "--warmup_steps", type=int, default=None, help="linear warm-up steps (--quality: 20; --time_to_psnr: config's)"
+    )
+    parser.add_argument(
+        "--time_to_psnr",
+        choices=list(TIME_TO_PSNR_SETUPS),
+        default=None,
+        help="train the --variant step formulations on a real data set (the zoo config of this name) until "
+        "held-out PSNR reaches mean-image PSNR + each --targets_db (default variants: plain same-math defaults)",
+    )
+    parser.add_argument("--targets_db", type=float, nargs="+", default=[8.0, 10.0], help="with --time_to_psnr")
+    parser.add_argument("--chunk_steps", type=int, default=10, help="with --time_to_psnr: steps per turn, then PSNR")
+    parser.add_argument("--max_images", type=int, default=None, help="with --time_to_psnr: stop a variant here")
+    parser.add_argument("--max_seconds", type=float, default=None, help="with --time_to_psnr: training-time cap")
+    parser.add_argument(
+        "--settle_factor",
+        type=float,
+        default=None,
+        help="with --time_to_psnr: once a variant reaches the last target at training time T, stop all at FACTOR·T "
+        "(a variant still short of it then takes more than FACTOR× as long)",
+    )
     parser.add_argument("--case_json", type=str, default=None, help=argparse.SUPPRESS)  # internal: run one case
     return parser.parse_args(argv)
 
@@ -582,6 +1032,7 @@ def build_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
         "compile": args.compile,
         "fused_optimizer": args.fused_optimizer,
         "plain_kernels": args.plain_kernels,
+        "plain_reference": args.plain_reference,
         "threads": args.threads,
         "device": device,
         "data_workers": args.data_workers,
@@ -681,13 +1132,13 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 def format_table(results: list[dict[str, Any]]) -> str:
     header = (
-        "| case | img/s | GFLOP/img | GFLOP/s | matmul GFLOP/s | of peak | executed of peak | peak RSS MB "
-        "| infer b1 img/s | infer b32 img/s | p50 ms | infer of peak | shapes img/s | CIFAR img/s |"
+        "| case | img/s | GFLOP/img | GFLOP/s | matmul GFLOP/s | of peak | executed of peak | of best conv "
+        "| peak RSS MB | infer b1 img/s | infer b32 img/s | p50 ms | infer of peak | shapes img/s | CIFAR img/s |"
     )
     lines = [header, "|" + " --- |" * (header.count("|") - 1)]
     for r in results:
         if "error" in r:
-            lines.append(f"| {_label(r)} | error: see JSON |" + " |" * 12)
+            lines.append(f"| {_label(r)} | error: see JSON |" + " |" * 13)
             continue
         lines.append(
             "| "
@@ -700,6 +1151,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
                     _fmt(r["matmul_gflops_per_s"]),
                     _fmt(r["fraction_of_peak"], 2),
                     _fmt(r.get("executed_fraction_of_peak"), 2),
+                    _fmt(r.get("fraction_of_best_conv"), 2),
                     _fmt(r["peak_rss_mb"], 0),
                     _fmt(r.get("inference_img_per_s_batch1")),
                     _fmt(r.get("inference_img_per_s_batch32")),
@@ -716,6 +1168,13 @@ def format_table(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.time_to_psnr:
+        report = run_time_to_psnr(args)
+        print(format_time_to_psnr(report))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2))
+        return report
     if args.quality:
         report = run_quality(args)
         print(format_quality(report))
@@ -742,6 +1201,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for r in results:
             for spec, ratio in (r.get("data_over_step") or {}).items():
                 print(f"{_label(r)}: {spec} pipeline {r['data_img_per_s'][spec]:.0f} img/s = {ratio:.1f}× the step")
+        for r in results:
+            if "speedup_over_plain" in r:
+                print(
+                    f"{_label(r)}: {r['img_per_s']:.2f} img/s, the plain reference {r['plain_img_per_s']:.2f} img/s "
+                    f"in the same run: {r['speedup_over_plain']:.2f}× (medians: {r['speedup_over_plain_median']:.2f}×)"
+                )
         for r in results:
             if "error" in r:
                 print(f"\n{_label(r)} failed:\n{r['error']}", file=sys.stderr)
