@@ -119,6 +119,9 @@ class TrainArguments:
     max_grad_norm: float | None = 1.0
     gradient_accumulation_steps: int = 1
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    compile: bool = field(
+        default=False, metadata={"help": "torch.compile the training step (same math; docs/performance.md)"}
+    )
     cpu: bool = field(default=False, metadata={"help": "force CPU (implied when no GPU is present)"})
     log_every: int = field(default=10, metadata={"help": "steps between loss records (metrics.jsonl, trackers)"})
     sample_every: int = field(default=200, metadata={"help": "steps between sample grids (samples/, trackers)"})
@@ -140,7 +143,7 @@ ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainArguments)
 # Fields that may change between a run and its resumption without making it "a different run".
 # The run's folder is one of them: a moved run folder resumes.
 RUN_INDEPENDENT_FIELDS = {
-    *("resume_from_checkpoint", "overwrite", "push_to_hub", "hub_private", "num_workers", "output_dir"),
+    *("resume_from_checkpoint", "overwrite", "compile", "push_to_hub", "hub_private", "num_workers", "output_dir"),
 }
 # Fields a resumed run may change as well: its length and how often it logs, evaluates and saves.
 RESUMABLE_FIELDS = {
@@ -815,6 +818,8 @@ def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[
         parameter.requires_grad_(id(parameter) in trainable_ids)
     recipe.to(accelerator.device)
     step_module = TrainStep(model, recipe)
+    if args.compile:
+        step_module.compile()  # in place: the same parameters and state-dict keys
     optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=args.weight_decay)
     # A scheduler prepared by Accelerate steps once per process per optimiser step.
     scheduler = get_scheduler(
