@@ -145,6 +145,15 @@ def test_encoder_only_weights_are_refused_unless_allowed(saved, model):
     assert info["missing_keys"] and torch.equal(loaded.encoder.backbone.stem.weight, model.encoder.backbone.stem.weight)
 
 
+def test_another_model_type_is_refused_unless_allowed(saved):
+    config = json.loads((saved / "config.json").read_text())
+    config["model_type"] = "bert"
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="holds a model of type 'bert', not 'leae_autoencoder'"):
+        LeaeModel.from_pretrained(saved)
+    assert isinstance(LeaeModel.from_pretrained(saved, allow_other_model_type=True), LeaeModel)
+
+
 def test_another_architecture_is_refused(saved):
     config = json.loads((saved / "config.json").read_text())
     config["latent_channels"] = 16
@@ -403,8 +412,8 @@ def test_corrupt_images_are_skipped_and_counted_never_replaced(tmp_path):
 def test_zero_size_images_are_refused():
     with pytest.raises(ValueError, match="0×5 pixels is empty"):
         LeaeImageProcessor(image_size=8)(Image.new("RGB", (0, 5)))
-    with pytest.raises(ValueError, match="4×0 pixels is empty"):
-        LeaeImageProcessor(image_size=8)(np.zeros((4, 0, 3), np.uint8))
+    with pytest.raises(ValueError, match="0×4 pixels is empty"):
+        LeaeImageProcessor(image_size=8)(np.zeros((0, 4, 3), np.uint8))
 
 
 def test_exif_orientation_is_applied():

@@ -172,7 +172,7 @@ def evaluate_main(argv: Sequence[str] | None = None, prog: str | None = None) ->
     import torch
     from transformers import AutoModel
 
-    from .data import build_dataset
+    from .data import build_dataset, readable_items
     from .evaluation import evaluate_model, sample_grid
 
     args = parse_evaluate_args(argv, prog)
@@ -210,7 +210,8 @@ def evaluate_main(argv: Sequence[str] | None = None, prog: str | None = None) ->
     metrics["evaluation"]["wall_time_s"] = time.perf_counter() - started
     write_json(Path(args.json), metrics)
     if args.sample_grid:
-        images = torch.stack([item["pixel_values"] for _, item in zip(range(8), iter(test), strict=False)])
+        first = readable_items(test, range(min(8, len(test)))) if hasattr(test, "__len__") else iter(test)
+        images = torch.stack([item["pixel_values"] for _, item in zip(range(8), first, strict=False)])
         sample_grid(model, images, hole_ratio=args.hole_ratio, seed=args.seed).save(args.sample_grid)
     print(summary_table(metrics))
     logger.info("wrote %s", args.json)

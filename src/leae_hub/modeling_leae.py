@@ -277,12 +277,25 @@ class LeaePreTrainedModel(PreTrainedModel):
         *model_args: Any,
         allow_missing_weights: bool = False,
         allow_non_finite_weights: bool = False,
+        allow_other_model_type: bool = False,
         **kwargs: Any,
     ):
-        """`PreTrainedModel.from_pretrained`, refusing weights that would load silently wrong: a checkpoint that lacks
-        some of the model's weights (encoder-only weights, another architecture; transformers would initialise them
-        at random with a warning) unless `allow_missing_weights=True`, and NaN or inf weights unless
+        """`PreTrainedModel.from_pretrained`, refusing weights that would load silently wrong: a config of another
+        `model_type` (transformers only warns) unless `allow_other_model_type=True`, a checkpoint that lacks some of
+        the model's weights (encoder-only weights, another architecture; transformers would initialise them at random
+        with a warning) unless `allow_missing_weights=True`, and NaN or inf weights unless
         `allow_non_finite_weights=True`."""
+        if not allow_other_model_type and kwargs.get("config") is None and pretrained_model_name_or_path is not None:
+            where = ("revision", "cache_dir", "token", "local_files_only", "subfolder", "force_download")
+            found, _ = cls.config_class.get_config_dict(
+                pretrained_model_name_or_path, **{key: kwargs[key] for key in where if key in kwargs}
+            )
+            if found.get("model_type") != cls.config_class.model_type:
+                raise ValueError(
+                    f"{pretrained_model_name_or_path} holds a model of type {found.get('model_type')!r}, not "
+                    f"{cls.config_class.model_type!r}: load it with its own class (AutoModel), or pass "
+                    "allow_other_model_type=True to try anyway."
+                )
         wants_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(
             pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
