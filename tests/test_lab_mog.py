@@ -1,7 +1,10 @@
 """The 2-D mixture lab (leae_hub.lab.mog): the mixture, its exact score, every objective, and the measurements."""
 
 import math
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -157,3 +160,58 @@ def test_evaluate_reports_every_number():
     ):
         assert math.isfinite(metrics[key])
     assert metrics["bayes_acc"] > 0.98 and 0.8 < metrics["bayes_masked_acc"] < 0.95
+
+
+def test_train_steps_yields_the_run_as_it_trains_and_matches_train():
+    seen = [(len(run.losses), run.seconds) for run in mog.train_steps("jepa", seed=5, steps=25, every=10)]
+    assert [count for count, _ in seen] == [10, 20, 25]  # every 10 steps, and the last step
+    assert all(seconds > 0 for _, seconds in seen) and seen[0][1] < seen[-1][1]
+    *_, streamed = mog.train_steps("jepa", seed=5, steps=25, every=3)
+    whole = mog.train("jepa", seed=5, steps=25)
+    assert streamed.losses == whole.losses  # yielding does not change the training
+    for a, b in zip(streamed.model.state_dict().values(), whole.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match=r"steps \(0\) and every \(1\) must be at least 1"):
+        next(mog.train_steps("jepa", steps=0))
+    with pytest.raises(ValueError, match="unknown method 'jepa2'; choose from energy"):
+        mog.train("jepa2")
+
+
+def test_embedding_stats_see_collapse():
+    run = mog.train("jepa", seed=0, steps=5)
+    spread = mog.embedding_stats(run.model, run.data[:500])
+    assert 0 < spread["emb_std"] <= 1 and 1 <= spread["rankme"] <= 4
+    with torch.no_grad():
+        run.model.encoder[-1].weight.zero_()  # a constant embedding: the bias alone
+    collapsed = mog.embedding_stats(run.model, run.data[:500])
+    assert collapsed["emb_std"] == pytest.approx(0.0, abs=1e-6) and collapsed["rankme"] < spread["rankme"]
+    assert run.model.training  # its mode is left as it was
+
+
+def test_landscape_image_needs_no_matplotlib(monkeypatch):
+    from leae_hub.lab import plots
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now fails
+    energy, jepa = mog.train("energy", seed=0, steps=20), mog.train("jepa-masked", seed=0, steps=20)
+    one = plots.landscape_image(energy.model, energy.data, "energy", resolution=40)
+    three = plots.landscape_image(jepa.model, jepa.data, "jepa-masked", resolution=40)
+    title = plots.TITLE_HEIGHT
+    assert one.size == (40, 40 + 2 * title) and three.size == (3 * 40 + 2 * 6, 40 + 2 * title)
+    pixels = np.asarray(three.convert("RGB"))[2 * title :]
+    panels = [pixels[:, i * 46 : i * 46 + 40] for i in range(3)]
+    assert all(panel.std() > 10 for panel in panels)  # each panel is coloured over its own range
+    assert not np.array_equal(panels[0], panels[1])  # a different reference point, a different landscape
+    with pytest.raises(ImportError):
+        plots.save_landscape_png(energy.model, energy.data, Path("unused.png"), "needs matplotlib")
+
+
+def test_colorize_follows_matplotlibs_inferno():
+    from leae_hub.lab import plots
+
+    matplotlib = pytest.importorskip("matplotlib")
+    levels = np.linspace(0, 1, 256)
+    expected = matplotlib.colormaps["inferno"](levels)[:, :3] * 255
+    got = plots.colorize(levels * 4 - 2, -2.0, 2.0).astype(float)
+    assert np.abs(got - expected).max() < 8
+    assert plots.colorize(np.array([-5.0, 5.0]), 0.0, 1.0).tolist() == [list(plots.INFERNO[0]), list(plots.INFERNO[-1])]
+    assert plots.colorize(np.zeros(3), 1.0, 1.0).shape == (3, 3)  # a flat landscape does not divide by zero

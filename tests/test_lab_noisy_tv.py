@@ -2,7 +2,9 @@
 
 import cmath
 import math
+import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -110,3 +112,18 @@ def test_run_sweep_reports_every_model():
     for r in results:
         assert set(r.r2) == set(tv.MODELS) and r.predictions["JEPA"].shape == (59, 4) and r.s_next_test.shape == (59, 4)
         assert r.oracle["true_state"] > 0.9
+
+
+def test_series_image_draws_every_model_without_matplotlib(monkeypatch):
+    from leae_hub.lab import plots
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now fails
+    config = tv.NoisyTVConfig(train_steps=300, test_steps=80)
+    (result,), _ = tv.run_sweep([8.0], [0], steps=5, config=config)
+    image = plots.series_image(result, size=(400, 200))
+    assert image.size == (400, 200)
+    pixels = np.asarray(image)
+    for name, colour in plots.MODEL_COLOURS.items():  # each model's line (and legend) is drawn in its colour
+        rgb = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+        assert (pixels == rgb).all(axis=-1).sum() > 20, name
+    assert ((pixels == 0).all(axis=-1)).sum() > 300  # the true series, black and 3 px wide

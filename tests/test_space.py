@@ -15,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import torch
@@ -28,12 +29,14 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 import leae_hub  # noqa: E402
 from leae_hub import pipelines, zoo  # noqa: E402
+from leae_hub.lab import mog, noisy_tv  # noqa: E402
 
 APP_PATH = Path(__file__).resolve().parents[1] / "spaces" / "leae-demo" / "app.py"
 EXAMPLES = APP_PATH.parent / "examples"
 # gradio's queue statistics use pandas options that pandas 3 deprecates: not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:Warning", "ignore:The copy keyword:Warning")
-TAB_LABELS = ("Reconstruct", "Inpaint", "Interpolate", "Latent brush")
+TAB_LABELS = ("Reconstruct", "Inpaint", "Interpolate", "Latent brush", "Lab")
+README = APP_PATH.parent / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +112,12 @@ def server(app, model_dirs, tmp_path):
     """The demo, running on 127.0.0.1 for one test, and a client for it."""
     demo = app.build_demo([model_dirs["spatial"], model_dirs["pooled"], model_dirs["broken"]])
     _, url, _ = demo.launch(
-        server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, show_error=True, quiet=True
+        server_name="127.0.0.1",
+        server_port=_free_port(),
+        prevent_thread_lock=True,
+        show_error=True,
+        quiet=True,
+        max_file_size=app.MAX_FILE_SIZE,  # as app.main launches it
     )
     try:
         client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
@@ -381,7 +389,7 @@ def _chromium() -> str | None:
     return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
 
 
-def test_browser_renders_the_four_tabs(server, tmp_path):
+def test_browser_renders_the_five_tabs(server, tmp_path):
     browser = _chromium()
     if browser is None:
         pytest.skip("Chromium not installed: apt-get install -y chromium chromium-driver")
@@ -407,3 +415,112 @@ def test_browser_renders_the_four_tabs(server, tmp_path):
         assert label in dom, f"tab {label!r} missing from the page"
     # ?tab=inpaint opened the Inpaint tab.
     assert re.search(r'aria-selected="true"[^>]*data-tab-id="inpaint"', dom)
+
+
+@pytest.mark.usefixtures("one_thread")  # the lab is many tiny tensor operations
+def test_lab_endpoints_train_live_and_report(server, app):
+    _, client = server
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/lab_mog", "/lab_noisy_tv"} <= names
+    landscape, report = client.predict("jepa", 50, 3, api_name="/lab_mog")
+    pixels = _png(landscape)
+    assert pixels.shape == (200 + 2 * 14, 3 * 200 + 2 * 6, 3) and pixels.std() > 10  # three panels, titled
+    assert "**jepa**, seed 3: step 50 of 50" in report and "effective rank" in report
+    run = mog.train("jepa", seed=3, steps=50)  # the tab trains exactly what the library trains
+    assert f"loss {sum(run.losses[-5:]) / 5:.4g} (mean of the last 5 steps)" in report
+    _, report = client.predict("dsm", 50, 0, api_name="/lab_mog")
+    assert "(128-d)" in report  # the energy models' embedding is their hidden layer
+
+    series, table = client.predict(8.0, 50, 0, api_name="/lab_noisy_tv")
+    assert _png(series).shape == (260, 720, 3)
+    assert "σ = 8, seed 0, 50 steps per model" in table and table.endswith("All five models trained.")
+    rows = dict(re.findall(r"^\| \*?([\w ()_-]+?)\*? \| (-?\d\.\d{3}) \|", table, flags=re.M))
+    assert set(noisy_tv.MODELS) <= set(rows) and float(rows["true s_t"]) > 0.9
+    (expected,), _ = noisy_tv.run_sweep([8.0], [0], 50, ("AR",))
+    assert rows["AR"] == f"{expected.r2['AR']:.3f}"
+
+
+@pytest.mark.usefixtures("one_thread")  # the lab is many tiny tensor operations
+def test_lab_rejects_bad_settings_with_a_message(server, app):
+    _, client = server
+    with pytest.raises(AppError, match="not in the list of choices|Unknown method"):  # gradio checks first
+        client.predict("nope", 50, 0, api_name="/lab_mog")
+    with pytest.raises(AppError, match="minimum value 50|Steps must be a whole number from 50 to 2000"):
+        client.predict("jepa", 10, 0, api_name="/lab_mog")
+    with pytest.raises(AppError, match=r"maximum value 10|σ must be from 0 to 10"):
+        client.predict(11.0, 50, 0, api_name="/lab_noisy_tv")
+    # The same checks when gradio's are bypassed (a direct call), with the value and the allowed range.
+    for call, message in (
+        (lambda: list(app.run_lab_mog("jepa", 10, 0)), "Steps must be a whole number from 50 to 2000, got 10"),
+        (lambda: list(app.run_lab_mog("jepa", 60.5, 0)), "got 60.5"),
+        (lambda: list(app.run_lab_mog("nope", 50, 0)), "Unknown method 'nope': choose one of energy"),
+        (lambda: list(app.run_lab_mog("jepa", 50, -1)), "Seed must be a whole number from 0"),
+        (lambda: list(app.run_lab_noisy_tv(-1, 50, 0)), "σ must be from 0 to 10, got -1"),
+        (lambda: list(app.run_lab_noisy_tv("x", 50, 0)), "σ must be a number, got 'x'"),
+    ):
+        with pytest.raises(gr.Error, match=re.escape(message)):
+            call()
+
+
+def test_api_info_exposes_no_server_paths(server, model_dirs):
+    """The API schema (what `view_api` reads) names no server folder: not the app's, the models' or a temp file."""
+    url, client = server
+    with urllib.request.urlopen(url + "gradio_api/info") as response:
+        info = response.read().decode()
+    assert "/lab_mog" in info and "/reconstruct" in info
+    for path in (str(APP_PATH.parent), *model_dirs.values(), tempfile.gettempdir() + "/", "/work/"):
+        assert path not in info, path
+
+
+def test_too_large_uploads_are_refused_with_the_limit(server, app):
+    url, client = server
+    limit = 25 * 1024 * 1024
+    assert app.MAX_FILE_SIZE == "25mb"
+    files = {"files": ("big.png", b"\0" * (limit + 1), "image/png")}
+    response = httpx.post(url + "gradio_api/upload", files=files, timeout=60)
+    assert response.status_code == 413 and f"maximum allowed size of {limit} bytes" in response.text
+    assert tempfile.gettempdir() not in response.text
+
+
+def test_readme_documents_the_limits(app, model_dirs):
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    for needle in (
+        f"{app.MAX_PIXELS / 1e6:.0f} megapixels are downscaled",
+        f"above {app.MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels (or {app.MAX_FILE_SIZE.upper()[:-2]} MB) refused",
+        f"queue holds at most {app.QUEUE_MAX_SIZE} waiting requests",
+        f"{app.CONCURRENCY_LIMIT} run at a time",
+        "| **Lab** |",
+        "`/lab_mog`",
+        "`/lab_noisy_tv`",
+    ):
+        assert needle in text, needle
+    demo = app.build_demo([model_dirs["spatial"]])
+    assert demo._queue.max_size == app.QUEUE_MAX_SIZE
+
+
+@pytest.mark.usefixtures("one_thread")  # the lab is many tiny tensor operations
+def test_browser_trains_in_the_lab_tab(app, model_dirs, tmp_path, monkeypatch):
+    """A visitor's clicks in headless Chromium: Train draws the landscape, Compare fills the noisy-TV table and figure
+    (spaces/leae-demo/screenshots.py drives the browser; its full-size run is docs/screenshots/lab.png)."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium not installed: apt-get install -y chromium chromium-driver")
+    monkeypatch.setattr(app, "LAB_MOG_STEPS", (50, 2000, 50))  # small runs: the defaults take seconds, not minutes
+    monkeypatch.setattr(app, "LAB_TV_STEPS", (50, 2000, 50))
+    spec = importlib.util.spec_from_file_location("leae_demo_screenshots", APP_PATH.parent / "screenshots.py")
+    shots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shots)
+    demo = app.build_demo([model_dirs["spatial"]])
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        shot = tmp_path / "lab.png"
+        shots.lab_screenshot(url, shot, browser, mog_steps=50, timeout=120)
+    finally:
+        demo.close()
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+    assert pixels.shape[1] == shots.LAB_WINDOW[0] and pixels.std() > 10
+    # The landscape's colour map is on the page: inferno's dark purples and bright yellows.
+    dark_purple = (pixels[..., 2] > pixels[..., 1] + 40) & (pixels[..., 0] > 40) & (pixels[..., 0] < 140)
+    yellow = (pixels[..., 0] > 220) & (pixels[..., 1] > 150) & (pixels[..., 2] < 120)
+    assert dark_purple.sum() > 2000 and yellow.sum() > 200

@@ -152,6 +152,8 @@ def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
         [str(python), "-c", "import leae_hub; print(leae_hub.__file__)"], capture_output=True, text=True, check=True
     ).stdout
     assert str(venv) in where, f"leae_hub should come from the venv, not {where}"
+    no_matplotlib = subprocess.run([str(python), "-c", "import matplotlib"], capture_output=True, text=True)
+    assert no_matplotlib.returncode != 0, "the Space's requirements should not need matplotlib"
 
     # A tiny 64-px face-sized model, staged where a Space that ships its models keeps them.
     torch.manual_seed(0)
@@ -179,6 +181,11 @@ def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
             with Image.open(path) as image:
                 assert image.format == "PNG" and image.size == (64, 64)
         assert "PSNR" in report and "32×8×8" in report
+        # The Lab tab trains from the wheel's leae_hub.lab and draws with Pillow alone: the Space has no matplotlib.
+        landscape, report = client.predict("jepa-masked", 50, 0, api_name="/lab_mog")
+        assert "step 50 of 50" in report and Image.open(landscape).format == "PNG"
+        series, table = client.predict(8.0, 50, 0, api_name="/lab_noisy_tv")
+        assert table.endswith("All five models trained.") and Image.open(series).format == "PNG"
     finally:
         process.terminate()
         process.wait(timeout=30)

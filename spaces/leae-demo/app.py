@@ -33,12 +33,16 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 
 import leae_hub
 from leae_hub import pipelines, zoo
+from leae_hub.lab import mog, noisy_tv
+from leae_hub.lab import plots as lab_plots
 
 logger = logging.getLogger("leae-demo")
 
 MAX_PIXELS = 4_000_000  # uploads above this are downscaled before processing
 MAX_UPLOAD_PIXELS = 50_000_000  # uploads above this are refused
 MAX_FILE_SIZE = "25mb"
+QUEUE_MAX_SIZE = 32  # requests waiting beyond this are turned away ("queue is full") instead of waiting for minutes
+CONCURRENCY_LIMIT = 2  # requests of one endpoint that run at the same time (the Space's CPUs are few)
 HERE = Path(__file__).resolve().parent
 # model_cards/ next to app.py (a Space that ships its models) or at the repository root (a checkout of leae-hub).
 MODEL_CARD_DIRS = [HERE / "model_cards", *([HERE.parents[1] / "model_cards"] if len(HERE.parents) > 1 else [])]
@@ -52,7 +56,9 @@ TABS = {
     "inpaint": "Inpaint",
     "interpolate": "Interpolate",
     "latent_brush": "Latent brush",
+    "lab": "Lab",
 }
+IMAGE_TABS = ("reconstruct", "inpaint", "interpolate", "latent_brush")  # the tabs that `?example=` fills
 NO_PRESET = "none (use the painted mask)"
 RECTANGLE_PRESETS = {
     NO_PRESET: 0.0,
@@ -519,6 +525,107 @@ def run_latent_brush(
     )
 
 
+# --- the lab: the 2-D mixture and the noisy TV of docs/lab.md, trained live -----------------------------------------
+
+LAB_MOG_STEPS = (50, 2000, 300)  # (min, max, default) optimiser steps of a 2-D run: 300 take 1–2 s on one CPU core
+LAB_MOG_FRAMES = 10  # the landscape is redrawn this many times during a run
+LAB_MOG_STATS_POINTS = 2000  # training points the collapse measures are computed on
+LAB_TV_STEPS = (50, 2000, 300)  # full-batch steps per noisy-TV model: 300 take about 5 s for all five models
+LAB_TV_SIGMA = (0.0, 10.0, 8.0)  # the distractor scale σ (the seed's range, and the σ of its time-series figure)
+LAB_MAX_SEED = 2**31 - 1
+
+
+def _friendly_stream(fn):
+    """`_friendly` for a generator function (gradio streams each yielded value to the page)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (ValueError, TypeError) as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        except Exception as error:  # noqa: BLE001
+            logger.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(error).__name__}: {str(error)[:200]}).") from None
+
+    return wrapper
+
+
+def _whole(value: Any, name: str, low: float, high: float) -> int:
+    """`value` as an int in [low, high], or a message naming the value and the range."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}.") from None
+    if not number.is_integer() or not low <= number <= high:
+        raise ValueError(f"{name} must be a whole number from {low:g} to {high:g}, got {value!r}.")
+    return int(number)
+
+
+@_friendly_stream
+def run_lab_mog(method: str, steps: float, seed: float):
+    """Train one 2-D method of `leae_hub.lab.mog` live; yields (landscape PNG path, Markdown report) ten times."""
+    if method not in mog.METHODS:
+        raise ValueError(f"Unknown method {method!r}: choose one of {', '.join(mog.METHODS)}.")
+    steps = _whole(steps, "Steps", *LAB_MOG_STEPS[:2])
+    seed = _whole(seed, "Seed", 0, LAB_MAX_SEED)
+    every = max(1, steps // LAB_MOG_FRAMES)
+    for run in mog.train_steps(method, seed, steps, every):
+        done = len(run.losses)
+        recent = run.losses[-every:]
+        image = lab_plots.landscape_image(run.model, run.data, f"{method}, step {done}")
+        stats = mog.embedding_stats(run.model, run.data[:LAB_MOG_STATS_POINTS])
+        dim = run.model.embed(run.data[:1]).shape[1]
+        report = (
+            f"**{method}**, seed {seed}: step {done} of {steps} ({run.seconds:.1f} s), loss "
+            f"{sum(recent) / len(recent):.4g} (mean of the last {len(recent)} steps). Normalised embedding "
+            f"({dim}-d): std {stats['emb_std']:.3f} (0 = collapsed), effective rank {stats['rankme']:.2f} of {dim}."
+        )
+        yield png_file(image, "lab-landscape"), report
+
+
+@_friendly_stream
+def run_lab_noisy_tv(sigma: float, steps: float, seed: float):
+    """Train the five noisy-TV models of `leae_hub.lab.noisy_tv` at one σ, one after the other; yields (s[0] figure
+    PNG path or None until the last model, Markdown table of test R²) after each model."""
+    try:
+        sigma = float(sigma)
+    except (TypeError, ValueError):
+        raise ValueError(f"σ must be a number, got {sigma!r}.") from None
+    if not LAB_TV_SIGMA[0] <= sigma <= LAB_TV_SIGMA[1]:
+        raise ValueError(f"σ must be from {LAB_TV_SIGMA[0]:g} to {LAB_TV_SIGMA[1]:g}, got {sigma:g}.")
+    steps = _whole(steps, "Steps", *LAB_TV_STEPS[:2])
+    seed = _whole(seed, "Seed", 0, LAB_MAX_SEED)
+    merged: noisy_tv.SigmaResult | None = None
+    rows: list[str] = []
+    for name in noisy_tv.MODELS:
+        (result,), seconds = noisy_tv.run_sweep([sigma], [seed], steps, (name,))
+        if merged is None:
+            merged = result
+        else:
+            merged.r2.update(result.r2)
+            merged.r2_current.update(result.r2_current)
+            merged.predictions.update(result.predictions)
+        rows.append(f"| {name} | {result.r2[name]:.3f} | {result.r2_current[name]:.3f} | {seconds[name]:.1f} |")
+        table = "\n".join(
+            [
+                f"σ = {sigma:g}, seed {seed}, {steps} steps per model; environment SNR {merged.snr_db:.1f} dB. Test R² "
+                "of a linear readout from each model's latent at t:",
+                "",
+                "| model | R² of s_{t+1} | R² of s_t | train s |",
+                "| --- | --- | --- | --- |",
+                *rows,
+                f"| *true s_t* | {merged.oracle['true_state']:.3f} | | |",
+                f"| *raw x_t (20-d)* | {merged.oracle['raw_x']:.3f} | | |",
+            ]
+        )
+        if name != noisy_tv.MODELS[-1]:
+            yield None, table
+    yield png_file(lab_plots.series_image(merged), "lab-series"), table + "\n\nAll five models trained."
+
+
 # --- examples -------------------------------------------------------------------------------------------------------
 
 
@@ -706,6 +813,42 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
                 if pairs:
                     gr.Examples(pairs, inputs=[brush_target, brush_source], label="Face pairs")
 
+            with gr.Tab(TABS["lab"], id="lab", elem_id="lab-tab"):
+                gr.Markdown(
+                    "The JEPA lab of `docs/lab.md`, trained live on this server's CPU (the model menu above does not "
+                    "apply here). **2-D mixture of Gaussians** (the seed's three components, 5,000 points): pick an "
+                    "objective and watch its energy landscape form. Joint-embedding methods show −cos similarity to a "
+                    "reference point (cyan) at each component mean; the energy and score models show their energy U. "
+                    "White dots are training points; dark is low energy."
+                )
+                with gr.Row():
+                    lab_method = gr.Dropdown(list(mog.METHODS), value="jepa-masked", label="Method")
+                    lab_steps = gr.Slider(*LAB_MOG_STEPS, step=50, label="Steps")
+                    lab_seed = gr.Number(value=0, precision=0, minimum=0, maximum=LAB_MAX_SEED, label="Seed")
+                lab_landscape = gr.Image(label="Energy landscape", format="png", interactive=False, height=240)
+                lab_report = gr.Markdown(label="Training report")
+                lab_train = gr.Button("Train", variant="primary")
+                lab_train.click(
+                    run_lab_mog, [lab_method, lab_steps, lab_seed], [lab_landscape, lab_report], api_name="lab_mog"
+                )
+                gr.Markdown(
+                    "**Noisy TV**: a 4-d rotating signal seen in 20-d observations together with a distractor scaled "
+                    "by σ. Five linear models with a 4-d latent (VAE and AR reconstruct or predict observations; JEPA, "
+                    "VJEPA and BJEPA predict latents) are trained one after the other, and the signal's next state is "
+                    "read out of each latent. A few hundred steps keep this to seconds; `docs/lab.md` has the seed's "
+                    "10,000 steps over three seeds, where the numbers differ."
+                )
+                with gr.Row():
+                    tv_sigma = gr.Slider(*LAB_TV_SIGMA, step=0.5, label="Distractor scale σ")
+                    tv_steps = gr.Slider(*LAB_TV_STEPS, step=50, label="Steps per model")
+                    tv_seed = gr.Number(value=0, precision=0, minimum=0, maximum=LAB_MAX_SEED, label="Seed")
+                tv_series = gr.Image(label="s[0] over the test steps", format="png", interactive=False, height=260)
+                tv_table = gr.Markdown(label="Noisy-TV report")
+                tv_button = gr.Button("Compare the models", variant="primary")
+                tv_button.click(
+                    run_lab_noisy_tv, [tv_sigma, tv_steps, tv_seed], [tv_series, tv_table], api_name="lab_noisy_tv"
+                )
+
         def select_tab(request: gr.Request):
             """`?tab=inpaint` in the URL opens that tab."""
             tab = dict(request.query_params).get("tab", "") if request else ""
@@ -716,7 +859,7 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
             that tab with example images and runs it, so a link shows the tab in use."""
             params = dict(request.query_params) if request else {}
             tab, example = params.get("tab", ""), params.get("example", "")
-            if tab not in TABS or not example or not pictures:
+            if tab not in IMAGE_TABS or not example or not pictures:
                 return {rec_info: gr.skip()}  # a dict return with no change (an empty dict reads as one value)
             if example.isdigit():  # 1-based, as in "the first example"
                 first = pictures[(int(example) - 1) % len(pictures)]
@@ -763,7 +906,7 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
         demo.load(select_tab, None, tabs, api_visibility="private", show_progress="hidden")
         demo.load(fill_from_url, model_id, url_outputs, api_visibility="private", show_progress="hidden")
 
-    demo.queue(max_size=32, default_concurrency_limit=2)
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=CONCURRENCY_LIMIT)
     return demo
 
 

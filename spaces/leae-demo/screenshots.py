@@ -1,11 +1,16 @@
-"""Screenshots of the four tabs of the Space in a real browser (headless Chromium), one set per face model.
+"""Screenshots of the tabs of the Space in a real browser (headless Chromium): the four image tabs once per face model,
+and the Lab tab once.
 
     python spaces/leae-demo/screenshots.py --model model_cards/leae-faces-128 --model model_cards/leae-celeba-64
+    python spaces/leae-demo/screenshots.py --model model_cards/leae-faces-128 --tab lab
 
-writes `docs/screenshots/<tab>-<size>px.png` (e.g. `latent_brush-128px.png`) for each model: the app runs on
-127.0.0.1, and each tab is opened with `?tab=<tab>&example=<name>`, which fills it with an example face (a pair for
-Interpolate and Latent brush, the eyes region for the brush) and runs it before the screenshot is taken. 128-px models
-get the UTKFace examples, others the CelebA ones. Needs Chromium (`apt-get install -y chromium`).
+write `docs/screenshots/<tab>-<size>px.png` (e.g. `latent_brush-128px.png`) for each model, and
+`docs/screenshots/lab.png`: the app runs on 127.0.0.1, and each image tab is opened with `?tab=<tab>&example=<name>`,
+which fills it with an example face (a pair for Interpolate and Latent brush, the eyes region for the brush) and runs
+it before the screenshot is taken. 128-px models get the UTKFace examples, others the CelebA ones. The Lab tab is used
+as a visitor would: the browser clicks "Train" (the 2-D mixture, default method and steps), waits for the last
+landscape, clicks "Compare the models" (noisy TV), and waits for the figure. Needs Chromium
+(`apt-get install -y chromium`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ WINDOWS = {
     "interpolate": (1280, 1250),
     "latent_brush": (1280, 1500),
 }
+LAB_WINDOW = (1280, 1500)
 # A tab is ready for its screenshot when its report is on the page and every image has loaded.
 _IMAGES_LOADED = "Array.from(document.images).every(image => image.complete && image.naturalWidth > 0)"
 READY = {
@@ -136,23 +142,33 @@ class Browser:
                     raise RuntimeError(f"{method} failed: {answer['error']}")
                 return answer["result"]
 
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page."""
+        return self.send("Runtime.evaluate", session=True, expression=expression, returnByValue=True)["result"].get(
+            "value"
+        )
+
+    def wait(self, ready: str, timeout: float, what: str) -> None:
+        """Poll until the JavaScript expression `ready` is true; TimeoutError naming `what` after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.evaluate(ready) is not True:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} was not ready ({ready}) within {timeout:.0f} s.")
+            time.sleep(0.5)
+
+    def capture(self, path: Path) -> None:
+        """Save a PNG screenshot of the whole page (not only the window) to `path`."""
+        time.sleep(1.0)  # let the last images decode and paint
+        size = self.send("Page.getLayoutMetrics", session=True)["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        data = self.send("Page.captureScreenshot", session=True, format="png", clip=clip, captureBeyondViewport=True)
+        path.write_bytes(base64.b64decode(data["data"]))
+
     def screenshot(self, url: str, ready: str, path: Path, timeout: float = 180.0) -> None:
         """Open `url`, wait until the JavaScript expression `ready` is true, and save a PNG screenshot to `path`."""
         self.send("Page.navigate", session=True, url=url)
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.send("Runtime.evaluate", session=True, expression=ready, returnByValue=True)["result"]
-            if result.get("value") is True:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} was not ready ({ready}) within {timeout:.0f} s.")
-            time.sleep(0.5)
-        time.sleep(1.0)  # let the last images decode and paint
-        size = self.send("Page.getLayoutMetrics", session=True)["cssContentSize"]  # the whole page, not the window
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
-        data = self.send("Page.captureScreenshot", session=True, format="png", clip=clip, captureBeyondViewport=True)
-        data = data["data"]
-        path.write_bytes(base64.b64decode(data))
+        self.wait(ready, timeout, url)
+        self.capture(path)
 
     def close(self) -> None:
         """End the browser and remove its profile."""
@@ -163,8 +179,47 @@ class Browser:
         self._profile.cleanup()
 
 
-def take_screenshots(models: list[str], out_dir: Path = OUT_DIR, browser: str | None = None) -> list[Path]:
-    """Run the app with `models` and screenshot every tab with each of them; returns the PNG paths."""
+def _click(label: str) -> str:
+    """JavaScript that clicks the visible button labelled `label` and returns whether it found one."""
+    return (
+        "(() => { const button = Array.from(document.querySelectorAll('button')).find(b => b.offsetParent !== null "
+        f"&& b.innerText.trim() === {json.dumps(label)}); if (button) {{ button.click(); }} return !!button; }})()"
+    )
+
+
+def _lab_images_loaded(count: int) -> str:
+    """JavaScript: the Lab tab shows at least `count` loaded images."""
+    return (
+        "Array.from(document.querySelectorAll('#lab-tab img')).filter(image => image.complete && "
+        f"image.naturalWidth > 0).length >= {count}"
+    )
+
+
+def lab_screenshot(url: str, path: Path, browser: str, mog_steps: int, timeout: float = 180.0) -> None:
+    """Open the Lab tab at `url`, click "Train" and wait for step `mog_steps` of `mog_steps` (the Steps slider's value)
+    and its landscape, click "Compare the models" and wait for its last report and figure; save a screenshot."""
+    chromium = Browser(browser, LAB_WINDOW)
+    try:
+        chromium.send("Page.navigate", session=True, url=f"{url.rstrip('/')}/?tab=lab")
+        chromium.wait(_click("Train"), timeout, "the Lab tab's Train button")
+        done = f"step {mog_steps} of {mog_steps}"
+        ready = f"document.body.innerText.includes({json.dumps(done)}) && {_lab_images_loaded(1)}"
+        chromium.wait(ready, timeout, "the 2-D landscape")
+        if chromium.evaluate(_click("Compare the models")) is not True:
+            raise RuntimeError("no 'Compare the models' button in the Lab tab")
+        ready = f"document.body.innerText.includes('All five models trained') && {_lab_images_loaded(2)}"
+        chromium.wait(ready, timeout, "the noisy-TV comparison")
+        chromium.capture(path)
+    finally:
+        chromium.close()
+
+
+def take_screenshots(
+    models: list[str], out_dir: Path = OUT_DIR, browser: str | None = None, tabs: list[str] | None = None
+) -> list[Path]:
+    """Run the app with `models` and screenshot `tabs` (default: all): each image tab with each model, the Lab tab
+    once; returns the PNG paths."""
+    tabs = list(WINDOWS) + ["lab"] if tabs is None else tabs
     browser = browser or find_chromium()
     for model in models:
         if not (Path(model) / "config.json").is_file():
@@ -174,14 +229,21 @@ def take_screenshots(models: list[str], out_dir: Path = OUT_DIR, browser: str | 
     out_dir.mkdir(parents=True, exist_ok=True)
     examples = app.example_images()
     written: list[Path] = []
-    for model in models:
+    for index, model in enumerate(models):
         demo = app.build_demo(models, default=model)
         size = json.loads((Path(model) / "config.json").read_text())["image_size"]
         _, url, _ = demo.launch(
             server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True, css=app.CSS
         )
         try:
+            if index == 0 and "lab" in tabs:
+                path = out_dir / "lab.png"
+                lab_screenshot(url, path, browser, app.LAB_MOG_STEPS[2])
+                written.append(path)
+                print(f"wrote {path}")
             for tab, window in WINDOWS.items():
+                if tab not in tabs:
+                    continue
                 path = out_dir / f"{tab}-{size}px.png"
                 chromium = Browser(browser, window)
                 try:
@@ -202,8 +264,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", action="append", required=True, help="a saved model folder (repeat for more)")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"where to write the PNGs (default: {OUT_DIR})")
     parser.add_argument("--chromium", default=None, help="the browser executable (default: chromium on PATH)")
+    parser.add_argument(
+        "--tab", action="append", choices=[*WINDOWS, "lab"], default=None, help="only this tab (repeat for more)"
+    )
     args = parser.parse_args(argv)
-    take_screenshots(args.model, args.out, args.chromium)
+    take_screenshots(args.model, args.out, args.chromium, args.tab)
 
 
 if __name__ == "__main__":

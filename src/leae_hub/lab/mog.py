@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -406,14 +407,20 @@ def make_dataset(seed: int, n: int = NUM_POINTS) -> tuple[Tensor, Tensor]:
     return GaussianMixture().sample(n, torch.Generator().manual_seed(seed))
 
 
-def train(name: str, seed: int = 0, steps: int | None = None, batch_size: int = BATCH_SIZE) -> MogRun:
-    """Train method `name` (see `METHODS`) with Adam 1e-3 on batches of 128 drawn with replacement, as the seed does.
+def train_steps(
+    name: str, seed: int = 0, steps: int | None = None, every: int = 1, batch_size: int = BATCH_SIZE
+) -> Iterator[MogRun]:
+    """Train method `name` (see `METHODS`) with Adam 1e-3 on batches of 128 drawn with replacement, as the seed does,
+    yielding the run (the same object, trained further) after every `every` optimiser steps and after the last one.
 
     Everything random (data, initialisation, batches, noise, negatives, masks) follows from `seed`, so the same seed
-    gives bit-identical results.
+    gives bit-identical results whatever `every` is. The Space's Lab tab draws the landscape at each yield.
     """
     if name not in METHOD_CLASSES:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+    total = STEPS[name] if steps is None else steps
+    if total < 1 or every < 1:
+        raise ValueError(f"steps ({total}) and every ({every}) must be at least 1")
     data, labels = make_dataset(seed)
     torch.manual_seed(seed)
     model = METHOD_CLASSES[name]()
@@ -421,8 +428,8 @@ def train(name: str, seed: int = 0, steps: int | None = None, batch_size: int = 
     optimizer = torch.optim.Adam(trainable, lr=LEARNING_RATE)
     generator = torch.Generator().manual_seed(seed + 1)
     run = MogRun(name, seed, model, data, labels)
-    start = time.perf_counter()
-    for _ in range(STEPS[name] if steps is None else steps):
+    for step in range(1, total + 1):
+        start = time.perf_counter()
         batch = data[torch.randint(0, data.shape[0], (batch_size,), generator=generator)]
         loss = model.loss(batch, generator)
         optimizer.zero_grad(set_to_none=True)
@@ -430,8 +437,25 @@ def train(name: str, seed: int = 0, steps: int | None = None, batch_size: int = 
         optimizer.step()
         model.after_step()
         run.losses.append(loss.item())
-    run.seconds = time.perf_counter() - start
+        run.seconds += time.perf_counter() - start  # training time only, not the caller's between yields
+        if step % every == 0 or step == total:
+            yield run
+
+
+def train(name: str, seed: int = 0, steps: int | None = None, batch_size: int = BATCH_SIZE) -> MogRun:
+    """Train method `name` to the end (`train_steps` without the intermediate yields); returns the trained run."""
+    *_, run = train_steps(name, seed, steps, batch_size=batch_size)
     return run
+
+
+@torch.no_grad()
+def embedding_stats(model: Method, points: Tensor) -> dict[str, float]:
+    """Collapse measures of `model`'s L2-normalised embedding of `points`: `emb_std`, the mean per-dimension standard
+    deviation (0 = collapsed), and `rankme`, the effective rank (Garrido et al. 2023, arXiv:2210.02885)."""
+    was_training = model.training
+    z = F.normalize(model.eval().embed(points), dim=1)
+    model.train(was_training)
+    return {"emb_std": feature_std(z)["std_mean"], "rankme": rankme(z)}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -512,12 +536,10 @@ def evaluate(run: MogRun, num_test: int = 2000, sigma: float = 1.0, langevin_ste
     generator = torch.Generator().manual_seed(10_000 + run.seed)
     test, test_labels = mixture.sample(num_test, generator)
     z_bank, z_test = model.embed(run.data), model.embed(test)
-    zn_test = F.normalize(z_test, dim=1)
     out: dict[str, float] = {
         "final_loss": sum(run.losses[-100:]) / len(run.losses[-100:]),
         "train_seconds": run.seconds,
-        "emb_std": feature_std(zn_test)["std_mean"],
-        "rankme": rankme(zn_test),
+        **embedding_stats(model, test),
         "knn": knn_accuracy(z_bank, run.labels, z_test, test_labels, k=5)[5],
         "bayes_acc": bayes_accuracy(test_labels, mixture.posterior(test)),
         "cos_gap": cosine_gap(z_test, test_labels),

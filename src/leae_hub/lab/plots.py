@@ -1,6 +1,7 @@
 """Figures of the lab: energy landscapes (PNG, matplotlib) and their sweeps (GIF, Pillow), and the noisy-TV plots.
 
-matplotlib is imported inside the functions that need it, so the rest of the lab runs without it.
+matplotlib is imported inside the functions that need it, so the rest of the lab runs without it. The GIF frames and
+the images of the Space's Lab tab (`landscape_image`, `series_image`) need only Pillow and NumPy.
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ from .mog import GRID_SIZE, GRID_X, GRID_Y, MEANS, EnergyMethod, Method, grid_po
 from .noisy_tv import MODELS, SigmaResult
 
 CMAP = "inferno"
+# matplotlib's inferno at 17 evenly spaced levels (RGB, 0–255); `colorize` interpolates between them linearly, within
+# 7 of 255 of the full 256-level table, so the landscapes look the same with or without matplotlib.
+INFERNO: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 4), (11, 7, 36), (33, 12, 74), (61, 9, 101), (87, 16, 110), (113, 25, 110), (138, 34, 106), (163, 44, 97),
+    (188, 55, 84), (210, 70, 68), (228, 90, 49), (241, 115, 29), (249, 142, 9), (252, 172, 17), (249, 203, 53),
+    (242, 234, 105), (252, 255, 164),
+)  # fmt: skip
+# Line colours of the noisy-TV models in `series_image` (matplotlib's default cycle, in `MODELS` order).
+MODEL_COLOURS: dict[str, str] = dict(zip(MODELS, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"), strict=True))
+TITLE_HEIGHT = 14
 
 
 def _pyplot():
@@ -76,25 +87,57 @@ def save_landscape_png(model: Method, data: Tensor, path: Path, title: str, samp
     plt.close(fig)
 
 
+def colorize(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+    """`values` [..] mapped through `INFERNO` on [vmin, vmax] (clipped): uint8 RGB [.., 3]."""
+    level = np.clip((values - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
+    anchors = np.asarray(INFERNO, dtype=np.float64)
+    where = np.linspace(0.0, 1.0, len(anchors))
+    rgb = np.stack([np.interp(level, where, anchors[:, k]) for k in range(3)], axis=-1)
+    return np.round(rgb).astype(np.uint8)
+
+
 def _frame(values: np.ndarray, vmin: float, vmax: float, title: str, dots: dict[str, np.ndarray]) -> Image.Image:
     """One GIF frame: the landscape (x right, y up) through the colormap, with coloured dots, and a title band."""
-    import matplotlib
-
-    lut = (matplotlib.colormaps[CMAP](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
-    level = np.clip((values - vmin) / (vmax - vmin), 0, 1)
-    rgb = lut[(level * 255).astype(np.int64)].transpose(1, 0, 2)[::-1]  # rows = y descending
-    image = Image.new("RGB", (rgb.shape[1], rgb.shape[0] + 14), "white")
-    image.paste(Image.fromarray(np.ascontiguousarray(rgb)), (0, 14))
+    rgb = colorize(values, vmin, vmax).transpose(1, 0, 2)[::-1]  # rows = y descending
+    image = Image.new("RGB", (rgb.shape[1], rgb.shape[0] + TITLE_HEIGHT), "white")
+    image.paste(Image.fromarray(np.ascontiguousarray(rgb)), (0, TITLE_HEIGHT))
     draw = ImageDraw.Draw(image)
     draw.text((3, 1), title, fill="black")
     n = values.shape[0]
     for color, points in dots.items():
         col = (points[:, 0] - GRID_X[0]) / (GRID_X[1] - GRID_X[0]) * (n - 1)
-        row = (GRID_Y[1] - points[:, 1]) / (GRID_Y[1] - GRID_Y[0]) * (n - 1) + 14
+        row = (GRID_Y[1] - points[:, 1]) / (GRID_Y[1] - GRID_Y[0]) * (n - 1) + TITLE_HEIGHT
         if len(points) == 1:  # the reference point: a disc
             draw.ellipse((col[0] - 3, row[0] - 3, col[0] + 3, row[0] + 3), fill=color)
         else:
             draw.point(list(zip(col.tolist(), row.tolist(), strict=True)), fill=color)
+    return image
+
+
+def landscape_image(model: Method, data: Tensor, title: str, resolution: int = GRID_SIZE) -> Image.Image:
+    """The landscape as one image without matplotlib (the Space's Lab tab), headed by `title`: for the energy models
+    one panel of U (coloured between its 1st and 99th percentiles) with 400 data points; for the joint-embedding
+    methods three panels of −cos similarity, the reference (cyan disc) at each component mean, each coloured over its
+    own range (printed above the panel)."""
+    shown = data[:400].numpy()
+    if isinstance(model, EnergyMethod):
+        values = landscape_values(model, torch.zeros(2), resolution)
+        lo, hi = (float(v) for v in np.percentile(values, [1, 99]))
+        panels = [_frame(values, lo, hi, f"U in [{lo:.2f}, {hi:.2f}]", {"white": shown})]
+    else:
+        panels = []
+        for mean in MEANS:
+            reference = torch.tensor(mean)
+            values = landscape_values(model, reference, resolution)
+            lo, hi = float(values.min()), float(values.max())
+            label = f"ref ({mean[0]:g}, {mean[1]:g}): -cos in [{lo:.2f}, {hi:.2f}]"
+            panels.append(_frame(values, lo, hi, label, {"white": shown, "cyan": reference[None].numpy()}))
+    gap = 6
+    width = sum(p.width for p in panels) + gap * (len(panels) - 1)
+    image = Image.new("RGB", (width, panels[0].height + TITLE_HEIGHT), "white")
+    ImageDraw.Draw(image).text((3, 1), title, fill="black")
+    for index, panel in enumerate(panels):
+        image.paste(panel, (index * (panel.width + gap), TITLE_HEIGHT))
     return image
 
 
@@ -165,6 +208,45 @@ def save_series(result: SigmaResult, path: Path, dim: int = 0) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def series_image(result: SigmaResult, dim: int = 0, size: tuple[int, int] = (720, 260)) -> Image.Image:
+    """`save_series` without matplotlib (the Space's Lab tab): s_{t+1}[dim] over the test steps (black, thick) and each
+    model's linear readout of it (`MODEL_COLOURS`), with a legend of the models' R² and the value range on the left."""
+    width, height = size
+    left, right, top, bottom = 46, 8, 2 * TITLE_HEIGHT + 4, 8
+    true = result.s_next_test[:, dim].numpy()
+    lines = {name: result.predictions[name][:, dim].numpy() for name in MODELS if name in result.predictions}
+    lo = float(min(true.min(), *(line.min() for line in lines.values())))
+    hi = float(max(true.max(), *(line.max() for line in lines.values())))
+    span = max(hi - lo, 1e-12)
+
+    def xy(series: np.ndarray) -> list[tuple[float, float]]:
+        xs = left + np.arange(len(series)) / max(len(series) - 1, 1) * (width - left - right)
+        ys = top + (hi - series) / span * (height - top - bottom)
+        return list(zip(xs.tolist(), ys.tolist(), strict=True))
+
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((left, top, width - right, height - bottom), outline=(180, 180, 180))
+    if lo < 0 < hi:
+        zero = top + hi / span * (height - top - bottom)
+        draw.line([(left, zero), (width - right, zero)], fill=(220, 220, 220))
+    draw.text((2, top), f"{hi:.2f}", fill="black")
+    draw.text((2, height - bottom - 11), f"{lo:.2f}", fill="black")
+    draw.line(xy(true), fill="black", width=3)
+    for name, line in lines.items():
+        draw.line(xy(line), fill=MODEL_COLOURS[name], width=1)
+    title = f"sigma = {result.sigma:g}, seed {result.seed} (SNR {result.snr_db:.1f} dB): s_(t+1)[{dim}], test steps"
+    draw.text((left, 1), title, fill="black")
+    x = left
+    draw.text((x, TITLE_HEIGHT + 1), "true", fill="black")
+    x += 40
+    for name in lines:
+        label = f"{name} (R2 {result.r2[name]:.2f})"
+        draw.text((x, TITLE_HEIGHT + 1), label, fill=MODEL_COLOURS[name])
+        x += int(draw.textlength(label)) + 14
+    return image
 
 
 def save_phase_plane(results: list[SigmaResult], path: Path) -> None:
