@@ -193,6 +193,10 @@ def test_config_errors_name_the_fix_and_shipped_configs_load() -> None:
         ExperimentConfig.from_dict({"name": "x", "loss": {"lamda_rate": 0.1}})
     with pytest.raises(ValueError, match="rate_target"):
         ExperimentConfig.from_dict({"name": "x", "loss": {"rate_target": "all"}})
+    with pytest.raises(ValueError, match="write 1.0e-3"):
+        ExperimentConfig.from_dict({"name": "x", "loss": {"lambda_rate": "1e-3"}})
+    with pytest.raises(ValueError, match="train.steps must be of type int"):
+        ExperimentConfig.from_dict({"name": "x", "train": {"steps": 2.5}})
     with pytest.raises(ValueError, match="mnist/affine"):
         ExperimentConfig.from_dict({"name": "x", "data": {"dataset": "mnist", "mode": "jitter"}})
     paths = sorted(CONFIGS.glob("*.yaml"))

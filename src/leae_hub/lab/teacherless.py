@@ -155,11 +155,24 @@ class ExperimentConfig:
             valid = {f.name for f in fields(section)}
             if set(values) - valid:
                 raise ValueError(f"unknown keys {sorted(set(values) - valid)} in '{key}'; valid: {sorted(valid)}")
-            built[key] = section(**values)
+            built[key] = section(
+                **{f.name: _checked(key, f, values[f.name]) for f in fields(section) if f.name in values}
+            )
         return cls(name=raw["name"], **built)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _checked(section: str, spec: Any, value: Any) -> Any:
+    """The value of a config field, after checking that it has the field's type (an int is accepted for a float)."""
+    kind = {"int": int, "float": float, "str": str, "bool": bool}[spec.type]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        hint = " (YAML reads 1e-3 as a string: write 1.0e-3)" if kind is float and isinstance(value, str) else ""
+        raise ValueError(f"{section}.{spec.name} must be of type {spec.type}, got {value!r}{hint}")
+    return value
 
 
 class CrateBlock(nn.Module):
