@@ -40,7 +40,12 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("effective_rank_inv", "eff. rank z_inv", 1),
     ("effective_rank_eq", "eff. rank z_eq", 1),
     ("class_leakage_eq", "class acc. z_eq %", 100),
-    ("train_seconds", "train s", 1),
+    ("train_seconds", "train wall s", 1),
+)
+FACTOR_PREFIXES: tuple[tuple[str, str, int], ...] = (
+    ("group_r2.", "group R²", 1),
+    ("delta_variance_share.", "Δz var. in top-k %", 100),
+    ("principal_angles_deg.", "smallest principal angle °", 1),
 )
 
 
@@ -157,7 +162,24 @@ def tables(summary: dict[str, Any]) -> str:
             row += [cell(entry["metrics"].get(key), scale) for key, _, scale in COLUMNS]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
+        lines += factor_table(summary, sorted(names))
     return "\n".join(lines)
+
+
+def factor_table(summary: dict[str, Any], names: list[str]) -> list[str]:
+    """Per-factor metrics (group probes, Δz variance share, principal angles between factor subspaces) per config."""
+    keys = [
+        (key, f"{label} {key.removeprefix(prefix).replace('|', ' vs ')}", scale)
+        for prefix, label, scale in FACTOR_PREFIXES
+        for key in sorted(summary[names[0]]["metrics"])
+        if key.startswith(prefix)
+    ]
+    header = ["config", *(label for _, label, _ in keys)]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for name in names:
+        cells = [cell(summary[name]["metrics"].get(key), scale) for key, _, scale in keys]
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return [*lines, ""]
 
 
 def plot(records: dict[str, list[dict[str, Any]]], folder: Path) -> None:
