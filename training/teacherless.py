@@ -70,7 +70,7 @@ def load_data(config: ExperimentConfig, seed: int) -> tuple[torch.Tensor, tuple,
 
 def run_one(config: ExperimentConfig, seed: int, out: Path) -> dict[str, Any]:
     """Train and evaluate one config at one seed; write and return its JSON record."""
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     images, probe_train, probe_test = load_data(config, seed)
     trainer = Trainer(config, images, seed)
     fit = trainer.fit(log=lambda step, terms: print(f"  {config.name} s{seed} step {step}: {terms}", flush=True))
@@ -82,7 +82,12 @@ def run_one(config: ExperimentConfig, seed: int, out: Path) -> dict[str, Any]:
         "name": config.name,
         "seed": seed,
         "config": config.to_dict(),
-        "metrics": {**metrics, "train_seconds": fit["train_seconds"], "total_seconds": time.perf_counter() - start},
+        "metrics": {
+            **metrics,
+            "train_seconds": fit["train_seconds"],
+            "total_seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu_start,
+        },
         "history": fit["history"],
         "torch": torch.__version__,
     }
