@@ -1,0 +1,38 @@
+"""Code snippets in the docs: remote code is only trusted with a pinned revision, and never where leae_hub is
+installed (issue 14, item 8)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = [ROOT / "model_cards" / "template.md", ROOT / "src" / "leae_hub" / "templates" / "model_card.md"]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *TEMPLATES]
+
+
+def python_blocks(text: str) -> list[str]:
+    """The ```python fenced blocks of a Markdown text."""
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_remote_code_only_with_a_pinned_revision_and_without_leae_hub(path):
+    for block in python_blocks(path.read_text(encoding="utf-8")):
+        calls = [line for line in block.splitlines() if "trust_remote_code=True" in line]
+        if not calls:
+            continue
+        assert "import leae_hub" not in block, f"{path}: trust_remote_code=True where leae_hub is imported:\n{block}"
+        for line in calls:
+            assert "revision=" in line, f"{path}: trust_remote_code=True without a pinned revision: {line.strip()}"
+        assert re.search(r"^revision = ", block, flags=re.M), f"{path}: the snippet does not set revision"
+
+
+def test_the_snippets_are_there_to_check():
+    readme = python_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert any("trust_remote_code=True, revision=revision" in block for block in readme)
+    assert any("import leae_hub" in block and "from_pretrained" in block for block in readme)
+    for template in TEMPLATES:
+        text = template.read_text(encoding="utf-8")
+        assert 'AutoModel.from_pretrained("{{ repo_id }}", trust_remote_code=True, revision=revision)' in text
+        assert "a later push cannot change the code you run" in " ".join(text.split())
