@@ -257,6 +257,14 @@ def test_crossing_interpolates_between_checkpoints():
     assert benchmark.crossing(curve, 13.0)["seconds"] == 10.0 and benchmark.crossing(curve, 23.0) is None
 
 
+def test_curves_from_log_reads_the_progress_lines():
+    log = "plain: 25 steps, 175.0 s, PSNR 12.23 dB\nnoise\ndefaults,crop_size=16: 25 steps, 31.7 s, PSNR 12.18 dB\n"
+    log += "plain: 50 steps, 409.5 s, PSNR 14.21 dB\n"
+    curves = benchmark.curves_from_log(log, batch_size=32)
+    assert list(curves) == ["plain", "defaults,crop_size=16"]
+    assert curves["plain"][1] == {"steps": 50, "images": 1600, "seconds": 409.5, "psnr": 14.21}
+
+
 @pytest.mark.slow
 def test_gpu_script_dry_run_on_the_cpu(tmp_path):
     """The GPU script's whole path (matrix, then the interleaved time-to-PSNR run) at tiny sizes on the CPU."""

@@ -65,6 +65,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -750,6 +751,27 @@ def _step_flops(run: dict[str, Any], batch: dict[str, torch.Tensor]) -> int:
     return count_flops(step, run["model"], plain=True)
 
 
+_PROGRESS_LINE = re.compile(r"^(?P<name>.+): (?P<steps>\d+) steps, (?P<seconds>[\d.]+) s, PSNR (?P<psnr>[-\d.]+) dB$")
+
+
+def curves_from_log(text: str, batch_size: int) -> dict[str, list[dict[str, float]]]:
+    """The PSNR curve of every variant from the progress lines a `--time_to_psnr` run writes to stderr."""
+    curves: dict[str, list[dict[str, float]]] = {}
+    for line in text.splitlines():
+        match = _PROGRESS_LINE.match(line.strip())
+        if match:
+            steps = int(match["steps"])
+            curves.setdefault(match["name"], []).append(
+                {
+                    "steps": steps,
+                    "images": steps * batch_size,
+                    "seconds": float(match["seconds"]),
+                    "psnr": float(match["psnr"]),
+                }
+            )
+    return curves
+
+
 def crossing(curve: list[dict[str, float]], target: float) -> dict[str, float] | None:
     """Seconds and images at which a PSNR curve first reaches `target`, interpolated linearly between the last
     checkpoint below it and the first at or above it (the first checkpoint's values when it starts above)."""
@@ -796,11 +818,18 @@ def run_time_to_psnr(args: argparse.Namespace) -> dict[str, Any]:
     batches = SharedBatches(make_dataloader(train_set, batch_size, seed=0, num_workers=args.data_workers))
     specs = args.variant or ["plain", "same-math", "defaults"]
     variants = [time_to_psnr_variant(spec, setup, device, isa) for spec in specs]
-    first = {"pixel_values": batches.get(0)["pixel_values"].to(device)}
-    flops = {spec["name"]: _step_flops(_build_run(spec, setup, device, args.lr), first) for spec in variants}
-    precisions = {torch.float32} | {torch.bfloat16 for spec in variants if spec["mixed_precision"] == "bf16"}
-    conv_rates = {str(dtype).removeprefix("torch."): conv_gflops(device, dtype) for dtype in precisions}
-    runs = [_build_run(spec, setup, device, args.lr) for spec in variants]
+    if args.from_log:  # a run stopped before its report: its curves from the progress lines of its log
+        curves = curves_from_log(args.from_log.read_text(), batch_size)
+        runs = [{**spec, "curve": curves[spec["name"]], "done": True} for spec in variants]
+        for run in runs:
+            run["steps"], run["seconds"] = run["curve"][-1]["steps"], run["curve"][-1]["seconds"]
+        flops, precisions, conv_rates = None, set(), {}
+    else:
+        first = {"pixel_values": batches.get(0)["pixel_values"].to(device)}
+        flops = {spec["name"]: _step_flops(_build_run(spec, setup, device, args.lr), first) for spec in variants}
+        precisions = {torch.float32} | {torch.bfloat16 for spec in variants if spec["mixed_precision"] == "bf16"}
+        conv_rates = {str(dtype).removeprefix("torch."): conv_gflops(device, dtype) for dtype in precisions}
+        runs = [_build_run(spec, setup, device, args.lr) for spec in variants]
     last_target = max(targets.values())
     settle_at = None  # with --settle_factor: the training time at which every variant stops
     while not all(run["done"] for run in runs):
@@ -832,7 +861,8 @@ def run_time_to_psnr(args: argparse.Namespace) -> dict[str, Any]:
     for run in runs:
         reached = {name: crossing(run["curve"], target) for name, target in targets.items()}
         img_per_s = run["steps"] * batch_size / run["seconds"]
-        best_conv = conv_rates["bfloat16" if run["mixed_precision"] == "bf16" else "float32"]
+        gflop = flops[run["name"]] / batch_size / 1e9 if flops else None
+        best_conv = conv_rates.get("bfloat16" if run["mixed_precision"] == "bf16" else "float32")
         results.append(
             {
                 "variant": run["name"],
@@ -844,15 +874,17 @@ def run_time_to_psnr(args: argparse.Namespace) -> dict[str, Any]:
                 "images": run["steps"] * batch_size,
                 "train_seconds": run["seconds"],
                 "img_per_s": img_per_s,
-                "gflop_per_img": flops[run["name"]] / batch_size / 1e9,
-                "gflops_per_s": flops[run["name"]] / batch_size / 1e9 * img_per_s,
-                "fraction_of_best_conv": flops[run["name"]] / batch_size / 1e9 * img_per_s / best_conv,
+                "gflop_per_img": gflop,
+                "gflops_per_s": gflop * img_per_s if gflop else None,
+                "fraction_of_best_conv": gflop * img_per_s / best_conv if gflop and best_conv else None,
                 "final_psnr": run["curve"][-1]["psnr"],
                 "reached": reached,
                 "curve": run["curve"],
             }
         )
-    if device.type == "cuda":  # MFU: against the bf16 matmul rate measured here, and the nominal dense bf16 peak
+    if (
+        device.type == "cuda" and flops
+    ):  # MFU: against the bf16 matmul rate measured here, and the nominal dense bf16 peak
         matmul_bf16 = matmul_gflops(device, torch.bfloat16)
         nominal = next((v for k, v in NOMINAL_BF16_TFLOPS.items() if k in torch.cuda.get_device_name(device)), None)
         for result in results:
@@ -885,6 +917,7 @@ def run_time_to_psnr(args: argparse.Namespace) -> dict[str, Any]:
             "max_images": args.max_images,
             "max_seconds": args.max_seconds,
             "settle_factor": args.settle_factor,
+            "from_log": str(args.from_log) if args.from_log else None,
             "device": _device_name(device),
             "cpu_isa": isa,
             "conv_gflops_per_s": conv_rates,
@@ -915,7 +948,7 @@ def format_time_to_psnr(report: dict[str, Any]) -> str:
     ]
     for r in report["time_to_psnr"]:
         cells = [r["variant"], r["mixed_precision"], f"{r['img_per_s']:.2f}", f"{r['img_per_s_over_first']:.2f}×"]
-        cells += [f"{r['gflop_per_img']:.2f}", f"{r['fraction_of_best_conv']:.2f}"]
+        cells += [_fmt(r["gflop_per_img"], 2), _fmt(r["fraction_of_best_conv"], 2)]
         for name in names:
             hit, ratio, bound = r["reached"][name], r["time_over_first"][name], r["time_over_first_below"][name]
             cells += [
@@ -1002,6 +1035,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk_steps", type=int, default=10, help="with --time_to_psnr: steps per turn, then PSNR")
     parser.add_argument("--max_images", type=int, default=None, help="with --time_to_psnr: stop a variant here")
     parser.add_argument("--max_seconds", type=float, default=None, help="with --time_to_psnr: training-time cap")
+    parser.add_argument(
+        "--from_log",
+        type=Path,
+        default=None,
+        help="with --time_to_psnr and the run's own settings: rebuild the report of a run stopped before its end "
+        "from the progress lines of its log (no training; FLOP and conv-rate figures are then absent)",
+    )
     parser.add_argument(
         "--settle_factor",
         type=float,
