@@ -211,7 +211,7 @@ def plot(records: dict[str, list[dict[str, Any]]], folder: Path) -> None:
             path = torch.tensor(trajectory)
             axes[1].plot(path[:, 0], path[:, 1], "-", lw=1)
             axes[1].scatter(path[:, 0], path[:, 1], c=figure["sweep_angle_deg"], cmap="twilight", s=10)
-        axes[1].set_title("five digits through a rotation sweep")
+        axes[1].set_title("five test images through a rotation sweep")
         for ax in axes:
             ax.set_xlabel("PC 1")
             ax.set_ylabel("PC 2")
