@@ -135,6 +135,7 @@ def test_a_fresh_evaluation_reproduces_the_card_psnr(folder, one_thread):
     files = {
         "cifar10": "cifar10-jpg.zip",
         "mnist": "mnist",
+        "mnist-full": "mnist-full",
         "celeba-half": "celeba-9k-half.zip",
         "utkface": "utkface-128.zip",
     }

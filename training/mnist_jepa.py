@@ -77,7 +77,8 @@ def evaluate(args: argparse.Namespace) -> None:
 
 
 def curve(args: argparse.Namespace) -> None:
-    """k-NN@5 accuracy of every kept checkpoint of a run (cached: checkpoints already in the JSON are skipped)."""
+    """k-NN@5 accuracy of a run's kept checkpoints (all, or `--epochs`); the JSON is rewritten after each one, and
+    checkpoints already in it are skipped."""
     run = Path(args.run)
     config = LeaeConfig.from_pretrained(args.config_from) if args.config_from else None
     train_config = yaml.safe_load((run / "train_config.yaml").read_text())
@@ -87,18 +88,21 @@ def curve(args: argparse.Namespace) -> None:
     checkpoints = sorted((run / "checkpoints").glob("checkpoint-*"), key=M.checkpoint_step)
     if config is None:
         config = LeaeConfig.from_preset(train_config["preset"], in_channels=1)
-    train = test = None
+    train = M.load_digits(args.data, "train", config.image_size)
+    test = M.load_digits(args.data, "test", config.image_size)
+    steps_per_epoch = len(train[1]) // train_config["batch_size"]
     for checkpoint in checkpoints:
         step = M.checkpoint_step(checkpoint)
-        if step in points:
+        if step in points or (args.epochs and step / steps_per_epoch not in args.epochs):
             continue
-        if train is None:
-            train = M.load_digits(args.data, "train", config.image_size)
-            test = M.load_digits(args.data, "test", config.image_size)
         scores = M.knn_scores(M.encoder_from_checkpoint(checkpoint, config), train, test, args.k)
-        steps_per_epoch = len(train[1]) // train_config["batch_size"]
         points[step] = {"step": step, "epoch": step / steps_per_epoch, **scores}
         print(f"step {step} (epoch {step / steps_per_epoch:.2f}): k-NN@{args.k} {scores['accuracy']:.4f}", flush=True)
+        _write_curve(args, run, out, points)
+    _write_curve(args, run, out, points)
+
+
+def _write_curve(args: argparse.Namespace, run: Path, out: Path, points: dict[int, dict]) -> None:
     ordered = [points[s] for s in sorted(points)]
     result = {"command": _command(), "run": str(run), "data": args.data, "k": args.k, "points": ordered}
     lines = [f"| epoch | step | k-NN@{args.k} accuracy | weighted F1 |", "| --- | --- | --- | --- |"]
@@ -180,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "curve":
             sub.add_argument("--run", required=True, help="a `leae train` output_dir with checkpoints/checkpoint-*/")
             sub.add_argument("--config_from", help="a saved model whose config the checkpoints use (default: preset)")
+            sub.add_argument("--epochs", type=float, nargs="*", help="evaluate only these epochs' checkpoints")
         else:
             sub.add_argument("--model", required=True, help="a saved model folder")
         if name == "phase2":

@@ -47,7 +47,7 @@ ZOO: tuple[ZooEntry, ...] = (
     ZooEntry("leae-cifar10-32-masked", "CIFAR-10, 32 px, leAutoencoder (masked)", "cifar10"),
     ZooEntry("leae-cifar10-32-baseline", "CIFAR-10, 32 px, masked-MSE baseline", "cifar10"),
     ZooEntry("leae-cifar10-32-jepa", "CIFAR-10, 32 px, JEPA + decoder probe", "cifar10"),
-    ZooEntry("leae-mnist-jepa", "MNIST, 28 px, JEPA + decoder probe", "mnist"),
+    ZooEntry("leae-mnist-jepa", "MNIST, 28 px, JEPA (the seed's run) + phase-2 decoder", "mnist-full"),
     ZooEntry(
         "leae-celeba-128",
         "faces, 128 px, self-teaching on full CelebA (card only, not trained)",
@@ -108,6 +108,13 @@ DATA_SOURCES: dict[str, DataSource] = {
             "MNIST (Y. LeCun, C. Cortes and C. Burges; Hub: `ylecun/mnist`): 10,000 training digits, 28×28 grey (data "
             "spec `mnist`: a fixed shuffled subset of the 60,000, none of them in the test set); evaluated on the "
             "official 10,000 test digits",
+            ("ylecun/mnist",),
+        ),
+        DataSource(
+            "mnist-full",
+            "MNIST",
+            "MNIST (Y. LeCun, C. Cortes and C. Burges; Hub: `ylecun/mnist`): all 60,000 training digits, 28×28 grey "
+            "(data spec `mnist-full`); evaluated on the official 10,000 test digits",
             ("ylecun/mnist",),
         ),
         DataSource(
