@@ -351,6 +351,14 @@ def _limitations(config: LeaeConfig, recipe: str, datasets_text: str, trained: b
     return items
 
 
+def _encoder_text(config: LeaeConfig) -> str:
+    if config.encoder_backbone:
+        return f"timm `{config.encoder_backbone}`"
+    if config.encoder_type == "plain":
+        return "plain conv (3 stride-2 conv, batch norm, SiLU stages; global average pooling)"
+    return "conv (stem + 2 residual down blocks)"
+
+
 def render_card(
     model_dir_or_config: str | os.PathLike | LeaeConfig | torch.nn.Module,
     *,
@@ -420,10 +428,7 @@ def render_card(
     preset = _preset_name(config)
     architecture = [
         ("architecture preset", f"`{preset}`" if preset else "custom"),
-        (
-            "encoder",
-            f"timm `{config.encoder_backbone}`" if config.encoder_backbone else "conv (stem + 2 residual down blocks)",
-        ),
+        ("encoder", _encoder_text(config)),
         ("input", f"{config.in_channels} × {config.image_size} × {config.image_size}, values in [0, 1]"),
         ("latent", f"{config.latent_type}, {' × '.join(map(str, latent_shape))} = {latent_values:,} values"),
         ("compression ratio", f"{compression:.1f}× (input values / latent values)"),
