@@ -6,7 +6,7 @@ The variants are named option sets of the `jepa` recipe (see `VARIANTS`; join se
 from the same seed and draws the same batches: `leae-cifar` at 32 px on the 10,000 MNIST training digits, batch 128,
 AdamW 1e-3 with 50 warm-up steps, gradient clipping 1.0, bf16 autocast, one thread. k-NN@5 (cosine) uses the
 flattened eval-mode latents of the 10,000 training digits as the bank and the 10,000 test digits as queries, and
-also their spatial average ("pooled"). This is how the `mnist-jepa` config's augmentations were chosen
+also their spatial average ("pooled"). This is how the `mnist-jepa-sigreg` config's augmentations were chosen
 (docs/results.md).
 """
 

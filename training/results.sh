@@ -19,7 +19,7 @@ if [[ -z "${PYTHON:-}" ]]; then
 fi
 CIFAR=(--max_steps "$STEPS" --warmup_steps 50 --eval_every "$STEPS" --eval_images 1000 --sample_every "$STEPS"
     --checkpoint_every 100 --mixed_precision "$PRECISION")
-MNIST=(--config training/configs/mnist-jepa.yaml --max_steps "$JEPA_STEPS" --decoder_probe_steps "$PROBE_STEPS"
+MNIST=(--config training/configs/mnist-jepa-sigreg.yaml --max_steps "$JEPA_STEPS" --decoder_probe_steps "$PROBE_STEPS"
     --warmup_steps 50 --eval_every "$JEPA_STEPS" --sample_every "$JEPA_STEPS" --checkpoint_every 100
     --mixed_precision "$PRECISION")
 SELF=(--config training/configs/cifar10-32-self-teaching.yaml "${CIFAR[@]}")
