@@ -201,6 +201,8 @@ def test_landscape_image_needs_no_matplotlib(monkeypatch):
     panels = [pixels[:, i * 46 : i * 46 + 40] for i in range(3)]
     assert all(panel.std() > 10 for panel in panels)  # each panel is coloured over its own range
     assert not np.array_equal(panels[0], panels[1])  # a different reference point, a different landscape
+    enlarged = plots.landscape_image(energy.model, energy.data, "energy", resolution=40, size=90)
+    assert enlarged.size == (90, 90 + 2 * title)  # evaluated on 40², drawn at 90 px
     with pytest.raises(ImportError):
         plots.save_landscape_png(energy.model, energy.data, Path("unused.png"), "needs matplotlib")
 

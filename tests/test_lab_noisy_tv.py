@@ -127,3 +127,13 @@ def test_series_image_draws_every_model_without_matplotlib(monkeypatch):
         rgb = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
         assert (pixels == rgb).all(axis=-1).sum() > 20, name
     assert ((pixels == 0).all(axis=-1)).sum() > 300  # the true series, black and 3 px wide
+
+
+def test_sweep_steps_yields_each_model_as_it_finishes():
+    config = tv.NoisyTVConfig(train_steps=300, test_steps=60)
+    seen = []
+    for name, results, seconds in tv.sweep_steps([4.0], [1], steps=5, models=("AR", "JEPA"), config=config):
+        seen.append((name, set(results[0].r2), set(seconds)))
+    assert seen == [("AR", {"AR"}, {"AR"}), ("JEPA", {"AR", "JEPA"}, {"AR", "JEPA"})]
+    (whole,), _ = tv.run_sweep([4.0], [1], steps=5, models=("AR", "JEPA"), config=config)
+    assert whole.r2 == results[0].r2 and whole.oracle == results[0].oracle

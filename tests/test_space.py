@@ -417,6 +417,7 @@ def test_browser_renders_the_five_tabs(server, tmp_path):
     assert re.search(r'aria-selected="true"[^>]*data-tab-id="inpaint"', dom)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")  # the lab is many tiny tensor operations
 def test_lab_endpoints_train_live_and_report(server, app):
     _, client = server
@@ -498,6 +499,7 @@ def test_readme_documents_the_limits(app, model_dirs):
     assert demo._queue.max_size == app.QUEUE_MAX_SIZE
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")  # the lab is many tiny tensor operations
 def test_browser_trains_in_the_lab_tab(app, model_dirs, tmp_path, monkeypatch):
     """A visitor's clicks in headless Chromium: Train draws the landscape, Compare fills the noisy-TV table and figure

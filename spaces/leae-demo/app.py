@@ -529,6 +529,8 @@ def run_latent_brush(
 
 LAB_MOG_STEPS = (50, 2000, 300)  # (min, max, default) optimiser steps of a 2-D run: 300 take 1–2 s on one CPU core
 LAB_MOG_FRAMES = 10  # the landscape is redrawn this many times during a run
+LAB_MOG_GRID = 100  # the landscape is evaluated on this grid (the docs' figures: 200), drawn 200 px square
+LAB_MOG_PANEL = 200
 LAB_MOG_STATS_POINTS = 2000  # training points the collapse measures are computed on
 LAB_TV_STEPS = (50, 2000, 300)  # full-batch steps per noisy-TV model: 300 take about 5 s for all five models
 LAB_TV_SIGMA = (0.0, 10.0, 8.0)  # the distractor scale σ (the seed's range, and the σ of its time-series figure)
@@ -575,7 +577,8 @@ def run_lab_mog(method: str, steps: float, seed: float):
     for run in mog.train_steps(method, seed, steps, every):
         done = len(run.losses)
         recent = run.losses[-every:]
-        image = lab_plots.landscape_image(run.model, run.data, f"{method}, step {done}")
+        title = f"{method}, step {done}"
+        image = lab_plots.landscape_image(run.model, run.data, title, LAB_MOG_GRID, LAB_MOG_PANEL)
         stats = mog.embedding_stats(run.model, run.data[:LAB_MOG_STATS_POINTS])
         dim = run.model.embed(run.data[:1]).shape[1]
         report = (
@@ -598,32 +601,24 @@ def run_lab_noisy_tv(sigma: float, steps: float, seed: float):
         raise ValueError(f"σ must be from {LAB_TV_SIGMA[0]:g} to {LAB_TV_SIGMA[1]:g}, got {sigma:g}.")
     steps = _whole(steps, "Steps", *LAB_TV_STEPS[:2])
     seed = _whole(seed, "Seed", 0, LAB_MAX_SEED)
-    merged: noisy_tv.SigmaResult | None = None
     rows: list[str] = []
-    for name in noisy_tv.MODELS:
-        (result,), seconds = noisy_tv.run_sweep([sigma], [seed], steps, (name,))
-        if merged is None:
-            merged = result
-        else:
-            merged.r2.update(result.r2)
-            merged.r2_current.update(result.r2_current)
-            merged.predictions.update(result.predictions)
+    for name, (result,), seconds in noisy_tv.sweep_steps([sigma], [seed], steps):
         rows.append(f"| {name} | {result.r2[name]:.3f} | {result.r2_current[name]:.3f} | {seconds[name]:.1f} |")
         table = "\n".join(
             [
-                f"σ = {sigma:g}, seed {seed}, {steps} steps per model; environment SNR {merged.snr_db:.1f} dB. Test R² "
+                f"σ = {sigma:g}, seed {seed}, {steps} steps per model; environment SNR {result.snr_db:.1f} dB. Test R² "
                 "of a linear readout from each model's latent at t:",
                 "",
                 "| model | R² of s_{t+1} | R² of s_t | train s |",
                 "| --- | --- | --- | --- |",
                 *rows,
-                f"| *true s_t* | {merged.oracle['true_state']:.3f} | | |",
-                f"| *raw x_t (20-d)* | {merged.oracle['raw_x']:.3f} | | |",
+                f"| *true s_t* | {result.oracle['true_state']:.3f} | | |",
+                f"| *raw x_t (20-d)* | {result.oracle['raw_x']:.3f} | | |",
             ]
         )
         if name != noisy_tv.MODELS[-1]:
             yield None, table
-    yield png_file(lab_plots.series_image(merged), "lab-series"), table + "\n\nAll five models trained."
+    yield png_file(lab_plots.series_image(result), "lab-series"), table + "\n\nAll five models trained."
 
 
 # --- examples -------------------------------------------------------------------------------------------------------

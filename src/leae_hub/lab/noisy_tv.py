@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -364,16 +365,17 @@ class SigmaResult:
     predictions: dict[str, Tensor] = field(default_factory=dict)  # name -> [299, 4]
 
 
-def run_sweep(
+def sweep_steps(
     sigmas: list[float],
     seeds: list[int],
     steps: int = 10_000,
     models: tuple[str, ...] = MODELS,
     config: NoisyTVConfig = NoisyTVConfig(),
-) -> tuple[list[SigmaResult], dict[str, float]]:
+) -> Iterator[tuple[str, list[SigmaResult], dict[str, float]]]:
     """Every (σ, seed): roll out the environment, train each model on the first 5,000 steps, read out s_{t+1} on the
-    last 300. All runs of one model train together (see the Losses note). Returns the results and the training
-    seconds per model (all runs together)."""
+    last 300. All runs of one model train together (see the Losses note). Yields, after each model, its name, the
+    results (the same objects, filled in model by model) and the training seconds per model so far (all runs
+    together). The Space's Lab tab shows each model's R² as it arrives."""
     runs = [(sigma, seed) for sigma in sigmas for seed in seeds]
     envs = [rollout(sigma, seed, config) for sigma, seed in runs]
     n = config.train_steps
@@ -385,7 +387,7 @@ def run_sweep(
         result.oracle["true_state"] = r2_score(s_test[1:], ols_fit_predict(s_train[:-1], s_train[1:], s_test[:-1]))
         result.oracle["raw_x"] = r2_score(s_test[1:], ols_fit_predict(env.x[: n - 1], s_train[1:], env.x[n:-1]))
         results.append(result)
-    seconds = {}
+    seconds: dict[str, float] = {}
     for name in models:
         start = time.perf_counter()
         model, losses = train_model(name, x[:, :n], [seed for _, seed in runs], steps)
@@ -399,4 +401,16 @@ def run_sweep(
             result.r2[name] = r2_score(s_test[1:], prediction)
             result.r2_current[name] = r2_score(s_test[:-1], ols_fit_predict(f_train[b], s_train[:-1], f_test[b]))
             result.final_loss[name] = float(losses[-100:, b].mean())
+        yield name, results, seconds
+
+
+def run_sweep(
+    sigmas: list[float],
+    seeds: list[int],
+    steps: int = 10_000,
+    models: tuple[str, ...] = MODELS,
+    config: NoisyTVConfig = NoisyTVConfig(),
+) -> tuple[list[SigmaResult], dict[str, float]]:
+    """`sweep_steps` to the end: the results of every (σ, seed) and model, and the training seconds per model."""
+    *_, (_, results, seconds) = sweep_steps(sigmas, seeds, steps, models, config)
     return results, seconds

@@ -96,14 +96,20 @@ def colorize(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     return np.round(rgb).astype(np.uint8)
 
 
-def _frame(values: np.ndarray, vmin: float, vmax: float, title: str, dots: dict[str, np.ndarray]) -> Image.Image:
-    """One GIF frame: the landscape (x right, y up) through the colormap, with coloured dots, and a title band."""
+def _frame(
+    values: np.ndarray, vmin: float, vmax: float, title: str, dots: dict[str, np.ndarray], size: int | None = None
+) -> Image.Image:
+    """One GIF frame: the landscape (x right, y up) through the colormap, enlarged (bilinear) to `size` pixels if
+    given, with coloured dots, and a title band."""
     rgb = colorize(values, vmin, vmax).transpose(1, 0, 2)[::-1]  # rows = y descending
-    image = Image.new("RGB", (rgb.shape[1], rgb.shape[0] + TITLE_HEIGHT), "white")
-    image.paste(Image.fromarray(np.ascontiguousarray(rgb)), (0, TITLE_HEIGHT))
+    panel = Image.fromarray(np.ascontiguousarray(rgb))
+    if size is not None:
+        panel = panel.resize((size, size), Image.Resampling.BILINEAR)
+    image = Image.new("RGB", (panel.width, panel.height + TITLE_HEIGHT), "white")
+    image.paste(panel, (0, TITLE_HEIGHT))
     draw = ImageDraw.Draw(image)
     draw.text((3, 1), title, fill="black")
-    n = values.shape[0]
+    n = panel.width
     for color, points in dots.items():
         col = (points[:, 0] - GRID_X[0]) / (GRID_X[1] - GRID_X[0]) * (n - 1)
         row = (GRID_Y[1] - points[:, 1]) / (GRID_Y[1] - GRID_Y[0]) * (n - 1) + TITLE_HEIGHT
@@ -114,8 +120,11 @@ def _frame(values: np.ndarray, vmin: float, vmax: float, title: str, dots: dict[
     return image
 
 
-def landscape_image(model: Method, data: Tensor, title: str, resolution: int = GRID_SIZE) -> Image.Image:
-    """The landscape as one image without matplotlib (the Space's Lab tab), headed by `title`: for the energy models
+def landscape_image(
+    model: Method, data: Tensor, title: str, resolution: int = GRID_SIZE, size: int | None = None
+) -> Image.Image:
+    """The landscape as one image without matplotlib (the Space's Lab tab), headed by `title`, evaluated on a
+    `resolution`² grid and drawn `size` pixels square (default: `resolution`): for the energy models
     one panel of U (coloured between its 1st and 99th percentiles) with 400 data points; for the joint-embedding
     methods three panels of −cos similarity, the reference (cyan disc) at each component mean, each coloured over its
     own range (printed above the panel)."""
@@ -123,7 +132,7 @@ def landscape_image(model: Method, data: Tensor, title: str, resolution: int = G
     if isinstance(model, EnergyMethod):
         values = landscape_values(model, torch.zeros(2), resolution)
         lo, hi = (float(v) for v in np.percentile(values, [1, 99]))
-        panels = [_frame(values, lo, hi, f"U in [{lo:.2f}, {hi:.2f}]", {"white": shown})]
+        panels = [_frame(values, lo, hi, f"U in [{lo:.2f}, {hi:.2f}]", {"white": shown}, size)]
     else:
         panels = []
         for mean in MEANS:
@@ -131,7 +140,7 @@ def landscape_image(model: Method, data: Tensor, title: str, resolution: int = G
             values = landscape_values(model, reference, resolution)
             lo, hi = float(values.min()), float(values.max())
             label = f"ref ({mean[0]:g}, {mean[1]:g}): -cos in [{lo:.2f}, {hi:.2f}]"
-            panels.append(_frame(values, lo, hi, label, {"white": shown, "cyan": reference[None].numpy()}))
+            panels.append(_frame(values, lo, hi, label, {"white": shown, "cyan": reference[None].numpy()}, size))
     gap = 6
     width = sum(p.width for p in panels) + gap * (len(panels) - 1)
     image = Image.new("RGB", (width, panels[0].height + TITLE_HEIGHT), "white")
