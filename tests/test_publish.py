@@ -174,8 +174,8 @@ def test_dry_run_writes_exactly_the_repo(dry_runs, name):
     text = (out / "README.md").read_text()
     card = ModelCard(text)
     assert f"{ORG}/{name}" in text and f"leae-hub/{name}" not in text and not PLACEHOLDER.search(text)
-    assert f'AutoModel.from_pretrained("{ORG}/{name}", trust_remote_code=True)' in text
-    assert f'pipeline(model="{ORG}/{name}", trust_remote_code=True)' in text
+    assert f'AutoModel.from_pretrained("{ORG}/{name}", trust_remote_code=True, revision=revision)' in text
+    assert f'pipeline(model="{ORG}/{name}", trust_remote_code=True, revision=revision)' in text
     assert card.data.model_name == f"{ORG}/{name}"  # the model-index name
     assert card.data.pipeline_tag is None  # transformers 5 has no image-to-image task
     evaluation = json.loads((out / "eval.json").read_text())

@@ -5,7 +5,10 @@ weights as remote code, and writes `custom_pipelines` into the repo's `config.js
 
 ```python
 >>> from transformers import pipeline
->>> reconstruct = pipeline(model="leae-hub/leae-cifar10-32-self-teaching", trust_remote_code=True)  # doctest: +SKIP
+>>> revision = "..."  # without leae_hub: the commit id of the remote code you reviewed  # doctest: +SKIP
+>>> reconstruct = pipeline(  # doctest: +SKIP
+...     model="leae-hub/leae-cifar10-32-self-teaching", trust_remote_code=True, revision=revision
+... )
 >>> result = reconstruct("image.png")  # doctest: +SKIP
 >>> result["image"], result["psnr"]  # a PIL image at the model's size, its PSNR in dB  # doctest: +SKIP
 ```
