@@ -463,24 +463,8 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
         torch.manual_seed(0)
         model = enable_fast_path(LeaeModel(LeaeConfig.from_preset(preset, image_size=image_size)).train())
         recipe = build_recipe(recipe_name, **variant["options"])
-        trainable = list(recipe.trainable_parameters(model))
-        fused = {"fused": True} if variant["fused_optimizer"] else {}
-        optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01, **fused)
         objective = torch.compile(recipe) if variant["compile"] else recipe
-        runs.append(
-            {
-                **variant,
-                "model": model,
-                "recipe": recipe,
-                "objective": objective,
-                "trainable": trainable,
-                "optimizer": optimizer,
-                "steps": 0,
-                "seconds": 0.0,
-                "psnr_at": {},
-                "loss": None,
-            }
-        )
+        runs.append(_run_state(variant, model, recipe, objective, args.lr, variant["fused_optimizer"], psnr_at={}))
     device = torch.device("cpu")
     budget = args.wall_seconds
     checkpoints = (0.5, 1.0)
@@ -703,21 +687,23 @@ def _build_run(variant: dict[str, Any], setup: dict[str, Any], device: torch.dev
     else:
         enable_fast_path(model)
         objective = torch.compile(recipe) if variant["compile"] else recipe
+    return _run_state(variant, model, recipe, objective, lr, curve=[], done=False)
+
+
+def _run_state(
+    variant: dict[str, Any],
+    model: LeaeModel,
+    recipe: torch.nn.Module,
+    objective: Any,
+    lr: float,
+    fused: bool = False,
+    **fields: Any,
+) -> dict[str, Any]:
+    """One variant's training state (model, objective, AdamW over the recipe's parameters, counters) plus `fields`."""
     trainable = list(recipe.trainable_parameters(model))
-    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
-    return {
-        **variant,
-        "model": model,
-        "recipe": recipe,
-        "objective": objective,
-        "trainable": trainable,
-        "optimizer": optimizer,
-        "steps": 0,
-        "seconds": 0.0,
-        "curve": [],
-        "done": False,
-        "loss": None,
-    }
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01, **({"fused": True} if fused else {}))
+    state = {"model": model, "recipe": recipe, "objective": objective, "trainable": trainable, "optimizer": optimizer}
+    return {**variant, **state, "steps": 0, "seconds": 0.0, "loss": None, **fields}
 
 
 def _train_chunk(run: dict[str, Any], batches: SharedBatches, steps: int, args: argparse.Namespace, device) -> None:

@@ -222,20 +222,27 @@ def _db(value: float) -> str:
     return "∞ dB" if math.isinf(value) else f"{value:.2f} dB"
 
 
-def _friendly(fn):
+@contextlib.contextmanager
+def _user_errors(name: str):
     """Turn any exception into a `gr.Error` with a short message (no stack trace reaches the user)."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except (ValueError, TypeError) as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    except Exception as error:  # noqa: BLE001
+        logger.exception("unexpected error in %s", name)
+        raise gr.Error(f"Something went wrong ({type(error).__name__}: {str(error)[:200]}).") from None
+
+
+def _friendly(fn):
+    """`fn` with its errors shown to the user as short messages (`_user_errors`)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
+        with _user_errors(fn.__name__):
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except (ValueError, TypeError) as error:
-            raise gr.Error(str(error), print_exception=False) from None
-        except Exception as error:  # noqa: BLE001
-            logger.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Something went wrong ({type(error).__name__}: {str(error)[:200]}).") from None
 
     return wrapper
 
@@ -542,15 +549,8 @@ def _friendly_stream(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
+        with _user_errors(fn.__name__):
             yield from fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except (ValueError, TypeError) as error:
-            raise gr.Error(str(error), print_exception=False) from None
-        except Exception as error:  # noqa: BLE001
-            logger.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Something went wrong ({type(error).__name__}: {str(error)[:200]}).") from None
 
     return wrapper
 
