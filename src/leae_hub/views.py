@@ -44,6 +44,13 @@ def _check_ratio(value: float, name: str, allow_zero: bool = True) -> None:
         raise ValueError(f"{name} must lie in {interval}, got {value}")
 
 
+def _masking_dims(x: Tensor, ratio: float, name: str) -> tuple[int, int, int]:
+    """Check an image batch and a masking ratio in [0, 1]; the batch's (B, H, W)."""
+    _check_images(x)
+    _check_ratio(ratio, name)
+    return x.shape[0], x.shape[2], x.shape[3]
+
+
 def _check_odd(kernel_size: int) -> None:
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be a positive odd number (to keep the image size), got {kernel_size}")
@@ -179,9 +186,7 @@ def pixel_mask(
     Returns:
         (masked x, mask [B, 1, H, W] with 1 = dropped).
     """
-    _check_images(x)
-    _check_ratio(ratio, "ratio")
-    batch, _, height, width = x.shape
+    batch, height, width = _masking_dims(x, ratio, "ratio")
     mask = (_random(torch.rand, (batch, 1, height, width), generator, x.device) < ratio).to(x.dtype)
     return x * (1 - mask) + fill * mask, mask
 
@@ -194,9 +199,7 @@ def patch_mask(
     Returns:
         (masked x, mask [B, 1, H, W] with 1 = dropped).
     """
-    _check_images(x)
-    _check_ratio(ratio, "ratio")
-    batch, _, height, width = x.shape
+    batch, height, width = _masking_dims(x, ratio, "ratio")
     if patch_size < 1 or height % patch_size or width % patch_size:
         raise ValueError(f"patch_size must divide the image size {height}×{width}, got {patch_size}")
     grid_h, grid_w = height // patch_size, width // patch_size
@@ -350,9 +353,7 @@ def erode(x: Tensor, kernel_size: int = 3) -> Tensor:
 
 def salt_and_pepper(x: Tensor, amount: float = 0.05, generator: torch.Generator | None = None) -> Tensor:
     """Set a random `amount` of the pixel locations to 0 or 1 (half each), all channels together."""
-    _check_images(x)
-    _check_ratio(amount, "amount")
-    batch, _, height, width = x.shape
+    batch, height, width = _masking_dims(x, amount, "amount")
     u = _random(torch.rand, (batch, 2, height, width), generator, x.device).to(x.dtype)
     hit = u[:, :1] < amount
     return torch.where(hit, (u[:, 1:] < 0.5).to(x.dtype), x)
