@@ -91,3 +91,23 @@ def test_demo_runs_the_space_app_of_the_checkout(monkeypatch):
     monkeypatch.setattr(cli.os, "execv", lambda path, argv: calls.append(argv))
     cli.main(["demo", "--model", "m", "--port", "7861"])
     assert calls == [[sys.executable, str(ROOT / "spaces" / "leae-demo" / "app.py"), "--model", "m", "--port", "7861"]]
+
+
+def test_python_m_hub_fails_in_one_line_without_a_token(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "LEAE_TRACEBACK": "0"}
+    env.pop("HF_TOKEN", None)
+    folder = Path(__file__).resolve().parents[1] / "model_cards" / "leae-celeba-64"
+    command = [
+        sys.executable,
+        "-m",
+        "leae_hub.hub",
+        "publish",
+        "--model",
+        str(folder),
+        "--repo_id",
+        "me/leae-celeba-64",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("python -m leae_hub.hub: error: No Hugging Face token found, nothing was uploaded.")
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

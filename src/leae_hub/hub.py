@@ -836,4 +836,6 @@ __all__ = [
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import run_command
+
+    sys.exit(run_command("python -m leae_hub.hub", main))
