@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -92,7 +93,7 @@ class Browser:
     child's fd 3, answers on fd 4, each a JSON message ending in a NUL byte): no driver or extra package needed."""
 
     def __init__(self, executable: str, window: tuple[int, int]):
-        self._profile = tempfile.TemporaryDirectory(prefix="leae-chromium-")
+        self._profile = tempfile.TemporaryDirectory(prefix="leae-chromium-", ignore_cleanup_errors=True)
         commands_read, self._commands = os.pipe()
         self._answers, answers_write = os.pipe()
 
@@ -111,6 +112,7 @@ class Browser:
             ],
             preexec_fn=wire_pipes,
             close_fds=False,
+            start_new_session=True,  # its own process group: close() ends the helpers (GPU, crashpad) with it
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -171,12 +173,29 @@ class Browser:
         self.capture(path)
 
     def close(self) -> None:
-        """End the browser and remove its profile."""
-        self._process.terminate()
-        self._process.wait(timeout=30)
+        """End the browser and every helper process it started, then remove its profile. Chromium's helpers can
+        still be writing into the profile after the main process has gone, so the whole process group is killed and
+        the removal is retried before it gives up (a leftover temporary folder is not worth a failure)."""
+        try:
+            self.send("Browser.close")
+        except (OSError, RuntimeError):
+            pass  # the pipe is already gone: the process is ended below
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=30)
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # no helper left in the group
         os.close(self._commands)
         os.close(self._answers)
-        self._profile.cleanup()
+        for _ in range(10):
+            shutil.rmtree(self._profile.name, ignore_errors=True)
+            if not os.path.exists(self._profile.name):
+                break
+            time.sleep(0.5)
 
 
 def _click(label: str) -> str:
