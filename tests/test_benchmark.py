@@ -11,7 +11,7 @@ import torch
 from conftest import tiny_config
 
 import leae_hub.speedups as speedups
-from leae_hub import LeaeConfig, LeaeModel
+from leae_hub import LeaeConfig, LeaeModel, hardware
 from leae_hub.recipes import build_recipe
 from leae_hub.regularizers import _CharacteristicSums
 from leae_hub.speedups import disable_fast_path, enable_fast_path, encode_groups, fast_path, fast_path_enabled
@@ -217,15 +217,15 @@ def test_plain_reference_refuses_views_it_does_not_implement():
 def test_cpu_isa_is_capped_by_the_emulation_variables(monkeypatch):
     for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
         monkeypatch.delenv(name, raising=False)
-    native = benchmark.cpu_isa()
-    assert native["isa"] in benchmark.ISA_LEVELS and native["aten_cpu_capability"]
-    assert benchmark.ISA_LEVELS.index(native["isa"]) <= benchmark.ISA_LEVELS.index(native["hardware_isa"])
+    native = hardware.cpu_isa()
+    assert native["isa"] in hardware.ISA_LEVELS and native["aten_cpu_capability"]
+    assert hardware.ISA_LEVELS.index(native["isa"]) <= hardware.ISA_LEVELS.index(native["hardware_isa"])
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-    emulated = benchmark.cpu_isa()
+    emulated = hardware.cpu_isa()
     assert emulated["overrides"]["ONEDNN_MAX_CPU_ISA"] == "AVX2" and not emulated["native_bf16"]
     assert emulated["isa"] in ("AVX2", "other")
-    assert benchmark.choose_mixed_precision(torch.device("cpu"), emulated) == "no"
-    assert benchmark.choose_mixed_precision(torch.device("cpu"), {**emulated, "native_bf16": True}) == "bf16"
+    assert hardware.choose_mixed_precision(torch.device("cpu"), emulated) == "no"
+    assert hardware.choose_mixed_precision(torch.device("cpu"), {**emulated, "native_bf16": True}) == "bf16"
 
 
 def test_time_to_psnr_variants_follow_the_zoo_config():

@@ -418,7 +418,7 @@ def test_parquet_arrow_and_disk_sources(tmp_path, hf_images):
     hf_dataset.save_to_disk(str(tmp_path / "disk"))
     cache = {"cache_dir": str(tmp_path / "cache")}
     parquet = build_dataset(f"parquet:{tmp_path / 'images.parquet'}", image_size=8, hf_load_kwargs=cache)
-    assert (parquet.image_column, parquet.label_column) == ("img", "label") and len(parquet) == 6
+    assert (parquet.rows.image_column, parquet.rows.label_column) == ("img", "label") and len(parquet) == 6
     _check_items(parquet, images, labels, 6)
     disk = build_dataset(f"disk:{tmp_path / 'disk'}", split="test", image_size=8)  # no splits: serves every split
     _check_items(disk, images, labels, 6)
@@ -483,7 +483,9 @@ def test_hf_column_detection_overrides_and_corrupt_images(tmp_path):
     hf_dataset.save_to_disk(str(tmp_path / "disk"))
     spec = f"disk:{tmp_path / 'disk'}"
     detected = build_dataset(spec, image_size=8)
-    assert (detected.image_column, detected.label_column) == ("photo", "labels") and int(detected[1]["labels"]) == 5
+    assert (detected.rows.image_column, detected.rows.label_column) == ("photo", "labels") and int(
+        detected[1]["labels"]
+    ) == 5
     chosen = build_dataset(spec, image_size=8, hf_image_column="thumbnail")
     with pytest.warns(RuntimeWarning, match="skipped 1 unreadable"):
         assert [int(item["labels"]) for item in chosen.__getitems__([0, 1])] == [5]  # the corrupt thumbnail left out

@@ -1,5 +1,6 @@
 import copy
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ from conftest import tiny_config
 
 from leae_hub import LeaeModel
 from leae_hub.data import build_dataset
-from leae_hub.recipes import RECIPES, RUN_ARGUMENTS, Recipe, Stage, build_recipe, register_recipe
+from leae_hub.recipes import RECIPES, RUN_ARGUMENTS, JudgedRecipe, Recipe, Stage, build_recipe, register_recipe
 
 # What one optimiser step must move, per recipe.
 MOVES = {
@@ -175,6 +176,45 @@ def test_registration_needs_a_free_name_and_typed_options():
     with pytest.raises(TypeError, match="Option 'strength' of recipe 'untyped-test' needs a type annotation"):
         register_recipe(Untyped)
     assert "untyped-test" not in RECIPES
+
+
+def test_options_follow_kwargs_into_the_parent_constructor():
+    """A recipe that passes `**kwargs` on lists its own options, then its parent's, each once; its docstring wins."""
+
+    class Child(JudgedRecipe):
+        """A test recipe.
+
+        Args:
+            strength: how strong.
+            crop_ratio: the child's own word on the crop.
+        """
+
+        name = "kwargs-test"
+
+        def __init__(self, strength: float = 1.0, crop_ratio: float = 0.3, **kwargs: Any):
+            super().__init__(crop_ratio=crop_ratio, **kwargs)
+
+    names = [option.name for option in Child.options()]
+    assert names[:2] == ["strength", "crop_ratio"]
+    assert names[2:] == [option.name for option in JudgedRecipe.options() if option.name != "crop_ratio"]
+    helps = {option.name: option.help for option in Child.options()}
+    assert helps["crop_ratio"] == "the child's own word on the crop."
+    assert helps["judge_norm"].startswith("the judge's batch norms")
+    assert Child.options()[1].default == 0.3 and Child.run_arguments() == {"seed"}
+    recipe = Child(strength=2.0, judge="ema", seed=3)
+    assert (recipe.crop_ratio, recipe.seed, recipe.judge.kind) == (0.3, 3, "ema")
+    # The shipped recipes get their judge options this way, documented and defaulted like their own.
+    for name in ("self-teaching", "masked"):
+        assert {option.name for option in JudgedRecipe.options()} <= {option.name for option in RECIPES[name].options()}
+
+    class Starred(Recipe):
+        name = "starred-test"
+
+        def __init__(self, *sizes: int, seed: int = 0):
+            super().__init__(seed)
+
+    with pytest.raises(TypeError, match=r"takes \*sizes; declare each option by name"):
+        register_recipe(Starred)
 
 
 def test_jepa_declares_its_decoder_probe_stage():

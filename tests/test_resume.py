@@ -224,6 +224,19 @@ def test_latest_without_a_checkpoint_and_fp16_on_cpu_say_what_happens(tmp_path, 
     assert "fp16 needs a GPU: on the CPU this run trains in fp32" in text
 
 
+@pytest.mark.parametrize(("isa", "native", "chosen"), [("AVX2", False, "fp32"), ("AMX", True, "bf16")])
+def test_mixed_precision_auto_follows_the_cpu(tmp_path, caplog, monkeypatch, isa, native, chosen):
+    """`auto` trains in bf16 only where the CPU computes it natively (leae_hub.hardware); the config keeps `auto`."""
+    monkeypatch.setattr("leae_hub.training.cpu_isa", lambda: {"isa": isa, "native_bf16": native})
+    with caplog.at_level(logging.INFO, logger="leae_hub"):
+        result = train.main(_args(tmp_path / "run", 1, "--mixed_precision", "auto", "--cpu", "true"))
+    assert result["steps"] == 1
+    assert f"mixed_precision auto: {chosen} ({isa})" in " ".join(record.getMessage() for record in caplog.records)
+    assert "mixed_precision: auto" in (tmp_path / "run" / "train_config.yaml").read_text()
+    trained = json.loads((tmp_path / "run" / "final_metrics.json").read_text())["mixed_precision"]
+    assert trained == {"fp32": "no", "bf16": "bf16"}[chosen] == result["mixed_precision"]
+
+
 # ------------------------------------------------------------------------------------------------- kill -9, many times
 
 KILLS = 10

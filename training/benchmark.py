@@ -88,6 +88,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 import leae_hub  # noqa: E402
 from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
 from leae_hub.evaluation import psnr  # noqa: E402
+from leae_hub.hardware import choose_mixed_precision, cpu_isa  # noqa: E402
 from leae_hub.recipes import RECIPES, build_recipe  # noqa: E402
 from leae_hub.speedups import enable_fast_path, fast_path  # noqa: E402
 
@@ -549,51 +550,9 @@ TIME_TO_PSNR_SETUPS = {
     "cifar32": "cifar10-32-self-teaching.yaml",
 }
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
 # ISA levels from least to most capable; AMX and AVX-512-BF16 run bf16 matrix products natively.
-ISA_LEVELS = ("other", "AVX2", "AVX-512", "AVX-512-BF16", "AMX")
-NATIVE_BF16_ISAS = ("AVX-512-BF16", "AMX")
-_ONEDNN_ISA_CAPS = {"AVX2": "AVX2", "AVX512_CORE": "AVX-512", "AVX512_CORE_BF16": "AVX-512-BF16"}
-
-
-def cpu_isa() -> dict[str, Any]:
-    """The CPU's vector ISA as this process uses it: the hardware's (`/proc/cpuinfo` flags), capped by ATen's dispatch
-    level (`torch.backends.cpu.get_cpu_capability()`, lowered by `ATEN_CPU_CAPABILITY`) and by oneDNN's
-    (`ONEDNN_MAX_CPU_ISA`), which is how an AVX2-only CPU is emulated on a newer one."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
-    hardware = "other"
-    for level, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX-512-BF16", "avx512_bf16"), ("AMX", "amx_bf16")):
-        if flag in flags:
-            hardware = level
-    capability = torch.backends.cpu.get_cpu_capability()
-    caps = [{"AVX2": "AVX2", "DEFAULT": "other"}.get(capability, "AMX")]
-    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
-    if onednn:
-        caps.append(next((v for k, v in _ONEDNN_ISA_CAPS.items() if onednn.upper().startswith(k)), "AMX"))
-    effective = ISA_LEVELS[min(ISA_LEVELS.index(level) for level in [hardware, *caps])]
-    listed = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "avx_vnni")
-    overrides = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
-    return {
-        "isa": effective,
-        "hardware_isa": hardware,
-        "aten_cpu_capability": capability,
-        "cpuinfo_flags": [flag for flag in listed if flag in flags],
-        "overrides": {name: os.environ[name] for name in overrides if name in os.environ},
-        "native_bf16": effective in NATIVE_BF16_ISAS,
-    }
-
-
-def choose_mixed_precision(device: torch.device, isa: dict[str, Any] | None = None) -> str:
-    """The default precision by hardware: bf16 autocast on GPUs with bf16 and on CPUs whose ISA computes bf16
-    natively (AVX-512-BF16, AMX); fp32 elsewhere, where bf16 is emulated and slower than fp32 (docs/performance.md)."""
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    return "bf16" if (isa or cpu_isa())["native_bf16"] else "no"
-
-
 def load_setup(name: str) -> dict[str, Any]:
     """A time-to-PSNR setup from its zoo config: data, model, recipe options and the config's own speed options."""
     if name not in TIME_TO_PSNR_SETUPS:
@@ -634,9 +593,9 @@ def time_to_psnr_variant(spec: str, setup: dict[str, Any], device: torch.device,
     precision = "no"
     if base in ("config", "defaults") and setup["crop_size"] is not None:
         options["crop_size"] = setup["crop_size"]
-    if base == "config":
+    if base == "config" and setup["mixed_precision"] != "auto":
         precision = setup["mixed_precision"]
-    elif base == "defaults":
+    elif base in ("config", "defaults"):
         precision = choose_mixed_precision(device, isa)
     variant = {"name": spec, "plain": base == "plain", "compile": False}
     for token in extra:

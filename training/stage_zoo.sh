@@ -16,8 +16,9 @@
 # `accelerate launch training/train.py --config CONFIG`. The card's repo id is leae_hub.zoo.repo_id(REPO_NAME)
 # (leae-hub/REPO_NAME unless LEAE_HUB_ORG is set). Steps, wall time and seed come from RUN_DIR/final_metrics.json (plus
 # RUN_DIR/jepa/final_metrics.json for a JEPA run with a decoder probe); the hardware line from this machine (stage on
-# the machine that trained; a GPU if torch sees one), the run's process count (metrics.jsonl), its mixed_precision
-# (train_config.yaml) and OMP_NUM_THREADS if set; HARDWARE="..." replaces it. Output root: $MODEL_CARDS (model_cards).
+# the machine that trained; a GPU if torch sees one), the run's process count (metrics.jsonl), its precision as
+# trained (final_metrics.json, what `auto` chose; train_config.yaml for older runs) and OMP_NUM_THREADS if set;
+# HARDWARE="..." replaces it. Output root: $MODEL_CARDS (model_cards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if (($# < 5)); then
@@ -63,7 +64,8 @@ hardware = os.environ.get("HARDWARE")
 if not hardware:
     metrics = run / "metrics.jsonl"
     processes = int(json.loads(metrics.read_text().splitlines()[0]).get("processes", 1)) if metrics.exists() else 1
-    precision = {"bf16": "bf16 autocast", "fp16": "fp16 autocast"}.get(str(config.get("mixed_precision")), "fp32")
+    used = final.get("mixed_precision", config.get("mixed_precision"))  # what `auto` chose, in runs that record it
+    precision = {"bf16": "bf16 autocast", "fp16": "fp16 autocast"}.get(str(used), "fp32")
     if torch.cuda.is_available() and not config.get("cpu"):
         device = f"{processes} × {torch.cuda.get_device_name(0)} GPU"
     else:

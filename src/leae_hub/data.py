@@ -57,6 +57,7 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -589,51 +590,54 @@ def _hf_columns(
     return image_column, label_column
 
 
-def _hf_prepare(
-    hf_dataset: datasets.Dataset | datasets.IterableDataset, image_column: str | None, label_column: str | None
-) -> tuple[datasets.Dataset | datasets.IterableDataset, str, str | None]:
-    """Keep the two columns and leave image decoding to us, so a corrupt image is skipped rather than fatal."""
-    import datasets
+@dataclass(frozen=True)
+class _HFRows:
+    """A Hugging Face dataset cut down to its image and label columns, with image decoding left to us so that a
+    corrupt image is skipped rather than fatal."""
 
-    image_column, label_column = _hf_columns(hf_dataset, image_column, label_column)
-    hf_dataset = hf_dataset.select_columns([c for c in (image_column, label_column) if c is not None])
-    if hf_dataset.features is not None and isinstance(hf_dataset.features[image_column], datasets.Image):
-        hf_dataset = hf_dataset.cast_column(image_column, datasets.Image(decode=False))
-    return hf_dataset, image_column, label_column
+    dataset: datasets.Dataset | datasets.IterableDataset
+    image_column: str
+    label_column: str | None
 
+    @classmethod
+    def prepare(
+        cls,
+        hf_dataset: datasets.Dataset | datasets.IterableDataset,
+        image_column: str | None = None,
+        label_column: str | None = None,
+    ) -> _HFRows:
+        """Find (or check) the two columns, keep only them, and stop `datasets` from decoding the images."""
+        import datasets
 
-def _hf_example(row: dict[str, Any], image_column: str, label_column: str | None) -> tuple[Any, int]:
-    import datasets
+        image_column, label_column = _hf_columns(hf_dataset, image_column, label_column)
+        hf_dataset = hf_dataset.select_columns([c for c in (image_column, label_column) if c is not None])
+        if hf_dataset.features is not None and isinstance(hf_dataset.features[image_column], datasets.Image):
+            hf_dataset = hf_dataset.cast_column(image_column, datasets.Image(decode=False))
+        return cls(hf_dataset, image_column, label_column)
 
-    image = row[image_column]
-    if isinstance(image, dict):  # an undecoded datasets.Image value: {"bytes": ..., "path": ...}
-        image = datasets.Image().decode_example(image)
-        image.load()
-    elif not isinstance(image, Image.Image):
-        image = np.asarray(image)
-    label = row[label_column] if label_column is not None else None
-    return image, -1 if label is None else int(label)
+    def example(self, row: dict[str, Any]) -> tuple[Any, int]:
+        """(image, label) of one row; the label is -1 without a label column."""
+        import datasets
+
+        image = row[self.image_column]
+        if isinstance(image, dict):  # an undecoded datasets.Image value: {"bytes": ..., "path": ...}
+            image = datasets.Image().decode_example(image)
+            image.load()
+        elif not isinstance(image, Image.Image):
+            image = np.asarray(image)
+        label = row[self.label_column] if self.label_column is not None else None
+        return image, -1 if label is None else int(label)
 
 
 class HFSource(_ImageSource):
     """A map-style ``datasets.Dataset`` (Hub or local) with auto-detected image and label columns."""
 
-    def __init__(
-        self,
-        hf_dataset: datasets.Dataset,
-        spec: str,
-        split: str = "train",
-        image_size: int = 32,
-        channels: int | None = None,
-        hf_image_column: str | None = None,
-        hf_label_column: str | None = None,
-    ) -> None:
-        hf_dataset, self.image_column, self.label_column = _hf_prepare(hf_dataset, hf_image_column, hf_label_column)
-        self.hf_dataset = hf_dataset
-        super().__init__(spec, split, image_size, 3 if channels is None else channels, len(hf_dataset))
+    def __init__(self, rows: _HFRows, spec: str, split: str, image_size: int, channels: int | None) -> None:
+        self.rows = rows
+        super().__init__(spec, split, image_size, 3 if channels is None else channels, len(rows.dataset))
 
     def _read(self, index: int) -> tuple[Any, int]:
-        return _hf_example(self.hf_dataset[index], self.image_column, self.label_column)
+        return self.rows.example(self.rows.dataset[index])
 
 
 class HFStreamingSource(_SkipsUnreadable, IterableDataset):
@@ -642,25 +646,14 @@ class HFStreamingSource(_SkipsUnreadable, IterableDataset):
     In DataLoader workers the underlying stream shards itself across workers.
     """
 
-    def __init__(
-        self,
-        hf_dataset: datasets.IterableDataset,
-        spec: str,
-        split: str = "train",
-        image_size: int = 32,
-        channels: int | None = None,
-        hf_image_column: str | None = None,
-        hf_label_column: str | None = None,
-    ) -> None:
-        self.spec, self.split, self.image_size = spec, split, image_size
+    def __init__(self, rows: _HFRows, spec: str, split: str, image_size: int, channels: int | None) -> None:
+        self.rows, self.spec, self.split, self.image_size = rows, spec, split, image_size
         self.channels = 3 if channels is None else channels
-        hf_dataset, self.image_column, self.label_column = _hf_prepare(hf_dataset, hf_image_column, hf_label_column)
-        self.hf_dataset = hf_dataset
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        for position, row in enumerate(self.hf_dataset):
+        for position, row in enumerate(self.rows.dataset):
             try:
-                image, label = _hf_example(row, self.image_column, self.label_column)
+                image, label = self.rows.example(row)
                 yield _item(to_pixel_values(image, self.image_size, self.channels), label)
             except _UNREADABLE as error:
                 self._skipped(f"item {position}", error)
@@ -709,9 +702,15 @@ def build_dataset(
     kind, target = _resolve(spec)
     if kind in _HF_KINDS:
         load_kwargs = options.pop("hf_load_kwargs", None) or {}
+        unexpected = sorted(set(options) - {"hf_image_column", "hf_label_column"})
+        if unexpected:
+            raise TypeError(
+                f"{spec}: unexpected options {unexpected} (Hugging Face sources take hf_image_column, "
+                "hf_label_column and hf_load_kwargs)"
+            )
         hf_dataset = load_hf_dataset(kind, target, split, streaming, **load_kwargs)
-        source = HFStreamingSource if streaming else HFSource
-        return source(hf_dataset, spec, split, image_size, channels, **options)
+        rows = _HFRows.prepare(hf_dataset, options.get("hf_image_column"), options.get("hf_label_column"))
+        return (HFStreamingSource if streaming else HFSource)(rows, spec, split, image_size, channels)
     if kind in ("synthetic-shapes", "mog-2d"):
         if target and not target.replace("_", "").isdigit():
             raise ValueError(f"{spec}: the length after ':' must be a whole number, e.g. {kind}:1000")

@@ -33,7 +33,6 @@ import argparse
 import dataclasses
 import difflib
 import hashlib
-import inspect
 import json
 import logging
 import math
@@ -64,10 +63,11 @@ from transformers import AutoModel, HfArgumentParser, get_scheduler
 from .configuration_leae import PRESETS, LeaeConfig
 from .data import build_dataset, first_readable, readable_items
 from .evaluation import evaluate_model, grid_array, jsonable, psnr, sample_grid
+from .hardware import choose_mixed_precision, cpu_isa
 from .hub import publish, render_card, resolve_token, write_card
 from .image_processing_leae import LeaeImageProcessor
 from .modeling_leae import LeaeModel
-from .recipes import RECIPES, RUN_ARGUMENTS, Recipe, RecipeOption, Stage, build_recipe, check_options
+from .recipes import RECIPES, Recipe, RecipeOption, Stage, build_recipe, check_options
 from .speedups import enable_fast_path
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,13 @@ class TrainArguments:
     warmup_steps: int = 0
     max_grad_norm: float | None = 1.0
     gradient_accumulation_steps: int = 1
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    mixed_precision: Literal["no", "bf16", "fp16", "auto"] = field(
+        default="no",
+        metadata={
+            "help": "auto: bf16 where the hardware computes it natively (a GPU with bf16, a CPU with AVX-512-BF16 or "
+            "AMX), fp32 elsewhere (leae_hub.hardware)"
+        },
+    )
     compile: bool = field(
         default=False, metadata={"help": "torch.compile the training step (same math; docs/performance.md)"}
     )
@@ -706,7 +712,7 @@ def evaluate_psnr(model: LeaeModel, images: torch.Tensor, batch_size: int = 128)
     return {"psnr": torch.cat(psnrs).mean().item(), "baseline_psnr": torch.cat(baselines).mean().item()}
 
 
-def train(config: RunConfig) -> dict[str, float]:
+def train(config: RunConfig) -> dict[str, Any]:
     """Run every stage the recipe declares (`Recipe.stages`; usually one) and return the last one's final metrics.
 
     A stage in a subfolder whose model is already saved is skipped, so a stopped multi-stage run restarts where it
@@ -719,7 +725,7 @@ def train(config: RunConfig) -> dict[str, float]:
             f"Recipe {config.recipe!r} declares stages {[s.recipe for s in stages]}: every stage but the last needs "
             "an output_subdir, and the last one writes to the run's output_dir (output_subdir=None)."
         )
-    result: dict[str, float] = {}
+    result: dict[str, Any] = {}
     previous_model: Path | None = None
     retrain = config.train.overwrite and config.train.resume_from_checkpoint is None
     earlier = frozenset(Path(stage.output_subdir).parts[0] for stage in stages[:-1])
@@ -754,16 +760,20 @@ def _stage_config(config: RunConfig, stage: Stage, previous_model: Path | None) 
 def _recipe_arguments(recipe_class: type[Recipe], config: RunConfig, total_steps: int) -> dict[str, Any]:
     """The recipe's options plus what the training loop provides (`RUN_ARGUMENTS`), where the recipe takes them."""
     provided = {"seed": config.train.seed, "total_steps": total_steps}
-    taken = set(RUN_ARGUMENTS) & set(inspect.signature(recipe_class.__init__).parameters)
+    taken = recipe_class.run_arguments()
     return {**config.recipe_options, **{name: provided[name] for name in taken}}
 
 
-def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[str, float]:
+def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Train one stage into `config.train.output_dir` (`keep`: its subfolders that earlier stages of this run wrote)."""
     args = config.train
     output_dir = Path(args.output_dir)
     on_cpu = args.cpu or not torch.cuda.is_available()
     precision = args.mixed_precision
+    if precision == "auto":
+        isa = cpu_isa() if on_cpu else None
+        precision = choose_mixed_precision(torch.device("cpu" if on_cpu else "cuda"), isa)
+        logger.info("mixed_precision auto: %s (%s)", precision.replace("no", "fp32"), isa["isa"] if isa else "GPU")
     if on_cpu and precision == "fp16":
         logger.warning("--mixed_precision fp16 needs a GPU: on the CPU this run trains in fp32 (bf16 works on CPUs)")
         precision = "no"
@@ -911,7 +921,7 @@ def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[
     accelerator.wait_for_everyone()
     result: dict[str, float] = {}
     if accelerator.is_main_process:
-        result = finish(config, core, eval_images, output_dir, step, wall_time)
+        result = finish(config, core, eval_images, output_dir, step, wall_time, precision)
         accelerator.log({f"final_{k}": v for k, v in result.items() if k in ("psnr", "baseline_psnr")}, step=step)
     accelerator.end_training()
     return result
@@ -925,9 +935,16 @@ def log_images(accelerator: Accelerator, images: dict[str, np.ndarray], step: in
 
 
 def finish(
-    config: RunConfig, model: LeaeModel, eval_images: torch.Tensor, output_dir: Path, steps: int, wall_time: float
-) -> dict[str, float]:
-    """Save the model (float32) and its processor, measure the held-out PSNR, write the card draft, maybe publish."""
+    config: RunConfig,
+    model: LeaeModel,
+    eval_images: torch.Tensor,
+    output_dir: Path,
+    steps: int,
+    wall_time: float,
+    mixed_precision: str,
+) -> dict[str, Any]:
+    """Save the model (float32) and its processor, measure the held-out PSNR, write the card draft, maybe publish.
+    `final_metrics.json` records `mixed_precision` as trained ("no", "bf16", "fp16": what `auto` chose)."""
     model_dir = output_dir / "model"
     for parameter in model.parameters():
         parameter.requires_grad_(True)
@@ -937,6 +954,7 @@ def finish(
     processor.save_pretrained(model_dir)
     result = evaluate_psnr(model, eval_images)
     result.update({"steps": steps, "train_wall_time_s": wall_time, "eval_images": int(eval_images.shape[0])})
+    result["mixed_precision"] = mixed_precision
     (output_dir / "final_metrics.json").write_text(json.dumps(result, indent=2))
     write_card_draft(config, model, eval_images, model_dir, steps, wall_time)
     if config.train.push_to_hub:

@@ -7,7 +7,6 @@ Recipes defined elsewhere (a plug-in, a test) register the same way once their m
 from __future__ import annotations
 
 import importlib
-import inspect
 import pkgutil
 from typing import Any
 
@@ -24,6 +23,7 @@ from .base import (
 from .baseline import BaselineRecipe
 from .decoder_probe import DecoderProbeRecipe
 from .jepa import JEPARecipe
+from .judged import JudgedRecipe
 from .masked import MaskedRecipe
 from .self_teaching import SelfTeachingRecipe
 
@@ -37,7 +37,7 @@ def check_options(name: str, options: dict[str, Any]) -> None:
         raise ValueError(f"Unknown recipe {name!r}. Valid recipes: {', '.join(RECIPES)}.")
     recipe_class = RECIPES[name]
     valid = [option.name for option in recipe_class.options()]
-    run_arguments = set(RUN_ARGUMENTS) & set(inspect.signature(recipe_class.__init__).parameters)
+    run_arguments = recipe_class.run_arguments()
     unknown = sorted(set(options) - set(valid) - run_arguments)
     if unknown:
         raise ValueError(
@@ -57,6 +57,7 @@ __all__ = [
     "BaselineRecipe",
     "DecoderProbeRecipe",
     "JEPARecipe",
+    "JudgedRecipe",
     "MaskedRecipe",
     "ObjectiveOutput",
     "Recipe",

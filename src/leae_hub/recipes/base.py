@@ -115,24 +115,32 @@ class Recipe(nn.Module):
 
     @classmethod
     def options(cls) -> list[RecipeOption]:
-        """The recipe's options, in constructor order: every keyword argument except `RUN_ARGUMENTS`."""
-        hints = typing.get_type_hints(cls.__init__)
-        helps = _docstring_args(inspect.getdoc(cls) or "")
+        """The recipe's options, in constructor order: every keyword argument except `RUN_ARGUMENTS`.
+
+        A constructor that ends in `**kwargs` passes them on to its parent's, whose options follow its own (as
+        `JudgedRecipe`'s do). An option's help comes from the docstring `Args:` of the recipe class, else of the
+        class whose constructor declares it.
+        """
+        own_helps = _docstring_args(inspect.cleandoc(cls.__doc__ or ""))
         options = []
-        for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        for owner, parameter, annotation in _constructor_parameters(cls):
             if parameter.name in RUN_ARGUMENTS:
                 continue
-            if parameter.kind is not parameter.POSITIONAL_OR_KEYWORD and parameter.kind is not parameter.KEYWORD_ONLY:
-                raise TypeError(f"{cls.__qualname__}.__init__ takes *{parameter.name}; declare each option by name.")
-            if parameter.default is parameter.empty or parameter.name not in hints:
+            if parameter.default is parameter.empty or annotation is None:
                 raise TypeError(
                     f"Option {parameter.name!r} of recipe {cls.name!r} needs a type annotation and a default "
                     f"(e.g. `{parameter.name}: float = 0.5`)."
                 )
-            options.append(
-                RecipeOption(parameter.name, hints[parameter.name], parameter.default, helps.get(parameter.name, ""))
+            help_text = own_helps.get(parameter.name) or _docstring_args(inspect.cleandoc(owner.__doc__ or "")).get(
+                parameter.name, ""
             )
+            options.append(RecipeOption(parameter.name, annotation, parameter.default, help_text))
         return options
+
+    @classmethod
+    def run_arguments(cls) -> set[str]:
+        """The `RUN_ARGUMENTS` the recipe's constructor (or a parent's it passes `**kwargs` on to) takes."""
+        return {parameter.name for _, parameter, _ in _constructor_parameters(cls)} & set(RUN_ARGUMENTS)
 
     @classmethod
     def stages(cls, options: dict[str, Any]) -> list[Stage]:
@@ -175,6 +183,28 @@ def register_recipe(cls: RecipeType) -> RecipeType:
     return cls
 
 
+def _constructor_parameters(cls: type[Recipe]) -> list[tuple[type, inspect.Parameter, Any]]:
+    """(declaring class, parameter, annotation or None) for every named constructor argument of `cls`, following a
+    trailing `**kwargs` into the next constructor up the MRO; a name already seen lower down is not repeated."""
+    found: list[tuple[type, inspect.Parameter, Any]] = []
+    seen: set[str] = set()
+    owners = [klass for klass in cls.__mro__ if "__init__" in vars(klass) and issubclass(klass, Recipe)]
+    for owner in owners:
+        hints = typing.get_type_hints(owner.__init__)
+        passes_on = False
+        for parameter in list(inspect.signature(owner.__init__).parameters.values())[1:]:
+            if parameter.kind is parameter.VAR_KEYWORD:
+                passes_on = True
+            elif parameter.kind is parameter.VAR_POSITIONAL:
+                raise TypeError(f"{owner.__qualname__}.__init__ takes *{parameter.name}; declare each option by name.")
+            elif parameter.name not in seen:
+                seen.add(parameter.name)
+                found.append((owner, parameter, hints.get(parameter.name)))
+        if not passes_on:
+            break
+    return found
+
+
 def _docstring_args(doc: str) -> dict[str, str]:
     """{argument: description} from a Google-style `Args:` section (continuation lines joined)."""
     found: dict[str, str] = {}
@@ -183,7 +213,7 @@ def _docstring_args(doc: str) -> dict[str, str]:
         return found
     current = None
     for line in section.group(1).splitlines():
-        entry = re.match(r"^ {4}(\w+)(?: \([^)]*\))?: ?(.*)$", line)
+        entry = re.match(r"^ {4}(\*{0,2}\w+)(?: \([^)]*\))?: ?(.*)$", line)
         if entry:
             current = entry.group(1)
             found[current] = entry.group(2).strip()

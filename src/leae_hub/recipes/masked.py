@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from .. import views as V
-from ..judges import build_judge
 from ..modeling_leae import LeaeModel
-from ..regularizers import SIGReg
 from ..speedups import encode_groups
-from .base import ObjectiveOutput, Recipe, RecipeCard, latent_mse, register_recipe
+from .base import ObjectiveOutput, RecipeCard, latent_mse, register_recipe
+from .judged import JudgedRecipe
 
 
 @register_recipe
-class MaskedRecipe(Recipe):
+class MaskedRecipe(JudgedRecipe):
     r"""The masked self-teaching objective (leAutoencoder, Peluso 2026, github.com/the-puzzler/leautoencoder).
 
     A clean branch x̂_c = D(E(x)) and a masked branch x̂_m = D(E(hole(x))), compared to each other and to crops of the
@@ -28,14 +29,9 @@ class MaskedRecipe(Recipe):
     Args:
         hole_ratio: area of the square inpainting hole as a fraction of the image.
         hole_fill: what fills the hole (see `leae_hub.views.inpainting_view`), e.g. `image-mean`.
-        crop_ratio: crop side as a fraction of the image side.
-        crop_size: side in pixels the crops are resized to (default: the image size).
         sigreg_weight: λ, the weight of SIGReg (halved over the two branches).
-        sigreg_slices: random directions SIGReg projects the latents on (re-drawn every step).
-        judge: how the encoder judges: `step-frozen` (this step's weights as constants, gradients still flow through
-            it into x̂), `live` or `ema` (see `leae_hub.judges`).
-        judge_norm: the judge's batch norms: `batch` (each judged batch's own statistics, upstream) or `running`.
-        ema_decay: decay of the `ema` judge.
+        **kwargs: the other judge, crop and SIGReg options of `JudgedRecipe` (`crop_ratio`, `crop_size`,
+            `sigreg_slices`, `judge`, `judge_norm`, `ema_decay`).
     """
 
     name = "masked"
@@ -61,23 +57,11 @@ class MaskedRecipe(Recipe):
         self,
         hole_ratio: float = 0.35,
         hole_fill: str = "image-mean",
-        crop_ratio: float = 0.15,
-        crop_size: int | None = None,
-        sigreg_weight: float = 0.03,
-        sigreg_slices: int = 256,
-        judge: str = "step-frozen",
-        judge_norm: str = "batch",
-        ema_decay: float = 0.996,
-        seed: int = 0,
+        **kwargs: Any,
     ):
-        super().__init__(seed)
+        super().__init__(**kwargs)
         self.hole_ratio = hole_ratio
         self.hole_fill = hole_fill
-        self.crop_ratio = crop_ratio
-        self.crop_size = crop_size
-        self.sigreg_weight = sigreg_weight
-        self.judge = build_judge(judge, judge_norm, ema_decay)
-        self.sigreg = SIGReg(num_slices=sigreg_slices, seed=seed)
 
     def forward(self, model: LeaeModel, batch: dict[str, torch.Tensor], step: int) -> ObjectiveOutput:
         x = batch["pixel_values"]
@@ -86,9 +70,8 @@ class MaskedRecipe(Recipe):
         # Each branch normalised with its own batch statistics (one grouped call with the fast path on).
         z_clean, z_masked = encode_groups(model.encoder, torch.cat([x, x_masked]), groups=2).chunk(2)
         clean, masked = model.decoder(torch.cat([z_clean, z_masked])).chunk(2)  # x̂_c, x̂_m
-        size = None if self.crop_size is None else (self.crop_size, self.crop_size)
         crop, crop_clean, crop_masked = V.crop_resize(
-            x, clean, masked, side_ratio=self.crop_ratio, output_size=size, generator=generator
+            x, clean, masked, side_ratio=self.crop_ratio, output_size=self.crop_output_size, generator=generator
         )
         encoder, judge = model.encoder, self.judge
         with torch.no_grad():
@@ -117,6 +100,3 @@ class MaskedRecipe(Recipe):
             "masked_reconstruction": masked.detach(),
         }
         return ObjectiveOutput(loss, logs, images)
-
-    def update(self, model: LeaeModel, step: int) -> None:
-        self.judge.update(model.encoder)

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from .. import views as V
-from ..judges import build_judge
 from ..modeling_leae import LeaeModel
-from ..regularizers import SIGReg
-from .base import ObjectiveOutput, Recipe, RecipeCard, latent_mse, register_recipe
+from .base import ObjectiveOutput, RecipeCard, latent_mse, register_recipe
+from .judged import JudgedRecipe
 
 SELF_TEACHING_VIEWS = ("crop", "pixel-mask", "patch-mask", "detail", "plain")
 
 
 @register_recipe
-class SelfTeachingRecipe(Recipe):
+class SelfTeachingRecipe(JudgedRecipe):
     r"""L = (1/|T|) Σ_T ‖J(T(x)) − J(T(x̂))‖² + λ · SIGReg(z),   z = E(x), x̂ = D(z).
 
     Self-Teaching Autoencoder (Peluso 2026, the-puzzler.github.io/posts/self-teaching-autoencoder). J is the judge
@@ -34,17 +34,11 @@ class SelfTeachingRecipe(Recipe):
     Args:
         views: the transformations T, any of `crop`, `pixel-mask`, `patch-mask`, `detail`, `plain`.
         num_crops: random crops per image for the `crop` view.
-        crop_ratio: crop side as a fraction of the image side.
-        crop_size: side in pixels the crops are resized to (default: the image size).
         pixel_mask_ratio: fraction of pixels dropped by the `pixel-mask` view.
         patch_size: patch side in pixels for the `patch-mask` view.
         patch_mask_ratio: fraction of patches dropped by the `patch-mask` view.
-        sigreg_weight: λ, the weight of SIGReg on the latents.
-        sigreg_slices: random directions SIGReg projects the latents on (re-drawn every step).
-        judge: how the encoder judges: `step-frozen` (this step's weights as constants, gradients still flow through
-            it into x̂), `live` or `ema` (see `leae_hub.judges`).
-        judge_norm: the judge's batch norms: `batch` (each judged batch's own statistics, upstream) or `running`.
-        ema_decay: decay of the `ema` judge.
+        **kwargs: the judge, crop and SIGReg options of `JudgedRecipe` (`crop_ratio`, `crop_size`, `sigreg_weight`,
+            `sigreg_slices`, `judge`, `judge_norm`, `ema_decay`).
     """
 
     name = "self-teaching"
@@ -74,43 +68,30 @@ class SelfTeachingRecipe(Recipe):
         self,
         views: Sequence[str] = ("crop",),
         num_crops: int = 1,
-        crop_ratio: float = 0.15,
-        crop_size: int | None = None,
         pixel_mask_ratio: float = 0.5,
         patch_size: int = 4,
         patch_mask_ratio: float = 0.5,
-        sigreg_weight: float = 0.03,
-        sigreg_slices: int = 256,
-        judge: str = "step-frozen",
-        judge_norm: str = "batch",
-        ema_decay: float = 0.996,
-        seed: int = 0,
+        **kwargs: Any,
     ):
-        super().__init__(seed)
+        super().__init__(**kwargs)
         unknown = [view for view in views if view not in SELF_TEACHING_VIEWS]
         if unknown or not views:
             raise ValueError(f"views must be a non-empty subset of {SELF_TEACHING_VIEWS}, got {list(views)}.")
         self.views = tuple(views)
         self.num_crops = num_crops
-        self.crop_ratio = crop_ratio
-        self.crop_size = crop_size
         self.pixel_mask_ratio = pixel_mask_ratio
         self.patch_size = patch_size
         self.patch_mask_ratio = patch_mask_ratio
-        self.sigreg_weight = sigreg_weight
-        self.judge = build_judge(judge, judge_norm, ema_decay)
-        self.sigreg = SIGReg(num_slices=sigreg_slices, seed=seed)
 
     def _view_pairs(self, x: torch.Tensor, x_hat: torch.Tensor, step: int):
         """Yield (name, T(x), T(x̂)) for every configured view, with shared randomness for x and x̂."""
         generator = self.generator(step)
         for view in self.views:
             if view == "crop":
-                size = None if self.crop_size is None else (self.crop_size, self.crop_size)
                 for index in range(self.num_crops):
                     name = "crop" if self.num_crops == 1 else f"crop{index}"
                     tx, tx_hat = V.crop_resize(
-                        x, x_hat, side_ratio=self.crop_ratio, output_size=size, generator=generator
+                        x, x_hat, side_ratio=self.crop_ratio, output_size=self.crop_output_size, generator=generator
                     )
                     yield name, tx, tx_hat
             elif view in ("pixel-mask", "patch-mask"):
@@ -143,6 +124,3 @@ class SelfTeachingRecipe(Recipe):
         logs = {"loss": loss.item(), "latent": latent.item(), "sigreg": sigreg.item()}
         logs.update({name: value.item() for name, value in terms.items()})
         return ObjectiveOutput(loss, logs, {"input": x.detach(), "reconstruction": x_hat.detach()})
-
-    def update(self, model: LeaeModel, step: int) -> None:
-        self.judge.update(model.encoder)

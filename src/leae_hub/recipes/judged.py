@@ -1,0 +1,52 @@
+"""What the self-teaching recipes share: a judge (the model's own encoder), crops of the judged images, and SIGReg."""
+
+from __future__ import annotations
+
+from ..judges import build_judge
+from ..modeling_leae import LeaeModel
+from ..regularizers import SIGReg
+from .base import Recipe
+
+
+class JudgedRecipe(Recipe):
+    """Base of the recipes whose loss compares images through a judge J, the model's encoder: ‖J(T x) − J(T x̂)‖²
+    over crops T, plus λ · SIGReg on the latents (LeJEPA, arXiv:2511.08544). A subclass declares its own options and
+    ends its constructor with `**kwargs`, passed on here; its options then list these after its own.
+
+    Args:
+        crop_ratio: crop side as a fraction of the image side.
+        crop_size: side in pixels the crops are resized to (default: the image size).
+        sigreg_weight: λ, the weight of SIGReg on the latents.
+        sigreg_slices: random directions SIGReg projects the latents on (re-drawn every step).
+        judge: how the encoder judges: `step-frozen` (this step's weights as constants, gradients still flow through
+            it into x̂), `live` or `ema` (see `leae_hub.judges`).
+        judge_norm: the judge's batch norms: `batch` (each judged batch's own statistics, upstream) or `running`.
+        ema_decay: decay of the `ema` judge.
+    """
+
+    def __init__(
+        self,
+        crop_ratio: float = 0.15,
+        crop_size: int | None = None,
+        sigreg_weight: float = 0.03,
+        sigreg_slices: int = 256,
+        judge: str = "step-frozen",
+        judge_norm: str = "batch",
+        ema_decay: float = 0.996,
+        seed: int = 0,
+    ):
+        super().__init__(seed)
+        self.crop_ratio = crop_ratio
+        self.crop_size = crop_size
+        self.sigreg_weight = sigreg_weight
+        self.judge = build_judge(judge, judge_norm, ema_decay)
+        self.sigreg = SIGReg(num_slices=sigreg_slices, seed=seed)
+
+    @property
+    def crop_output_size(self) -> tuple[int, int] | None:
+        """(height, width) the crops are resized to; None: the image size."""
+        return None if self.crop_size is None else (self.crop_size, self.crop_size)
+
+    def update(self, model: LeaeModel, step: int) -> None:
+        """Move an EMA judge towards the encoder (the other judges have nothing to update)."""
+        self.judge.update(model.encoder)
