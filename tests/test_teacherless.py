@@ -205,7 +205,8 @@ def test_config_errors_name_the_fix_and_shipped_configs_load() -> None:
         config = ExperimentConfig.from_dict(yaml.safe_load(path.read_text()))
         assert config.name == path.stem
         names.add(config.name)
-    assert {f"{d}-{e}" for d in ("mnist", "cifar-rot") for e in ("ref", "A", "B", "C", "D", "E")} <= names
+    modes = ("mnist", "mnist-rot", "cifar-rot", "cifar-aff")
+    assert {f"{d}-{e}" for d in modes for e in ("ref", "A", "B", "C", "D", "E")} <= names
 
 
 # ---- the metrics on representations with a known answer ------------------------------------------------------------
