@@ -239,7 +239,12 @@ def test_time_to_psnr_variants_follow_the_zoo_config():
     defaults = benchmark.time_to_psnr_variant("defaults", setup, cpu, avx2)
     assert defaults["options"]["crop_size"] == 32 and defaults["mixed_precision"] == "no"
     assert benchmark.time_to_psnr_variant("defaults", setup, cpu, {"native_bf16": True})["mixed_precision"] == "bf16"
-    assert benchmark.time_to_psnr_variant("config", setup, cpu, avx2)["mixed_precision"] == setup["mixed_precision"]
+    # The face configs say `mixed_precision: auto`, which the `config` variant resolves like train.py does.
+    assert setup["mixed_precision"] == "auto"
+    assert benchmark.time_to_psnr_variant("config", setup, cpu, avx2)["mixed_precision"] == "no"
+    assert benchmark.time_to_psnr_variant("config", setup, cpu, {"native_bf16": True})["mixed_precision"] == "bf16"
+    written = {**setup, "mixed_precision": "bf16"}
+    assert benchmark.time_to_psnr_variant("config", written, cpu, avx2)["mixed_precision"] == "bf16"
     tuned = benchmark.time_to_psnr_variant("same-math,crop_size=16,bf16", setup, cpu, avx2)
     assert tuned["options"]["crop_size"] == 16 and tuned["mixed_precision"] == "bf16"
     with pytest.raises(SystemExit, match="plain reference runs in fp32"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from leae_hub.lab.teacherless_metrics import (
 )
 from leae_hub.regularizers import coding_rate
 
-CONFIGS = Path(__file__).resolve().parent.parent / "training" / "configs" / "teacherless"
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "training" / "configs" / "teacherless"
 
 
 def _tiny_config(**loss) -> ExperimentConfig:
@@ -283,6 +285,23 @@ def test_evaluate_end_to_end_on_a_tiny_model() -> None:
     assert 0 <= result["class_acc_inv"] <= 1 and 1 <= result["effective_rank_inv"] <= 16
     assert all(0 <= share <= 1 for share in result["delta_variance_share"].values())
     assert len(result["principal_angles_deg"]) == 6 and len(result["figure"]["sweep_xy"]) == 5
+
+
+def test_untrained_baseline_and_pixel_floors() -> None:
+    """`run --untrained`: the config at 0 steps under its own name, plus the class-probe floors on raw pixels."""
+    spec = importlib.util.spec_from_file_location("teacherless_script", ROOT / "training" / "teacherless.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    config = script.untrained(_tiny_config(target="stopgrad", lambda_rate=0.01))
+    assert (config.name, config.train.steps, config.loss.lambda_rate) == ("tiny-untrained", 0, 0.01)
+    trainer = Trainer(config, _digits(32), seed=0)
+    before = {name: value.clone() for name, value in trainer.model.state_dict().items()}
+    assert trainer.fit()["history"] == []
+    assert all(torch.equal(before[name], value) for name, value in trainer.model.state_dict().items())
+    images, labels = _digits(32, seed=1), torch.arange(32) % 4
+    floors = script.pixel_floors(trainer, (images[:24], labels[:24]), (images[24:], labels[24:]), 3, 0)
+    assert set(floors) == {"pixels_class_acc_identity", "pixels_class_acc_view"}
+    assert all(0 <= value <= 1 for value in floors.values())
 
 
 # ---- the real data -------------------------------------------------------------------------------------------------

@@ -580,9 +580,10 @@ def load_setup(name: str) -> dict[str, Any]:
 def time_to_psnr_variant(spec: str, setup: dict[str, Any], device: torch.device, isa: dict[str, Any]) -> dict[str, Any]:
     """A variant of the setup's step. `plain`: the plain reference formulation (training/plain_reference.py);
     `same-math`: the shipped recipe with full-size judge crops in fp32 (the plain step's math, fast path on);
-    `config`: the zoo config's own options (its crop_size and precision); `defaults`: the config's crop_size with the
-    precision `choose_mixed_precision` picks for this hardware. Further comma-separated tokens (`bf16`, `fp32`,
-    `compile`, `KEY=VALUE`) change the variant they follow, e.g. `same-math,crop_size=32` or `defaults,compile`."""
+    `config`: the zoo config's own options (its crop_size and precision; `auto` resolved as `leae train` does);
+    `defaults`: the config's crop_size with the precision `choose_mixed_precision` picks for this hardware. Further
+    comma-separated tokens (`bf16`, `fp32`, `compile`, `KEY=VALUE`) change the variant they follow, e.g.
+    `same-math,crop_size=32` or `defaults,compile`."""
     tokens = [token.strip() for token in spec.split(",") if token.strip()]
     base, extra = (tokens[0], tokens[1:]) if tokens and "=" not in tokens[0] else ("same-math", tokens)
     if base not in ("plain", "same-math", "config", "defaults"):

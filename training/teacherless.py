@@ -1,10 +1,13 @@
 """Teacherless seq-JEPA lab (issue 16): run experiments A–E and the reference from configs, then tabulate and plot.
 
     python training/teacherless.py run training/configs/teacherless/mnist-*.yaml --seeds 0 1 2
+    python training/teacherless.py run training/configs/teacherless/mnist-A.yaml --untrained --seeds 0 1 2
     python training/teacherless.py summarise [--out docs/teacherless]
 
 `run` trains each config for each seed and writes OUT/runs/<name>/seed<k>.json (config, loss history, metrics; the
 figure data for seed 0 only); a run whose JSON exists is skipped, so an interrupted batch resumes where it stopped.
+`--untrained` evaluates the config's model as initialised, as `<name>-untrained` (0 steps), and adds the floors of
+the class probe on raw pixels: of the identity view and of one transformed view.
 `summarise` reads every run JSON, writes OUT/summary.json (mean and population std over seeds), OUT/tables.md and the
 figures under OUT/figures/. One intra-op thread (set OMP_NUM_THREADS=1 and run under nice on a shared machine).
 See docs/teacherless.md.
@@ -13,6 +16,7 @@ See docs/teacherless.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -26,8 +30,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from leae_hub.evaluation import linear_probe_accuracy  # noqa: E402
 from leae_hub.lab.teacherless import ExperimentConfig, Trainer  # noqa: E402
-from leae_hub.lab.teacherless_data import load_cifar10, load_mnist  # noqa: E402
+from leae_hub.lab.teacherless_data import load_cifar10, load_mnist, make_sequences  # noqa: E402
 from leae_hub.lab.teacherless_metrics import evaluate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,12 +96,34 @@ def run_one(config: ExperimentConfig, seed: int, out: Path) -> dict[str, Any]:
         "history": fit["history"],
         "torch": torch.__version__,
     }
+    if config.train.steps == 0:
+        record["metrics"].update(pixel_floors(trainer, probe_train, probe_test, config.data.num_views, seed))
     if seed == 0:
         record["figure"] = figure
     path = out / "runs" / config.name / f"seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1))
     return record
+
+
+def pixel_floors(trainer: Trainer, train: tuple, test: tuple, num_views: int, seed: int) -> dict[str, float]:
+    """Class-probe accuracy on raw pixels, with the evaluation's probe sets: of the identity view and of view 1 (one
+    draw of the config's transforms), the floors against which `class_acc_inv` and `class_leakage_eq` read."""
+    generator = torch.Generator().manual_seed(20_000 + seed)
+    (train_x, train_y), (test_x, test_y) = train, test
+    views_train = make_sequences(train_x, trainer.family, num_views, generator)[0][:, 1]
+    views_test = make_sequences(test_x, trainer.family, num_views, generator)[0][:, 1]
+    return {
+        "pixels_class_acc_identity": linear_probe_accuracy(train_x.flatten(1), train_y, test_x.flatten(1), test_y),
+        "pixels_class_acc_view": linear_probe_accuracy(views_train.flatten(1), train_y, views_test.flatten(1), test_y),
+    }
+
+
+def untrained(config: ExperimentConfig) -> ExperimentConfig:
+    """The config's model evaluated as initialised: `<name>-untrained`, 0 training steps."""
+    return dataclasses.replace(
+        config, name=f"{config.name}-untrained", train=dataclasses.replace(config.train, steps=0)
+    )
 
 
 def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -243,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     p_run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p_run.add_argument("--out", type=Path, default=ROOT / "docs" / "teacherless")
     p_run.add_argument("--force", action="store_true", help="rerun runs whose JSON exists")
+    p_run.add_argument("--untrained", action="store_true", help="evaluate the models as initialised (0 steps)")
     p_sum = sub.add_parser("summarise", help="tables and figures from the run JSON")
     p_sum.add_argument("--out", type=Path, default=ROOT / "docs" / "teacherless")
     args = parser.parse_args(argv)
@@ -251,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
         print(tables(summarise(args.out)))
         return
     configs = [load_config(path) for path in args.configs]
+    if args.untrained:
+        configs = [untrained(config) for config in configs]
     for seed in args.seeds:
         for config in configs:
             if (args.out / "runs" / config.name / f"seed{seed}.json").exists() and not args.force:
