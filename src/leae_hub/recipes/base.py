@@ -121,9 +121,13 @@ class Recipe(nn.Module):
         `JudgedRecipe`'s do). An option's help comes from the docstring `Args:` of the recipe class, else of the
         class whose constructor declares it.
         """
-        own_helps = _docstring_args(inspect.cleandoc(cls.__doc__ or ""))
+        parameters = _constructor_parameters(cls)
+        helps = {
+            klass: _docstring_args(inspect.cleandoc(klass.__doc__ or ""))
+            for klass in {cls, *(owner for owner, _, _ in parameters)}
+        }
         options = []
-        for owner, parameter, annotation in _constructor_parameters(cls):
+        for owner, parameter, annotation in parameters:
             if parameter.name in RUN_ARGUMENTS:
                 continue
             if parameter.default is parameter.empty or annotation is None:
@@ -131,9 +135,7 @@ class Recipe(nn.Module):
                     f"Option {parameter.name!r} of recipe {cls.name!r} needs a type annotation and a default "
                     f"(e.g. `{parameter.name}: float = 0.5`)."
                 )
-            help_text = own_helps.get(parameter.name) or _docstring_args(inspect.cleandoc(owner.__doc__ or "")).get(
-                parameter.name, ""
-            )
+            help_text = helps[cls].get(parameter.name) or helps[owner].get(parameter.name, "")
             options.append(RecipeOption(parameter.name, annotation, parameter.default, help_text))
         return options
 
