@@ -552,7 +552,6 @@ TIME_TO_PSNR_SETUPS = {
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
-# ISA levels from least to most capable; AMX and AVX-512-BF16 run bf16 matrix products natively.
 def load_setup(name: str) -> dict[str, Any]:
     """A time-to-PSNR setup from its zoo config: data, model, recipe options and the config's own speed options."""
     if name not in TIME_TO_PSNR_SETUPS:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+# ISA levels from least to most capable; AMX and AVX-512-BF16 run bf16 matrix products natively.
 ISA_LEVELS = ("other", "AVX2", "AVX-512", "AVX-512-BF16", "AMX")
 NATIVE_BF16_ISAS = ("AVX-512-BF16", "AMX")
 _ONEDNN_ISA_CAPS = {"AVX2": "AVX2", "AVX512_CORE": "AVX-512", "AVX512_CORE_BF16": "AVX-512-BF16"}

@@ -919,7 +919,7 @@ def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[
     if last_saved != step:
         save_checkpoint(accelerator, output_dir, step, args.keep_checkpoints, recipe)
     accelerator.wait_for_everyone()
-    result: dict[str, float] = {}
+    result: dict[str, Any] = {}
     if accelerator.is_main_process:
         result = finish(config, core, eval_images, output_dir, step, wall_time, precision)
         accelerator.log({f"final_{k}": v for k, v in result.items() if k in ("psnr", "baseline_psnr")}, step=step)
