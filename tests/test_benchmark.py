@@ -11,7 +11,7 @@ import torch
 from conftest import tiny_config
 
 import leae_hub.speedups as speedups
-from leae_hub import LeaeConfig, LeaeModel, hardware
+from leae_hub import LeaeConfig, LeaeModel, hardware, regularizers
 from leae_hub.recipes import build_recipe
 from leae_hub.regularizers import _CharacteristicSums
 from leae_hub.speedups import disable_fast_path, enable_fast_path, encode_groups, fast_path, fast_path_enabled
@@ -144,18 +144,25 @@ def test_fast_path_is_a_per_instance_switch_that_keeps_the_weights(tmp_path):
     assert all(type(m).__module__ != "leae_hub.speedups" for m in model.modules())
 
 
+@pytest.mark.parametrize("block_values", [1 << 16, 24, 640], ids=["one-block", "sample-blocks", "location-blocks"])
 @pytest.mark.parametrize(
-    "knots", [torch.linspace(0, 3, 17), torch.tensor([0.0, 0.4, 1.5, 3.0])], ids=["even", "uneven"]
+    "knots",
+    [torch.linspace(0, 3, 17), torch.linspace(0.5, 3, 6), torch.tensor([0.0, 0.4, 1.5, 3.0]), torch.tensor([1.0])],
+    ids=["quadrature", "even-from-0.5", "uneven", "one"],
 )
-def test_characteristic_sums_match_the_direct_formula(knots):
-    u = torch.randn(3, 20, 16, dtype=torch.float64, requires_grad=True)
+def test_characteristic_sums_match_the_direct_formula(knots, block_values, monkeypatch):
+    """Blocked Chebyshev recurrence (or direct cos/sin for uneven knots) = the [..., K, N, S] formula, values and
+    gradients, also when the blocks cut the sample axis (24 values: 3 of 20 samples) or group locations with a
+    smaller last block (640 values: 4 locations of 20·8, then the last 2)."""
+    monkeypatch.setattr(regularizers, "_BLOCK_VALUES", block_values)
+    u = (3 * torch.randn(2, 3, 20, 8, dtype=torch.float64)).requires_grad_()
     knots = knots.double()
     cos_sum, sin_sum = _CharacteristicSums.apply(u, knots)
-    t_u = u.unsqueeze(-1) * knots
-    assert torch.allclose(cos_sum, t_u.cos().sum(-3)) and torch.allclose(sin_sum, t_u.sin().sum(-3))
+    t_u = knots[:, None, None] * u.unsqueeze(-3)  # [..., K, N, S]
+    assert torch.allclose(cos_sum, t_u.cos().sum(-2)) and torch.allclose(sin_sum, t_u.sin().sum(-2))
     weights = torch.rand(2, *cos_sum.shape, dtype=torch.float64)
     (grad,) = torch.autograd.grad((weights[0] * cos_sum + weights[1] * sin_sum).sum(), u)
-    (expected,) = torch.autograd.grad((weights[0] * t_u.cos().sum(-3) + weights[1] * t_u.sin().sum(-3)).sum(), u)
+    (expected,) = torch.autograd.grad((weights[0] * t_u.cos().sum(-2) + weights[1] * t_u.sin().sum(-2)).sum(), u)
     assert torch.allclose(grad, expected)
 
 

@@ -6,6 +6,8 @@ them freely. Shapes: `z` is [N, D] (N samples of D values) unless a docstring sa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -69,37 +71,100 @@ def _world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def _phasors(u: Tensor, knots: Tensor):
-    """Yield e^{i t_k u} for each knot in turn. For equally spaced knots (the quadrature's) each is the previous one
-    times e^{iΔu}: one complex product per knot instead of a cos and a sin."""
-    t = knots.tolist()
-    step = t[1] - t[0] if len(t) > 1 else 0.0
-    ones = torch.ones_like(u)
-    if all(abs(t_k - (t[0] + k * step)) <= 1e-6 * max(1.0, abs(t_k)) for k, t_k in enumerate(t)):
-        phasor, rotation = torch.polar(ones, u * t[0]), torch.polar(ones, u * step)
-        for k in range(len(t)):
-            yield phasor
-            if k + 1 < len(t):
-                phasor = phasor * rotation
+# Values of cos (and as many of sin) per block of projections in `_CharacteristicSums`: small enough for the block's
+# few buffers to stay in a core's L2 cache while every knot passes over them (docs/performance.md).
+_BLOCK_VALUES = 1 << 16
+
+
+def _blocks(locations: int, samples: int, slices: int) -> Iterator[tuple[slice, slice]]:
+    """(location, sample) slices cutting [L, N, S] projections into blocks of about `_BLOCK_VALUES` values: whole
+    sample axes of several locations, or part of one location's samples when a whole axis is larger."""
+    per_samples = max(1, min(samples, _BLOCK_VALUES // slices))
+    per_locations = max(1, _BLOCK_VALUES // (samples * slices)) if per_samples == samples else 1
+    for row in range(0, locations, per_locations):
+        for col in range(0, samples, per_samples):
+            yield slice(row, row + per_locations), slice(col, col + per_samples)
+
+
+def _waves(u: Tensor, knots: list[float], workspace: Tensor) -> Iterator[tuple[float, Tensor]]:
+    r"""Yield `(sign, wave)` for each knot in turn, with `sign · wave = [cos(t_k u), sin(t_k u)]` stacked on a new first
+    axis. The waves live in `workspace` ([5, *u.shape] or larger, reused from block to block) and are updated in
+    place: use each wave before asking for the next.
+
+    For equally spaced knots t_k = t_0 + kΔ (the quadrature's), both sequences obey the Chebyshev recurrence
+    f_{k+1} = 2 cos(Δu) f_k − f_{k−1}, one multiply-add per value and knot instead of a cos and a sin. It runs in
+    place as A ← A − 2 σ_A σ_B cos(Δu) B, where A = σ_A f_{k−1} and B = σ_B f_k, which leaves −σ_A f_{k+1} in A.
+    """
+    workspace = _fit(workspace, u.shape)
+    buffers, cos_step = (workspace[0:2], workspace[2:4]), workspace[4]
+
+    def wave(t: float, out: Tensor) -> Tensor:
+        if t == 0.0:  # the quadrature's first knot: cos 0 = 1, sin 0 = 0
+            out[0].fill_(1.0)
+            out[1].zero_()
+        else:
+            torch.mul(u, t, out=cos_step)
+            torch.sin(cos_step, out=out[1])
+            torch.cos(cos_step, out=out[0])
+        return out
+
+    step = knots[1] - knots[0] if len(knots) > 1 else 0.0
+    if any(abs(t - (knots[0] + k * step)) > 1e-6 * max(1.0, abs(t)) for k, t in enumerate(knots)):
+        for t in knots:
+            yield 1.0, wave(t, buffers[0])
+        return
+    previous, sign_previous = wave(knots[0], buffers[0]), 1.0
+    yield sign_previous, previous
+    if len(knots) == 1:
+        return
+    current, sign_current = wave(knots[1], buffers[1]), 1.0
+    if knots[0] == 0.0:
+        cos_step.copy_(current[0])
     else:
-        for t_k in t:
-            yield torch.polar(ones, u * t_k)
+        torch.cos(torch.mul(u, step, out=cos_step), out=cos_step)
+    yield sign_current, current
+    for _ in knots[2:]:
+        previous.addcmul_(cos_step, current, value=-2.0 * sign_previous * sign_current)
+        previous, current, sign_previous, sign_current = current, previous, sign_current, -sign_previous
+        yield sign_current, current
+
+
+def _fit(space: Tensor, shape: torch.Size) -> Tensor:
+    """The leading corner of each of `space`'s items with this shape (the room for a smaller, last block)."""
+    return space[(slice(None), *(slice(0, size) for size in shape))]
+
+
+def _workspace(flat: Tensor) -> Tensor:
+    """Room for `_waves` on the largest block of [L, N, S] projections."""
+    rows, cols = next(_blocks(*flat.shape))
+    return flat.new_empty(5, *flat[rows, cols].shape)
 
 
 class _CharacteristicSums(torch.autograd.Function):
-    r"""(Σ_n cos(t_k u_ns), Σ_n sin(t_k u_ns)) for projections `u` [..., N, S] and knots `t` [K]: two [..., S, K].
+    r"""(Σ_n cos(t_k u_ns), Σ_n sin(t_k u_ns)) for projections `u` [..., N, S] and knots `t` [K]: two [..., K, S].
 
-    The same sums as `(u[..., None] * t).cos().sum(-3)` and `.sin()`, without the [..., N, S, K] tensor (built, kept
-    for the backward pass and re-read there: the largest memory and time cost of SIGReg on spatial latents): one knot
-    at a time, with `_phasors`. The backward pass recomputes the phasors and sums the derivatives
-    ∂/∂u cos(tu) = −t sin(tu), ∂/∂u sin(tu) = t cos(tu) over the knots.
+    The same sums as `(t[:, None, None] * u[..., None, :, :]).cos().sum(-2)` and `.sin()`, without the
+    [..., K, N, S] tensor (built, kept for the backward pass and re-read there: the largest memory and time cost of
+    SIGReg on spatial latents): one knot at a time, with `_waves`, over blocks of u small enough to stay in cache
+    (`_blocks`; the sums over samples add up across blocks). The backward pass recomputes the waves and sums the
+    derivatives ∂/∂u cos(tu) = −t sin(tu), ∂/∂u sin(tu) = t cos(tu) over the knots.
     """
 
     @staticmethod
     def forward(ctx, u: Tensor, knots: Tensor) -> tuple[Tensor, Tensor]:
         ctx.save_for_backward(u, knots)
-        sums = torch.stack([phasor.sum(dim=-2) for phasor in _phasors(u, knots)], dim=-1)  # [..., S, K] complex
-        return sums.real.contiguous(), sums.imag.contiguous()
+        t = knots.tolist()
+        flat = u.reshape(-1, *u.shape[-2:])  # [L, N, S]
+        sums = flat.new_empty(2, flat.shape[0], len(t), flat.shape[-1])  # [2, L, K, S]
+        workspace = _workspace(flat)
+        for rows, cols in _blocks(*flat.shape):
+            for k, (sign, wave) in enumerate(_waves(flat[rows, cols], t, workspace)):
+                if cols.start == 0:
+                    torch.sum(wave, dim=-2, out=sums[:, rows, k]).mul_(sign)
+                else:
+                    sums[:, rows, k].add_(wave.sum(dim=-2), alpha=sign)
+        sums = sums.view(2, *u.shape[:-2], len(t), u.shape[-1])
+        return sums[0], sums[1]
 
     @staticmethod
     @once_differentiable
@@ -107,12 +172,22 @@ class _CharacteristicSums(torch.autograd.Function):
         u, knots = ctx.saved_tensors
         grad_cos = torch.zeros_like(grad_sin) if grad_cos is None else grad_cos
         grad_sin = torch.zeros_like(grad_cos) if grad_sin is None else grad_sin
-        # Σ_k t_k (g_sin,k cos(t_k u) − g_cos,k sin(t_k u)) = Σ_k Re((t_k g_sin,k + i t_k g_cos,k) e^{i t_k u})
-        weight_cos, weight_sin = (grad_sin * knots).unsqueeze(-3), (-grad_cos * knots).unsqueeze(-3)  # [..., 1, S, K]
-        grad = torch.zeros_like(u)
-        for k, phasor in enumerate(_phasors(u, knots)):
-            grad.addcmul_(phasor.real, weight_cos[..., k]).addcmul_(phasor.imag, weight_sin[..., k])
-        return grad, None
+        flat = u.reshape(-1, *u.shape[-2:])  # [L, N, S]
+        # Σ_k t_k (g_sin,k cos(t_k u) − g_cos,k sin(t_k u)): the two sums apart, then their difference.
+        t = knots.tolist()
+        weights = torch.stack([grad_sin, grad_cos]).view(2, flat.shape[0], len(t), 1, flat.shape[-1])
+        grad, workspace = torch.empty_like(flat), _workspace(flat)
+        total_space = flat.new_empty(workspace[:2].shape)
+        for rows, cols in _blocks(*flat.shape):
+            total = None
+            for k, (sign, wave) in enumerate(_waves(flat[rows, cols], t, workspace)):
+                weight = weights[:, rows, k]  # [2, l, 1, S]
+                if total is None:
+                    total = torch.mul(wave, weight, out=_fit(total_space, wave.shape[1:])).mul_(sign * t[k])
+                else:
+                    total.addcmul_(wave, weight, value=sign * t[k])
+            torch.sub(total[0], total[1], out=grad[rows, cols])
+        return grad.view_as(u), None
 
 
 def sigreg_statistic(z: Tensor, directions: Tensor, knots: Tensor, weights: Tensor, distributed: bool = True) -> Tensor:
@@ -143,15 +218,15 @@ def sigreg_statistic(z: Tensor, directions: Tensor, knots: Tensor, weights: Tens
     Returns:
         The statistic of every slice, [..., S].
     """
-    cos_sum, sin_sum = _CharacteristicSums.apply(z @ directions, knots)  # [..., S, K] from u = zA [..., N, S]
+    cos_sum, sin_sum = _CharacteristicSums.apply(z @ directions, knots)  # [..., K, S] from u = zA [..., N, S]
     count = z.new_tensor([z.shape[-2]])
     if distributed and _world_size() > 1:
         packed = _AllReduceSum.apply(torch.cat([cos_sum.flatten(), sin_sum.flatten(), count]))
         cos_sum, sin_sum = packed[:-1].view(2, *cos_sum.shape)
         count = packed[-1:]
     window = torch.exp(-knots.square() / 2)
-    error = (cos_sum / count - window).square() + (sin_sum / count).square()  # [..., S, K]
-    return count * (error @ weights)
+    error = (cos_sum / count - window[:, None]).square() + (sin_sum / count).square()  # [..., K, S]
+    return count * (weights[:, None] * error).sum(dim=-2)
 
 
 class SIGReg(nn.Module):
