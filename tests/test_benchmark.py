@@ -216,6 +216,16 @@ def test_plain_sigreg_is_sigreg_from_its_formula():
     assert plain_sigreg(shipped, collapsed, step=0).item() == pytest.approx(shipped(collapsed, step=0).item())
 
 
+def test_sigreg_benchmark_times_both_forms_on_the_setup_latents(tmp_path, capsys):
+    report = benchmark.main(["--sigreg", "cifar32", "--batch", "4", "--steps", "2", "--json", str(tmp_path / "s.json")])
+    (result,) = report["sigreg"]
+    assert result["latents"] == [4, 32, 4, 4]  # leae-cifar at 32 px: a 32-channel 4×4 latent
+    assert result["shipped_ms"] <= result["shipped_ms_median"] and result["plain_ms"] <= result["plain_ms_median"]
+    assert result["speedup_over_plain"] == pytest.approx(result["plain_ms"] / result["shipped_ms"])
+    assert json.loads((tmp_path / "s.json").read_text())["sigreg"] == report["sigreg"]
+    assert "| cifar32 | 4×32×4×4 |" in capsys.readouterr().out
+
+
 def test_plain_reference_refuses_views_it_does_not_implement():
     with pytest.raises(ValueError, match="crop view only"):
         PlainStep(build_recipe("self-teaching", views=["crop", "detail"]))

@@ -56,6 +56,11 @@ MKL_ENABLE_INSTRUCTIONS=AVX2`):
     python training/benchmark.py --time_to_psnr celeba64 --batch 32 --threads 1 --warmup_steps 20 \
         --variant plain --variant defaults --settle_factor 2.2 --json ttp.json
 
+`--sigreg SETUP [SETUP ...]` times SIGReg alone (forward + backward on random latents of each setup's shape) against
+its plain formula, alternating call by call:
+
+    python training/benchmark.py --sigreg celeba64 cifar32 utkface128 --steps 10 --threads 1 --json sigreg.json
+
 On a GPU the step runs in bf16 autocast by default and the case adds `mfu`, the FLOP rate over the GPU's bf16 matmul
 rate measured in the same run (and over the nominal dense bf16 peak where the GPU is known).
 """
@@ -90,6 +95,7 @@ from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
 from leae_hub.evaluation import psnr  # noqa: E402
 from leae_hub.hardware import choose_mixed_precision, cpu_isa  # noqa: E402
 from leae_hub.recipes import RECIPES, build_recipe  # noqa: E402
+from leae_hub.regularizers import SIGReg  # noqa: E402
 from leae_hub.speedups import enable_fast_path, fast_path  # noqa: E402
 
 # The standard matrix (`--all`): the acceptance cases of docs/performance.md, two more recipes, then the fastest option
@@ -887,6 +893,63 @@ def run_time_to_psnr(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def run_sigreg(args: argparse.Namespace) -> dict[str, Any]:
+    """SIGReg forward + backward on each setup's latents (random, at the setup's batch or `--batch`): the shipped
+    `SIGReg` against `plain_sigreg` (the formula with its [locations, samples, slices, knots] tensor), alternating
+    call by call in one process, `--steps` timed pairs after one untimed pair each."""
+    from plain_reference import plain_sigreg
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = []
+    for name in args.sigreg:
+        setup = load_setup(name)
+        config = LeaeConfig.from_preset(setup["preset"], image_size=setup["image_size"])
+        batch = args.batch or setup["batch"]
+        with torch.no_grad():
+            shape = LeaeModel(config).encoder(torch.zeros(1, 3, config.image_size, config.image_size)).shape[1:]
+        z = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(0))
+        sigreg = SIGReg(num_slices=setup["options"].get("sigreg_slices", 256))
+        timings: dict[str, list[float]] = {"shipped": [], "plain": []}
+        for index in range(args.steps + 1):
+            for form in timings:
+                latents = z.clone().requires_grad_()
+                start = time.perf_counter()
+                (sigreg(latents, step=0) if form == "shipped" else plain_sigreg(sigreg, latents, 0)).backward()
+                if index:
+                    timings[form].append(time.perf_counter() - start)
+        best = {form: min(times) for form, times in timings.items()}
+        median = {form: statistics.median(times) for form, times in timings.items()}
+        results.append(
+            {
+                "setup": name,
+                "latents": [batch, *shape],
+                "shipped_ms": 1e3 * best["shipped"],
+                "plain_ms": 1e3 * best["plain"],
+                "shipped_ms_median": 1e3 * median["shipped"],
+                "plain_ms_median": 1e3 * median["plain"],
+                "speedup_over_plain": best["plain"] / best["shipped"],
+            }
+        )
+    return {"sigreg": results, "cpu_isa": cpu_isa(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+def format_sigreg(report: dict[str, Any]) -> str:
+    lines = [
+        f"SIGReg forward + backward, ISA {report['cpu_isa']['isa']}, {report['threads']} thread(s)",
+        "| setup | latents | shipped ms (median) | plain ms (median) | shipped over plain |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in report["sigreg"]:
+        lines.append(
+            f"| {r['setup']} | {'×'.join(map(str, r['latents']))} "
+            f"| {r['shipped_ms']:.1f} ({r['shipped_ms_median']:.1f}) "
+            f"| {r['plain_ms']:.1f} ({r['plain_ms_median']:.1f}) "
+            f"| {r['speedup_over_plain']:.2f}× |"
+        )
+    return "\n".join(lines)
+
+
 def format_time_to_psnr(report: dict[str, Any]) -> str:
     setup = report["setup"]
     isa = setup["cpu_isa"]
@@ -1009,6 +1072,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="with --time_to_psnr: once a variant reaches the last target at training time T, stop all at FACTOR·T "
         "(a variant still short of it then takes more than FACTOR× as long)",
+    )
+    parser.add_argument(
+        "--sigreg",
+        nargs="+",
+        choices=list(TIME_TO_PSNR_SETUPS),
+        default=None,
+        help="time SIGReg forward + backward on these setups' latents against its plain formula (--steps pairs)",
     )
     parser.add_argument("--case_json", type=str, default=None, help=argparse.SUPPRESS)  # internal: run one case
     return parser.parse_args(argv)
@@ -1169,20 +1239,18 @@ def format_table(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    if args.time_to_psnr:
-        report = run_time_to_psnr(args)
-        print(format_time_to_psnr(report))
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report, indent=2))
-        return report
-    if args.quality:
-        report = run_quality(args)
-        print(format_quality(report))
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report, indent=2))
-        return report
+    for enabled, run, render in (
+        (args.sigreg, run_sigreg, format_sigreg),
+        (args.time_to_psnr, run_time_to_psnr, format_time_to_psnr),
+        (args.quality, run_quality, format_quality),
+    ):
+        if enabled:
+            report = run(args)
+            print(render(report))
+            if args.json:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps(report, indent=2))
+            return report
     if args.case_json:  # child process: one case, JSON out
         results = [run_case(json.loads(args.case_json))]
     else:
