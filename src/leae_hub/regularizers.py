@@ -71,16 +71,19 @@ def _world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-# Values of cos (and as many of sin) per block of projections in `_CharacteristicSums`: small enough for the block's
-# few buffers to stay in a core's L2 cache while every knot passes over them (docs/performance.md).
+# Values of cos (and as many of sin) per block of projections in `_CharacteristicSums` on a CPU: small enough for the
+# block's few buffers to stay in a core's L2 cache while every knot passes over them (docs/performance.md). Other
+# devices take the projections in one block: there, each block's kernel launches cost more than its memory traffic.
 _BLOCK_VALUES = 1 << 16
 
 
-def _blocks(locations: int, samples: int, slices: int) -> Iterator[tuple[slice, slice]]:
-    """(location, sample) slices cutting [L, N, S] projections into blocks of about `_BLOCK_VALUES` values: whole
-    sample axes of several locations, or part of one location's samples when a whole axis is larger."""
-    per_samples = max(1, min(samples, _BLOCK_VALUES // slices))
-    per_locations = max(1, _BLOCK_VALUES // (samples * slices)) if per_samples == samples else 1
+def _blocks(u: Tensor) -> Iterator[tuple[slice, slice]]:
+    """(location, sample) slices cutting [L, N, S] projections into blocks of about `_BLOCK_VALUES` values on a CPU:
+    whole sample axes of several locations, or part of one location's samples when a whole axis is larger."""
+    locations, samples, slices = u.shape
+    budget = _BLOCK_VALUES if u.device.type == "cpu" else u.numel()
+    per_samples = max(1, min(samples, budget // slices))
+    per_locations = max(1, budget // (samples * slices)) if per_samples == samples else 1
     for row in range(0, locations, per_locations):
         for col in range(0, samples, per_samples):
             yield slice(row, row + per_locations), slice(col, col + per_samples)
@@ -136,7 +139,7 @@ def _fit(space: Tensor, shape: torch.Size) -> Tensor:
 
 def _workspace(flat: Tensor) -> Tensor:
     """Room for `_waves` on the largest block of [L, N, S] projections."""
-    rows, cols = next(_blocks(*flat.shape))
+    rows, cols = next(_blocks(flat))
     return flat.new_empty(5, *flat[rows, cols].shape)
 
 
@@ -157,7 +160,7 @@ class _CharacteristicSums(torch.autograd.Function):
         flat = u.reshape(-1, *u.shape[-2:])  # [L, N, S]
         sums = flat.new_empty(2, flat.shape[0], len(t), flat.shape[-1])  # [2, L, K, S]
         workspace = _workspace(flat)
-        for rows, cols in _blocks(*flat.shape):
+        for rows, cols in _blocks(flat):
             for k, (sign, wave) in enumerate(_waves(flat[rows, cols], t, workspace)):
                 if cols.start == 0:
                     torch.sum(wave, dim=-2, out=sums[:, rows, k]).mul_(sign)
@@ -178,7 +181,7 @@ class _CharacteristicSums(torch.autograd.Function):
         weights = torch.stack([grad_sin, grad_cos]).view(2, flat.shape[0], len(t), 1, flat.shape[-1])
         grad, workspace = torch.empty_like(flat), _workspace(flat)
         total_space = flat.new_empty(workspace[:2].shape)
-        for rows, cols in _blocks(*flat.shape):
+        for rows, cols in _blocks(flat):
             total = None
             for k, (sign, wave) in enumerate(_waves(flat[rows, cols], t, workspace)):
                 weight = weights[:, rows, k]  # [2, l, 1, S]
