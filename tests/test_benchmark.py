@@ -54,6 +54,7 @@ def test_benchmark_script_reports_every_figure(tmp_path):
     assert case["fraction_of_peak"] == pytest.approx(case["gflops_per_s"] / case["matmul_gflops_per_s"], rel=1e-6)
     assert 0 < case["fraction_of_peak"] < 3 and 100 < case["peak_rss_mb"] < 16_000
     assert case["inference_img_per_s_batch32"] > 0 and case["threads"] == 1
+    assert case["cpu_isa"]["isa"] in hardware.ISA_LEVELS  # the ISA the step ran on, with its caps
     rates = case["data_img_per_s"]
     assert _positive(rates["synthetic-shapes"]) and case["data_img_per_s_synthetic_shapes"] == rates["synthetic-shapes"]
     assert _positive(rates["cifar10"]) or "cifar10" in case["data_skipped"]

@@ -385,6 +385,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         "options": case["options"],
         "mixed_precision": case["mixed_precision"],
         "device": _device_name(device),
+        "cpu_isa": cpu_isa(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
