@@ -18,6 +18,9 @@ What `enable_fast_path` changes (docs/performance.md measures each):
   multiply-adds per input pixel and channel pair (`upsample_conv3x3`);
 - **pooled shortcut**: the down blocks' space-to-channel + channel-group mean runs as an average pool straight from
   the channels-last map, with a backward that keeps nothing (`_BlockMean`);
+- **residual sums in place**: the blocks add their shortcut into conv2's output (which no backward pass needs) instead
+  of a new map, and the up block adds its 1×1 shortcut to each 2×2 block of that output without building the
+  upsampled shortcut (`_AddUpsampled`);
 - **frozen-weight convs**: a conv whose weights get no gradient (a step-frozen or EMA judge's pass) keeps only its
   weight for the backward pass, whose one product is the input gradient (`_FrozenWeightConv2d`);
 - **grouped batch norm**: `encode_groups` encodes several equal batches in one call, each normalised with its own
