@@ -104,21 +104,6 @@ def test_fast_kernels_keep_the_math(monkeypatch, preset, overrides, recipe, opti
         assert torch.allclose(fast, plain, rtol=1e-3, atol=1e-4 * scale)
 
 
-@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format], ids=["in-place", "fallback"])
-def test_add_upsampled_equals_upsample_then_add(layout):
-    """The up block's shortcut added to each 2×2 block in place (channels-last) or out of place: values and grads."""
-    generator = torch.Generator().manual_seed(0)
-    small = torch.randn(2, 3, 4, 5, dtype=torch.float64, generator=generator).requires_grad_()
-    base = torch.randn(2, 3, 8, 10, dtype=torch.float64, generator=generator).requires_grad_()
-    weights = torch.randn(2, 3, 8, 10, dtype=torch.float64, generator=generator)
-    out = speedups._add_upsampled((base * 1).contiguous(memory_format=layout), small)
-    expected = base + torch.nn.functional.interpolate(small, scale_factor=2.0, mode="nearest")
-    assert torch.allclose(out, expected)
-    grads = torch.autograd.grad((out * weights).sum(), (base, small))
-    expected_grads = torch.autograd.grad((expected * weights).sum(), (base, small))
-    assert all(torch.allclose(grad, want) for grad, want in zip(grads, expected_grads, strict=True))
-
-
 def test_grouped_batch_norm_equals_separate_calls():
     """`groups` normalises each slice with its own statistics and updates the running ones once per slice, in order."""
     grouped, separate = enable_fast_path(LeaeModel(tiny_config()).train()), LeaeModel(tiny_config()).train()

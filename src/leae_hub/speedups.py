@@ -18,9 +18,6 @@ What `enable_fast_path` changes (docs/performance.md measures each):
   multiply-adds per input pixel and channel pair (`upsample_conv3x3`);
 - **pooled shortcut**: the down blocks' space-to-channel + channel-group mean runs as an average pool straight from
   the channels-last map, with a backward that keeps nothing (`_BlockMean`);
-- **residual sums in place**: the blocks add their shortcut into conv2's output (which no backward pass needs) instead
-  of a new map, and the up block adds its 1×1 shortcut to each 2×2 block of that output without building the
-  upsampled shortcut (`_AddUpsampled`);
 - **frozen-weight convs**: a conv whose weights get no gradient (a step-frozen or EMA judge's pass) keeps only its
   weight for the backward pass, whose one product is the input gradient (`_FrozenWeightConv2d`);
 - **grouped batch norm**: `encode_groups` encodes several equal batches in one call, each normalised with its own
@@ -101,42 +98,6 @@ class _BlockMean(torch.autograd.Function):
         return F.interpolate(grad_output / (block[0] * block[1]), scale_factor=block, mode="nearest"), None
 
 
-class _AddUpsampled(torch.autograd.Function):
-    """`total += nearest_upsample_×2(small)` in place, for channels-last maps, without building the upsampled map: each
-    value of `small` is added to its 2×2 block of `total` (a broadcast over a [B, H, 2, W, 2, C] view). The backward
-    passes the gradient through to `total` and sums it over each 2×2 block for `small`."""
-
-    @staticmethod
-    def forward(ctx, total, small):
-        ctx.mark_dirty(total)
-        _blocks_of(total).add_(_pixels_of(small)[:, :, None, :, None])
-        return total
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        grad_small = _blocks_of(grad_output.contiguous(memory_format=torch.channels_last)).sum(dim=(2, 4))
-        return grad_output, grad_small.permute(0, 3, 1, 2)
-
-
-def _pixels_of(hidden: torch.Tensor) -> torch.Tensor:
-    """[B, C, H, W] → its [B, H, W, C] view (a copy unless `hidden` is channels-last)."""
-    return hidden.permute(0, 2, 3, 1).contiguous()
-
-
-def _blocks_of(hidden: torch.Tensor) -> torch.Tensor:
-    """A channels-last [B, C, 2H, 2W] map as its [B, H, 2, W, 2, C] view of 2×2 blocks."""
-    batch, channels, height, width = hidden.shape
-    return hidden.permute(0, 2, 3, 1).view(batch, height // 2, 2, width // 2, 2, channels)
-
-
-def _add_upsampled(total: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
-    """`total + nearest_upsample_×2(small)`, in place in `total` where its layout allows (channels-last, even size)."""
-    doubled = total.shape[-2:] == tuple(2 * size for size in small.shape[-2:])
-    if doubled and total.is_contiguous(memory_format=torch.channels_last):
-        return _AddUpsampled.apply(total, small)
-    return total + F.interpolate(small, scale_factor=2.0, mode="nearest")
-
-
 # --- forward overrides, mixed in front of the model's own classes -----------------------------------------------------
 
 
@@ -179,15 +140,11 @@ class _FastDownBlock:
             return pooled.reshape(batch, height // 2, width // 2, -1).permute(0, 3, 1, 2)
         return super().shortcut(hidden)
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        # The residual sum lands in conv2's output (which no backward pass needs), not in a new map.
-        return F.silu(self.conv2(F.silu(self.conv1(hidden))).add_(self.shortcut(hidden)))
-
 
 class _FastUpBlock:
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        residual = self.conv2(F.silu(upsample_conv3x3(hidden, self.conv1)))
-        return F.silu(_add_upsampled(residual, self.shortcut(hidden)))
+        shortcut = F.interpolate(self.shortcut(hidden), scale_factor=2.0, mode="nearest")
+        return F.silu(shortcut + self.conv2(F.silu(upsample_conv3x3(hidden, self.conv1))))
 
 
 class _FastDecoder:
