@@ -95,7 +95,6 @@ from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
 from leae_hub.evaluation import psnr  # noqa: E402
 from leae_hub.hardware import choose_mixed_precision, cpu_isa  # noqa: E402
 from leae_hub.recipes import RECIPES, build_recipe  # noqa: E402
-from leae_hub.regularizers import SIGReg  # noqa: E402
 from leae_hub.speedups import enable_fast_path, fast_path  # noqa: E402
 
 # The standard matrix (`--all`): the acceptance cases of docs/performance.md, two more recipes, then the fastest option
@@ -905,12 +904,10 @@ def run_sigreg(args: argparse.Namespace) -> dict[str, Any]:
     results = []
     for name in args.sigreg:
         setup = load_setup(name)
-        config = LeaeConfig.from_preset(setup["preset"], image_size=setup["image_size"])
+        shape = LeaeModel(LeaeConfig.from_preset(setup["preset"], image_size=setup["image_size"])).latent_shape
         batch = args.batch or setup["batch"]
-        with torch.no_grad():
-            shape = LeaeModel(config).encoder(torch.zeros(1, 3, config.image_size, config.image_size)).shape[1:]
         z = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(0))
-        sigreg = SIGReg(num_slices=setup["options"].get("sigreg_slices", 256))
+        sigreg = build_recipe(setup["recipe"], **setup["options"]).sigreg  # the setup's own SIGReg
         timings: dict[str, list[float]] = {"shipped": [], "plain": []}
         for index in range(args.steps + 1):
             for form in timings:
@@ -1248,9 +1245,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if enabled:
             report = run(args)
             print(render(report))
-            if args.json:
-                args.json.parent.mkdir(parents=True, exist_ok=True)
-                args.json.write_text(json.dumps(report, indent=2))
+            _write_report(args.json, report)
             return report
     if args.case_json:  # child process: one case, JSON out
         results = [run_case(json.loads(args.case_json))]
@@ -1280,10 +1275,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for r in results:
             if "error" in r:
                 print(f"\n{_label(r)} failed:\n{r['error']}", file=sys.stderr)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+    _write_report(args.json, report)
     return report
+
+
+def _write_report(path: Path | None, report: dict[str, Any]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
