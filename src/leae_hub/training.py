@@ -62,13 +62,14 @@ from transformers import AutoModel, HfArgumentParser, get_scheduler
 
 from .configuration_leae import PRESETS, LeaeConfig
 from .data import build_dataset, first_readable, readable_items
-from .evaluation import evaluate_model, grid_array, jsonable, psnr, sample_grid
+from .evaluation import evaluate_model, grid_array, hole_psnr, jsonable, psnr, sample_grid
 from .hardware import choose_mixed_precision, cpu_isa
 from .hub import publish, render_card, resolve_token, write_card
 from .image_processing_leae import LeaeImageProcessor
 from .modeling_leae import LeaeModel
 from .recipes import RECIPES, Recipe, RecipeOption, Stage, build_recipe, check_options
 from .speedups import enable_fast_path
+from .views import centred_hole_mask
 
 logger = logging.getLogger(__name__)
 
@@ -696,20 +697,29 @@ def save_sample_grid(grid: np.ndarray, path: Path) -> None:
 
 
 @torch.inference_mode()
-def evaluate_psnr(model: LeaeModel, images: torch.Tensor, batch_size: int = 128) -> dict[str, float]:
-    """Mean PSNR of the reconstructions, and of the per-image-mean baseline (each image replaced by its mean colour)."""
+def evaluate_psnr(
+    model: LeaeModel, images: torch.Tensor, batch_size: int = 128, hole_ratio: float = 0.25
+) -> dict[str, float]:
+    """Mean PSNR of the reconstructions and of the per-image-mean baseline (each image replaced by its mean colour),
+    and inside a centred square hole of `hole_ratio` of the area: `model.inpaint`'s fill (`hole_psnr`) against the
+    visible pixels' mean colour (`hole_baseline_psnr`), the floor any inpainter must beat."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    psnrs, baselines = [], []
+    sums: dict[str, list[torch.Tensor]] = {"psnr": [], "baseline_psnr": [], "hole_psnr": [], "hole_baseline_psnr": []}
     for start in range(0, images.shape[0], batch_size):
         x = images[start : start + batch_size].to(device)
         reconstruction = model.decoder(model.encoder(x)).float()
         mean = x.mean(dim=(2, 3), keepdim=True).expand_as(x)
-        psnrs.append(psnr(reconstruction, x))
-        baselines.append(psnr(mean, x))
+        mask = centred_hole_mask(x.shape[0], x.shape[2], x.shape[3], hole_ratio).to(device, x.dtype)
+        keep = 1 - mask
+        visible_mean = (x * keep).sum(dim=(2, 3), keepdim=True) / keep.sum(dim=(2, 3), keepdim=True)
+        sums["psnr"].append(psnr(reconstruction, x))
+        sums["baseline_psnr"].append(psnr(mean, x))
+        sums["hole_psnr"].append(hole_psnr(model.inpaint(x, mask).float(), x, mask))
+        sums["hole_baseline_psnr"].append(hole_psnr(visible_mean.expand_as(x), x, mask))
     model.train(was_training)
-    return {"psnr": torch.cat(psnrs).mean().item(), "baseline_psnr": torch.cat(baselines).mean().item()}
+    return {name: torch.cat(values).mean().item() for name, values in sums.items()}
 
 
 def train(config: RunConfig) -> dict[str, Any]:

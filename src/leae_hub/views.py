@@ -148,6 +148,17 @@ def square_hole_mask(
     return (in_rows[:, None, :, None] & in_cols[:, None, None, :]).float().to(device)
 
 
+def centred_hole_mask(batch_size: int, height: int, width: int, area_ratio: float = 0.25) -> Tensor:
+    """The centred square hole of the demo's presets and the evaluation: side round(sqrt(area_ratio)·H) (·W across),
+    starting at (H − side) // 2. Returns a [B, 1, H, W] float mask, 1 inside the hole."""
+    _check_ratio(area_ratio, "area_ratio", allow_zero=False)
+    side_h, side_w = round(math.sqrt(area_ratio) * height), round(math.sqrt(area_ratio) * width)
+    mask = torch.zeros(batch_size, 1, height, width)
+    top, left = (height - side_h) // 2, (width - side_w) // 2
+    mask[:, :, top : top + side_h, left : left + side_w] = 1
+    return mask
+
+
 def apply_hole(x: Tensor, mask: Tensor, fill: HoleFill = "image-mean") -> Tensor:
     """Replace the hole (mask = 1) with a per-image, per-channel constant.
 
@@ -169,12 +180,123 @@ def apply_hole(x: Tensor, mask: Tensor, fill: HoleFill = "image-mean") -> Tensor
     return x * visible + value * mask
 
 
+# Random holes (`random_hole_mask`): the smallest rectangle area and the stroke geometry, in fractions of the image
+# side (area of the image for the rectangle), sized so strokes look like a brush drawn over a face in the demo.
+RANDOM_HOLE_MIN_AREA = 0.04
+RANDOM_HOLE_ASPECT = 2.0  # rectangles' height/width ratio lies in [1/2, 2], log-uniform
+STROKE_RADIUS = (0.04, 0.10)
+STROKE_SEGMENT = (0.15, 0.45)
+STROKES_MAX, SEGMENTS_MAX = 2, 4
+
+
+def _segment_distance(points: Tensor, start: Tensor, end: Tensor) -> Tensor:
+    """Distance from every point [H·W, 2] to each segment start→end [B, 2]: [B, H·W]."""
+    direction = end - start  # [B, 2]
+    length2 = (direction * direction).sum(dim=1, keepdim=True).clamp_min(1e-12)  # [B, 1]
+    offset = points[None] - start[:, None]  # [B, H·W, 2]
+    along = ((offset * direction[:, None]).sum(dim=2) / length2).clamp(0, 1)  # [B, H·W]
+    return (offset - along[..., None] * direction[:, None]).norm(dim=2)
+
+
+def random_hole_mask(
+    batch_size: int,
+    height: int,
+    width: int,
+    max_area: float = 0.45,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Holes of random shape, size and position, like the ones a user draws in the demo.
+
+    Each image gets, with equal odds, either
+    - a rectangle: area uniform in [`RANDOM_HOLE_MIN_AREA`, max_area] of the image, height/width ratio log-uniform in
+      [1/2, 2] (clipped to the image), at a uniform integer position; or
+    - brush strokes: 1 or 2 polylines of 1 to 4 segments (each 0.15-0.45 of the side long, starting at a uniform point,
+      turning at random, clipped to the image) painted with a round brush of radius 0.04-0.10 of the side.
+    All random numbers are drawn in fixed shapes from `generator`, so equal generator states give equal masks.
+
+    Returns:
+        [B, 1, H, W] float mask, 1 inside the hole and 0 elsewhere; never empty.
+    """
+    if not RANDOM_HOLE_MIN_AREA <= max_area < 1:
+        raise ValueError(f"max_area must lie in [{RANDOM_HOLE_MIN_AREA}, 1), got {max_area}")
+    size = torch.tensor([width, height], dtype=torch.float32)  # (x, y) scale
+    side = min(height, width)
+    per_stroke = 4 + 2 * SEGMENTS_MAX  # present, segment count, start (x, y), then (angle, length) per segment
+    draws = _random(torch.rand, (batch_size, 6 + STROKES_MAX * per_stroke), generator, "cpu")
+    is_stroke, area, aspect, top, left, radius = draws[:, :6].unbind(dim=1)
+    strokes = draws[:, 6:].view(batch_size, STROKES_MAX, per_stroke)
+    # Rectangles.
+    area = RANDOM_HOLE_MIN_AREA + area * (max_area - RANDOM_HOLE_MIN_AREA)
+    aspect = RANDOM_HOLE_ASPECT ** (2 * aspect - 1)
+    rect_h = (torch.sqrt(area * aspect) * height).round().clamp(1, height)
+    rect_w = (area * height * width / rect_h).round().clamp(1, width)
+    top = (top * (height - rect_h + 1)).floor()[:, None]
+    left = (left * (width - rect_w + 1)).floor()[:, None]
+    rows, cols = torch.arange(height), torch.arange(width)
+    in_rows = (rows >= top) & (rows < top + rect_h[:, None])  # [B, H]
+    in_cols = (cols >= left) & (cols < left + rect_w[:, None])  # [B, W]
+    rectangle = in_rows[:, :, None] & in_cols[:, None, :]  # [B, H, W]
+    # Strokes: pixel centres within the brush radius of any drawn segment.
+    ys, xs = torch.meshgrid(rows.float() + 0.5, cols.float() + 0.5, indexing="ij")
+    points = torch.stack([xs.flatten(), ys.flatten()], dim=1)  # [H·W, 2]
+    brush = (STROKE_RADIUS[0] + radius * (STROKE_RADIUS[1] - STROKE_RADIUS[0])) * side  # [B]
+    brush = brush.clamp_min(0.75)  # at least the pixel centre next to a vertex
+    painted = torch.zeros(batch_size, height * width, dtype=torch.bool)
+    for stroke in range(STROKES_MAX):
+        present, segments_u = strokes[:, stroke, 0], strokes[:, stroke, 1]
+        keep_stroke = (present < 0.5) | (stroke == 0)  # the first stroke always, the second with odds 1/2
+        segments = 1 + (segments_u * SEGMENTS_MAX).floor().clamp(max=SEGMENTS_MAX - 1)
+        position = strokes[:, stroke, 2:4] * size
+        walk = strokes[:, stroke, 4:].view(batch_size, SEGMENTS_MAX, 2)
+        for segment in range(SEGMENTS_MAX):
+            angle = 2 * math.pi * walk[:, segment, 0]
+            length = (STROKE_SEGMENT[0] + walk[:, segment, 1] * (STROKE_SEGMENT[1] - STROKE_SEGMENT[0])) * side
+            step = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1) * length[:, None]
+            end = torch.minimum(torch.maximum(position + step, torch.zeros(2)), size)
+            drawn = _segment_distance(points, position, end) <= brush[:, None]
+            painted |= drawn & (keep_stroke & (segment < segments))[:, None]
+            position = end
+    mask = torch.where((is_stroke < 0.5)[:, None, None], painted.view(batch_size, height, width), rectangle)
+    return mask[:, None].float().to(device)
+
+
+HoleShape = Literal["square", "random"]
+
+
+def check_hole_options(hole_ratio: float, hole_fill: str, hole_shape: str) -> None:
+    """Check a recipe's hole options when it is built (before any training step), naming the option to fix."""
+    if hole_fill not in ("image-mean", "visible-mean"):
+        raise ValueError(f"hole_fill must be 'image-mean' or 'visible-mean', got {hole_fill!r}")
+    if hole_shape not in ("square", "random"):
+        raise ValueError(f"hole_shape must be 'square' or 'random', got {hole_shape!r}")
+    low = RANDOM_HOLE_MIN_AREA if hole_shape == "random" else 0.0
+    if not low <= hole_ratio < 1:
+        raise ValueError(f"hole_ratio must lie in [{low}, 1) with hole_shape={hole_shape!r}, got {hole_ratio}")
+
+
 def inpainting_view(
-    x: Tensor, area_ratio: float = 0.35, fill: HoleFill = "image-mean", generator: torch.Generator | None = None
+    x: Tensor,
+    area_ratio: float = 0.35,
+    fill: HoleFill = "image-mean",
+    generator: torch.Generator | None = None,
+    shape: HoleShape = "square",
 ) -> tuple[Tensor, Tensor]:
-    """Cut one square hole per image and fill it (upstream: area 0.35, image-mean fill). Returns (masked x, mask)."""
+    """Cut one hole per image and fill it. Returns (masked x, mask).
+
+    `shape="square"` is upstream's hole: a square of area `area_ratio` at a random position (upstream: area 0.35,
+    image-mean fill). `shape="random"` draws `random_hole_mask` holes (rectangles of random size and aspect up to
+    `area_ratio`, or brush strokes), the kinds of hole the demo lets a user draw.
+    """
     _check_images(x)
-    mask = square_hole_mask(x.shape[0], x.shape[2], x.shape[3], area_ratio, generator, x.device).to(x.dtype)
+    batch, _, height, width = x.shape
+    if shape == "square":
+        mask = square_hole_mask(batch, height, width, area_ratio, generator, x.device)
+    elif shape == "random":
+        mask = random_hole_mask(batch, height, width, area_ratio, generator, x.device)
+    else:
+        raise ValueError(f"hole shape must be 'square' or 'random', got {shape!r}")
+    mask = mask.to(x.dtype)
     return apply_hole(x, mask, fill), mask
 
 

@@ -20,8 +20,10 @@ class BaselineRecipe(Recipe):
     the comparison on clean images fair.
 
     Args:
-        hole_ratio: area of the square hole as a fraction of the image (0: a plain pixel-MSE autoencoder).
+        hole_ratio: area of the square hole as a fraction of the image (0: a plain pixel-MSE autoencoder; with
+            `hole_shape=random`, the largest rectangle's area).
         hole_fill: what fills the hole (see `leae_hub.views.inpainting_view`), e.g. `image-mean`.
+        hole_shape: `square` (upstream) or `random` (rectangles of random size and aspect, or brush strokes).
         clean_inputs: also reconstruct the clean image (the loss averages the two terms).
     """
 
@@ -38,16 +40,23 @@ class BaselineRecipe(Recipe):
     )
 
     def __init__(
-        self, hole_ratio: float = 0.5, hole_fill: str = "image-mean", clean_inputs: bool = False, seed: int = 0
+        self,
+        hole_ratio: float = 0.5,
+        hole_fill: str = "image-mean",
+        hole_shape: str = "square",
+        clean_inputs: bool = False,
+        seed: int = 0,
     ):
         super().__init__(seed)
         self.hole_ratio = hole_ratio
         self.hole_fill = hole_fill
+        self.hole_shape = hole_shape
+        V.check_hole_options(hole_ratio, hole_fill, hole_shape)
         self.clean_inputs = clean_inputs
 
     def forward(self, model: LeaeModel, batch: dict[str, torch.Tensor], step: int) -> ObjectiveOutput:
         x = batch["pixel_values"]
-        x_masked, _ = V.inpainting_view(x, self.hole_ratio, self.hole_fill, self.generator(step))
+        x_masked, _ = V.inpainting_view(x, self.hole_ratio, self.hole_fill, self.generator(step), self.hole_shape)
         masked = model.decoder(model.encoder(x_masked))
         masked_mse = F.mse_loss(masked, x)
         logs = {"mse_masked": masked_mse.item()}

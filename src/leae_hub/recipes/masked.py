@@ -27,8 +27,11 @@ class MaskedRecipe(JudgedRecipe):
     filled with the image mean, crop 0.15, λ = 0.03, step-frozen judge with batch statistics.
 
     Args:
-        hole_ratio: area of the square inpainting hole as a fraction of the image.
+        hole_ratio: area of the square inpainting hole as a fraction of the image (with `hole_shape=random`, the
+            largest rectangle's area).
         hole_fill: what fills the hole (see `leae_hub.views.inpainting_view`), e.g. `image-mean`.
+        hole_shape: `square` (upstream: one square of area `hole_ratio` at a random position) or `random`
+            (rectangles of random size and aspect, or brush strokes: `leae_hub.views.random_hole_mask`).
         sigreg_weight: λ, the weight of SIGReg (halved over the two branches).
         **kwargs: the other judge, crop and SIGReg options of `JudgedRecipe` (`crop_ratio`, `crop_size`,
             `sigreg_slices`, `judge`, `judge_norm`, `ema_decay`).
@@ -57,16 +60,19 @@ class MaskedRecipe(JudgedRecipe):
         self,
         hole_ratio: float = 0.35,
         hole_fill: str = "image-mean",
+        hole_shape: str = "square",
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.hole_ratio = hole_ratio
         self.hole_fill = hole_fill
+        self.hole_shape = hole_shape
+        V.check_hole_options(hole_ratio, hole_fill, hole_shape)
 
     def forward(self, model: LeaeModel, batch: dict[str, torch.Tensor], step: int) -> ObjectiveOutput:
         x = batch["pixel_values"]
         generator = self.generator(step)
-        x_masked, _ = V.inpainting_view(x, self.hole_ratio, self.hole_fill, generator)
+        x_masked, _ = V.inpainting_view(x, self.hole_ratio, self.hole_fill, generator, self.hole_shape)
         # Each branch normalised with its own batch statistics (one grouped call with the fast path on).
         z_clean, z_masked = encode_groups(model.encoder, torch.cat([x, x_masked]), groups=2).chunk(2)
         clean, masked = model.decoder(torch.cat([z_clean, z_masked])).chunk(2)  # x̂_c, x̂_m
