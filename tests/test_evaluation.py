@@ -22,11 +22,15 @@ from leae_hub.evaluation import (
     Unavailable,
     evaluate_model,
     feature_std,
+    hole_masks,
     hole_psnr,
+    hole_scores,
+    hole_ssim,
     inpainting_masks,
     jsonable,
     knn_accuracy,
     linear_probe_accuracy,
+    mean_fill,
     metric,
     ms_ssim,
     ms_ssim_settings,
@@ -160,6 +164,34 @@ def test_inpainting_masks_do_not_depend_on_batching():
     assert not torch.equal(whole, inpainting_masks(range(10), 32, 32, 0.35, seed=4))
     side = round(math.sqrt(0.35) * 32)
     assert torch.equal(whole.flatten(1).sum(1), torch.full((10,), float(side * side)))
+
+
+def test_hole_masks_of_each_kind():
+    centre = hole_masks("centre-25", range(3), 32, 32, seed=0)
+    assert torch.equal(centre.flatten(1).sum(1), torch.full((3,), 256.0)) and centre[0, 0, 8:24, 8:24].all()
+    random = hole_masks("random", range(6), 32, 32, seed=0)
+    assert torch.equal(random, torch.cat([hole_masks("random", [i], 32, 32, seed=0) for i in range(6)]))
+    assert not torch.equal(random[0], random[1]) and (random.flatten(1).sum(1) > 0).all()
+    with pytest.raises(ValueError, match="hole kind"):
+        hole_masks("centre-50", range(2), 32, 32, seed=0)
+
+
+def test_hole_ssim_and_mean_fill_floor():
+    x = images(batch=3, low=0.2, high=0.8)
+    mask = hole_masks("centre-25", range(3), 32, 32, seed=0)
+    torch.testing.assert_close(hole_ssim(x, x, mask), torch.ones(3, dtype=torch.float64))
+    y = x.double() + (noisy(x, 0.2) - x.double()) * mask  # damage inside the hole only
+    assert (hole_ssim(y, x, mask) < 0.9).all()
+    assert (hole_ssim(y, x, 1 - mask) > hole_ssim(y, x, mask)).all()  # outside, only windows that reach the hole
+    filled = mean_fill(x, mask)
+    torch.testing.assert_close(filled * (1 - mask), x * (1 - mask))
+    visible = (x * (1 - mask)).sum(dim=(2, 3)) / (1 - mask).sum(dim=(2, 3))
+    torch.testing.assert_close(filled[:, :, 16, 16], visible)
+    scores = hole_scores(filled, x, mask)
+    assert set(scores) == {"psnr_hole", "ssim_hole", "psnr_total", "ssim_total"}
+    assert (scores["psnr_total"] > scores["psnr_hole"]).all()  # the known pixels dilute the error
+    with pytest.raises(ValueError, match="empty"):
+        hole_ssim(x, y, torch.zeros_like(mask))
 
 
 # ---------------------------------------------------------------------------------------------------- SSIM
@@ -368,8 +400,12 @@ def test_evaluate_model_gives_every_field_as_strict_json():
     assert not model.training and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     # Deterministic and independent of the batch size (apart from the timing).
     again = evaluate_model(model, test, None, batch_size=7, max_images=40, seed=0)
-    for section in ("reconstruction", "inpainting", "collapse"):
+    for section in ("reconstruction", "inpainting", "holes", "collapse"):
         assert_close_values(again[section], metrics[section])
+    assert set(metrics["holes"]) == {"centre-10", "centre-25", "centre-35", "random", "random_max_area"}
+    centre = metrics["holes"]["centre-25"]
+    assert set(centre) == {"model", "mean_fill"}
+    assert centre["model"]["psnr_total"] > centre["model"]["psnr_hole"]
 
 
 def test_mean_error_measures_a_shift_shared_by_all_images(monkeypatch):

@@ -12,6 +12,8 @@ from leae_hub.views import (
     boost_saturation_contrast,
     box_blur,
     build_view,
+    centred_hole_mask,
+    check_hole_options,
     crop_resize,
     detail_stack,
     dilate,
@@ -24,6 +26,7 @@ from leae_hub.views import (
     pixel_mask,
     random_affine,
     random_crop_boxes,
+    random_hole_mask,
     sobel_edges,
     square_hole_mask,
 )
@@ -126,6 +129,52 @@ def test_inpainting_view_keeps_visible_pixels_and_is_reproducible() -> None:
     torch.testing.assert_close(masked, again, rtol=0, atol=0)
     other, _ = inpainting_view(x, generator=_seeded(6))
     assert not torch.equal(masked, other)
+
+
+def test_random_hole_mask_sizes_shapes_and_reproducibility() -> None:
+    mask = random_hole_mask(400, 64, 64, max_area=0.45, generator=_seeded(1))
+    assert mask.shape == (400, 1, 64, 64) and set(mask.unique().tolist()) <= {0.0, 1.0}
+    area = mask.flatten(1).mean(dim=1)
+    assert (area > 0).all() and (area < 1).all()
+    rows, cols = mask.amax(dim=3).squeeze(1).sum(dim=1), mask.amax(dim=2).squeeze(1).sum(dim=1)
+    is_rectangle = mask.flatten(1).sum(dim=1) == rows * cols  # a filled box: area = height · width of its extent
+    # About half are rectangles (a stroke is almost never exactly its bounding box), of areas spread over [0.04, 0.45].
+    assert 0.4 < is_rectangle.float().mean().item() < 0.65
+    rect_area = area[is_rectangle]
+    assert rect_area.min().item() == pytest.approx(0.04, abs=0.01) and rect_area.max().item() <= 0.45 + 0.01
+    assert rect_area.std().item() > 0.08  # sizes vary, not one square
+    aspect = (rows / cols)[is_rectangle]
+    assert aspect.min().item() < 0.7 and aspect.max().item() > 1.4  # tall and wide boxes
+    tops = mask[is_rectangle].squeeze(1).amax(dim=2).argmax(dim=1)
+    assert tops.unique().numel() > 10  # positions vary
+    torch.testing.assert_close(random_hole_mask(400, 64, 64, 0.45, generator=_seeded(1)), mask, rtol=0, atol=0)
+    assert not torch.equal(random_hole_mask(400, 64, 64, 0.45, generator=_seeded(2)), mask)
+    with pytest.raises(ValueError, match="max_area"):
+        random_hole_mask(2, 64, 64, max_area=1.0)
+
+
+def test_centred_hole_mask_is_the_centre_square() -> None:
+    mask = centred_hole_mask(2, 128, 128, 0.25)
+    assert torch.equal(mask[0], mask[1]) and mask[0].sum().item() == 64 * 64
+    assert mask[0, 0, 32:96, 32:96].all() and mask[0, 0, :32].sum() == 0 and mask[0, 0, 96:].sum() == 0
+
+
+def test_inpainting_view_random_shape_and_hole_option_checks() -> None:
+    x = _images(6, 3, 32, 32)
+    masked, mask = inpainting_view(x, 0.45, generator=_seeded(3), shape="random")
+    torch.testing.assert_close(mask, random_hole_mask(6, 32, 32, 0.45, generator=_seeded(3)))
+    torch.testing.assert_close(masked * (1 - mask), x * (1 - mask))
+    with pytest.raises(ValueError, match="hole shape"):
+        inpainting_view(x, 0.35, shape="circle")
+    check_hole_options(0.35, "image-mean", "square")
+    for args, flag in (
+        ((0.35, "zeros", "square"), "hole_fill"),
+        ((0.35, "image-mean", "ring"), "hole_shape"),
+        ((0.01, "image-mean", "random"), "hole_ratio"),
+        ((1.0, "image-mean", "square"), "hole_ratio"),
+    ):
+        with pytest.raises(ValueError, match=flag):
+            check_hole_options(*args)
 
 
 def test_pixel_mask_ratio_and_channels() -> None:

@@ -39,7 +39,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, IterableDataset
 
 from .regularizers import SIGReg
-from .views import square_hole_mask
+from .views import centred_hole_mask, random_hole_mask, square_hole_mask
 
 # Wang, Simoncelli & Bovik 2003, "Multiscale structural similarity for image quality assessment", Table/eq. 7.
 MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -47,6 +47,10 @@ SSIM_K1, SSIM_K2 = 0.01, 0.03  # Wang et al. 2004
 RANKME_EPS = 1e-7  # Garrido et al. 2023
 KNN_KS: tuple[int, ...] = (5, 20)
 RAW_PIXEL_MAX_SIZE = 32  # the raw-pixel baseline sees images area-downsampled to at most 32×32
+# The holes of the `holes` evaluation section: centred squares of 10, 25 and 35 % of the area (the demo's presets) and
+# seeded random holes (`random_hole_mask`: rectangles up to RANDOM_HOLE_MAX_AREA of the area, or brush strokes).
+HOLE_KINDS: tuple[str, ...] = ("centre-10", "centre-25", "centre-35", "random")
+RANDOM_HOLE_MAX_AREA = 0.45
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -107,8 +111,11 @@ def gaussian_kernel(kernel_size: int = 11, sigma: float = 1.5) -> Tensor:
     return kernel / kernel.sum()
 
 
-def _ssim_maps(x: Tensor, y: Tensor, data_range: float, kernel_size: int, sigma: float) -> tuple[Tensor, Tensor]:
-    """Per-channel means over valid window positions of the SSIM map and of its contrast-structure factor: [B, C]."""
+def _ssim_maps(
+    x: Tensor, y: Tensor, data_range: float, kernel_size: int, sigma: float, reduce: bool = True
+) -> tuple[Tensor, Tensor]:
+    """The SSIM map and its contrast-structure factor at every valid window position, [B, C, H', W'], or with
+    `reduce` their per-channel means over those positions, [B, C]."""
     channels, height, width = x.shape[1:]
     if min(height, width) < kernel_size:
         raise ValueError(
@@ -130,6 +137,8 @@ def _ssim_maps(x: Tensor, y: Tensor, data_range: float, kernel_size: int, sigma:
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     contrast_structure = (2 * cov_xy + c2) / (var_x + var_y + c2)
     luminance = (2 * mu_x * mu_y + c1) / (mu_x.square() + mu_y.square() + c1)
+    if not reduce:
+        return luminance * contrast_structure, contrast_structure
     return (luminance * contrast_structure).mean(dim=(2, 3)), contrast_structure.mean(dim=(2, 3))
 
 
@@ -146,6 +155,29 @@ def ssim(x: Tensor, y: Tensor, data_range: float = 1.0, kernel_size: int = 11, s
     """
     _check_pair(x, y)
     return _ssim_maps(x, y, data_range, kernel_size, sigma)[0].mean(dim=1)
+
+
+def hole_ssim(
+    x: Tensor, y: Tensor, mask: Tensor, data_range: float = 1.0, kernel_size: int = 11, sigma: float = 1.5
+) -> Tensor:
+    """SSIM of each image pair inside a mask; float64 [B].
+
+    The SSIM map of `ssim` (same constants and window), computed on images reflect-padded by kernel_size // 2 so
+    that every pixel has a window centred on it, averaged over the pixels where `mask` is 1 and over channels.
+
+    Args:
+        mask: [B, 1, H, W] with 1 inside the region and 0 outside; every image needs a non-empty region.
+    """
+    _check_pair(x, y)
+    if mask.ndim != 4 or mask.shape[0] != x.shape[0] or mask.shape[2:] != x.shape[2:] or mask.shape[1] != 1:
+        raise ValueError(f"mask must have shape [B, 1, H, W] matching the images {tuple(x.shape)}, got {mask.shape}")
+    area = mask.double().flatten(1).sum(dim=1)
+    if (area == 0).any():
+        raise ValueError("mask is empty for at least one image: hole_ssim needs a region (1) in every image")
+    pad = [kernel_size // 2] * 4
+    padded_x, padded_y = F.pad(x.double(), pad, mode="reflect"), F.pad(y.double(), pad, mode="reflect")
+    ssim_map = _ssim_maps(padded_x, padded_y, data_range, kernel_size, sigma, reduce=False)[0]  # [B, C, H, W]
+    return (ssim_map.mean(dim=1) * mask[:, 0].double()).flatten(1).sum(dim=1) / area
 
 
 @dataclass(frozen=True)
@@ -620,16 +652,52 @@ def _collate(batch: list[dict[str, Tensor]]) -> tuple[Tensor, Tensor]:
     return pixel_values, labels
 
 
-def inpainting_masks(indices: Sequence[int], height: int, width: int, hole_ratio: float, seed: int) -> Tensor:
-    """The fixed evaluation masks: one `square_hole_mask` per index (an image's position in the evaluated sequence,
-    0, 1, 2, ...), from a generator seeded by (seed, index), so a mask depends neither on the batch size nor on the
-    device. [len(indices), 1, H, W], 1 = hole."""
+def inpainting_masks(
+    indices: Sequence[int], height: int, width: int, hole_ratio: float, seed: int, shape: str = "square"
+) -> Tensor:
+    """The fixed evaluation masks: one hole per index (an image's position in the evaluated sequence, 0, 1, 2, ...),
+    from a generator seeded by (seed, index), so a mask depends neither on the batch size nor on the device:
+    `square_hole_mask` of area `hole_ratio` with `shape="square"`, `random_hole_mask` of largest area `hole_ratio`
+    with `shape="random"`. [len(indices), 1, H, W], 1 = hole."""
+    draw = {"square": square_hole_mask, "random": random_hole_mask}.get(shape)
+    if draw is None:
+        raise ValueError(f"shape must be 'square' or 'random', got {shape!r}")
     masks = []
     for index in indices:
         state = np.random.SeedSequence([seed, int(index)]).generate_state(1, dtype=np.uint64)[0]
         generator = torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
-        masks.append(square_hole_mask(1, height, width, hole_ratio, generator=generator))
+        masks.append(draw(1, height, width, hole_ratio, generator=generator))
     return torch.cat(masks)
+
+
+def hole_masks(kind: str, indices: Sequence[int], height: int, width: int, seed: int) -> Tensor:
+    """The masks of one `HOLE_KINDS` entry for the images at `indices`: `centre-10`/`-25`/`-35` (the centred square
+    of that percentage of the area, `centred_hole_mask`) or `random` (`inpainting_masks` of shape `random`, largest
+    rectangle `RANDOM_HOLE_MAX_AREA`). [len(indices), 1, H, W], 1 = hole."""
+    if kind == "random":
+        return inpainting_masks(indices, height, width, RANDOM_HOLE_MAX_AREA, seed, shape="random")
+    if kind.startswith("centre-") and kind in HOLE_KINDS:
+        return centred_hole_mask(len(indices), height, width, int(kind.removeprefix("centre-")) / 100)
+    raise ValueError(f"hole kind must be one of {list(HOLE_KINDS)}, got {kind!r}")
+
+
+def hole_scores(filled: Tensor, x: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    """PSNR and SSIM of an inpainting `filled` of `x` inside the hole `mask` and over the whole image, per image:
+    `psnr_hole`, `ssim_hole` (`hole_psnr`, `hole_ssim`), `psnr_total`, `ssim_total` (`psnr`, `ssim`); float64 [B]."""
+    return {
+        "psnr_hole": hole_psnr(filled, x, mask),
+        "ssim_hole": hole_ssim(filled, x, mask),
+        "psnr_total": psnr(filled, x),
+        "ssim_total": ssim(filled, x),
+    }
+
+
+def mean_fill(x: Tensor, mask: Tensor) -> Tensor:
+    """The floor of every inpainter: the hole filled with the per-image, per-channel mean of the visible pixels (the
+    colour `LeaeModel.inpaint` puts in the hole before it encodes), the known pixels kept."""
+    keep = 1 - mask
+    visible_mean = (x * keep).sum(dim=(2, 3), keepdim=True) / keep.sum(dim=(2, 3), keepdim=True).clamp_min(1)
+    return x * keep + visible_mean * mask
 
 
 def _raw_pixels(pixel_values: Tensor) -> Tensor:
@@ -699,6 +767,7 @@ def evaluate_model(
     max_images: int | None = None,
     max_train_images: int | None = None,
     hole_ratio: float = 0.35,
+    hole_kinds: Sequence[str] = HOLE_KINDS,
     seed: int = 0,
     representation: bool = True,
     data_spec: str | None = None,
@@ -721,6 +790,9 @@ def evaluate_model(
     - `inpainting`: `model.inpaint` on one square hole per image (`square_hole_mask`, area `hole_ratio`, placed by
       `seed` and the image's position in the evaluated sequence: `inpainting_masks`): `psnr_hole` (inside the hole)
       and `psnr_total` (over the whole image, known pixels pasted back).
+    - `holes`: for each of `hole_kinds` (`HOLE_KINDS`: centred squares of 10, 25 and 35 % of the area, seeded random
+      holes; masks from `hole_masks`), `model` and `mean_fill` (the hole filled with the visible pixels' mean colour,
+      `mean_fill`: the floor), each with `psnr_hole`, `ssim_hole`, `psnr_total`, `ssim_total` (`hole_scores`).
     - `representation` (labels ≥ 0 of at least two classes in both splits, and a train set given; otherwise absent,
       with the reason; `labels` says what the labels are, e.g. UTKFace's gender): cosine
       `knn_top1` for k = 5 and 20 and a
@@ -735,6 +807,9 @@ def evaluate_model(
     """
     if not 0.0 < hole_ratio < 1.0:
         raise ValueError(f"hole_ratio must lie in (0, 1), got {hole_ratio}")
+    unknown = [kind for kind in hole_kinds if kind not in HOLE_KINDS]
+    if unknown:
+        raise ValueError(f"hole_kinds must be among {list(HOLE_KINDS)}, got {unknown}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     was_training = model.training
@@ -758,6 +833,7 @@ def evaluate_model(
 
     names = ("psnr", "ssim", "ms_ssim", "mse", "error", "baseline", "hole", "all")
     sums: dict[str, list[Tensor]] = {name: [] for name in names}
+    holes: dict[str, dict[str, dict[str, list[Tensor]]]] = {kind: {"model": {}, "mean_fill": {}} for kind in hole_kinds}
     latents, random_latents, raw, labels = [], [], [], []
     forward_seconds = 0.0
     num_images = 0
@@ -793,6 +869,11 @@ def evaluate_model(
         filled = model.inpaint(x, mask).float()
         sums["hole"].append(hole_psnr(filled, x, mask).cpu())
         sums["all"].append(psnr(filled, x).cpu())
+        for kind, fills in holes.items():
+            mask = hole_masks(kind, indices, x.shape[2], x.shape[3], seed).to(device, x.dtype)
+            for name, filled in (("model", model.inpaint(x, mask).float()), ("mean_fill", mean_fill(x, mask))):
+                for score, values in hole_scores(filled, x, mask).items():
+                    fills[name].setdefault(score, []).append(values.cpu())
 
         latents.append(output.latents.float().cpu())
         labels.append(batch_labels)
@@ -822,6 +903,11 @@ def evaluate_model(
         "seed": seed,
         "mask": "one square hole per image (leae_hub.views.square_hole_mask), seeded by (seed, position of the image)",
     }
+    holes_section: dict[str, Any] = {
+        kind: {name: {score: _mean(values) for score, values in scores.items()} for name, scores in fills.items()}
+        for kind, fills in holes.items()
+    }
+    holes_section["random_max_area"] = RANDOM_HOLE_MAX_AREA
 
     test_latents = torch.cat(latents)  # [N, ...] as the model gives them
     flat = test_latents.flatten(1)
@@ -859,6 +945,7 @@ def evaluate_model(
     result = {
         "reconstruction": reconstruction_section,
         "inpainting": inpainting_section,
+        "holes": holes_section,
         "representation": representation_section,
         "collapse": collapse,
         "model": {
@@ -1013,8 +1100,13 @@ __all__ = [
     "feature_std",
     "fid_status",
     "gaussian_kernel",
+    "HOLE_KINDS",
+    "hole_masks",
     "hole_psnr",
+    "hole_scores",
+    "hole_ssim",
     "inpainting_masks",
+    "mean_fill",
     "jsonable",
     "knn_accuracy",
     "linear_probe_accuracy",

@@ -98,6 +98,27 @@ MODEL_INDEX_METRICS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ("psnr_hole", "PSNR inside the hole (dB)", ("inpainting", "psnr_hole"), "image-to-image", "Image inpainting"),
     ("psnr_total", "PSNR of the whole image (dB)", ("inpainting", "psnr_total"), "image-to-image", "Image inpainting"),
     (
+        "psnr_hole_centre_25",
+        "PSNR inside a centred hole of 25 % of the area (dB)",
+        ("holes", "centre-25", "model", "psnr_hole"),
+        "image-to-image",
+        "Image inpainting",
+    ),
+    (
+        "ssim_hole_centre_25",
+        "SSIM inside a centred hole of 25 % of the area",
+        ("holes", "centre-25", "model", "ssim_hole"),
+        "image-to-image",
+        "Image inpainting",
+    ),
+    (
+        "psnr_hole_random",
+        "PSNR inside random holes (dB)",
+        ("holes", "random", "model", "psnr_hole"),
+        "image-to-image",
+        "Image inpainting",
+    ),
+    (
         "knn_top1_k5",
         "k-NN top-1 accuracy (cosine, k=5)",
         ("representation", "knn_top1", "5"),
@@ -239,6 +260,29 @@ def model_index_results(
     return results
 
 
+HOLE_TITLES = {
+    "centre-10": "a centred hole of 10 % of the area",
+    "centre-25": "a centred hole of 25 % of the area",
+    "centre-35": "a centred hole of 35 % of the area",
+    "random": "random holes (rectangles up to 45 % of the area, or brush strokes)",
+}
+
+
+def _hole_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """One card row per evaluated hole kind: PSNR and SSIM inside the hole, the mean-colour fill's in brackets."""
+    rows = []
+    for kind, title in HOLE_TITLES.items():
+        if not isinstance((metrics.get("holes") or {}).get(kind), dict):
+            continue
+        values = [
+            f"{_format(metric(metrics, ('holes', kind, 'model', score)), digits)} "
+            f"({_format(metric(metrics, ('holes', kind, 'mean_fill', score)), digits)})"
+            for score, digits in (("psnr_hole", 2), ("ssim_hole", 3))
+        ]
+        rows.append(("inpainting", f"inside {title}: PSNR (dB) / SSIM (mean-colour fill)", " / ".join(values)))
+    return rows
+
+
 def _evaluation_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str, str]], list[tuple[str, ...]], list[str]]:
     def cell(path: str, digits: int = 4, unit: str = "") -> str:
         return _format(metric(metrics, path), digits, unit)
@@ -261,6 +305,7 @@ def _evaluation_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str, str]
             cell("inpainting.psnr_hole", 2),
         ),
         ("inpainting", "PSNR of the whole inpainted image (dB)", cell("inpainting.psnr_total", 2)),
+        *_hole_rows(metrics),
         ("collapse", f"RankMe (at most {_format(col.get('rankme_max'))})", cell("collapse.rankme", 1)),
         (
             "collapse",

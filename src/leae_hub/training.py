@@ -62,7 +62,7 @@ from transformers import AutoModel, HfArgumentParser, get_scheduler
 
 from .configuration_leae import PRESETS, LeaeConfig
 from .data import build_dataset, first_readable, readable_items
-from .evaluation import evaluate_model, grid_array, hole_psnr, jsonable, psnr, sample_grid
+from .evaluation import evaluate_model, grid_array, hole_psnr, jsonable, mean_fill, psnr, sample_grid
 from .hardware import choose_mixed_precision, cpu_isa
 from .hub import publish, render_card, resolve_token, write_card
 from .image_processing_leae import LeaeImageProcessor
@@ -712,12 +712,10 @@ def evaluate_psnr(
         reconstruction = model.decoder(model.encoder(x)).float()
         mean = x.mean(dim=(2, 3), keepdim=True).expand_as(x)
         mask = centred_hole_mask(x.shape[0], x.shape[2], x.shape[3], hole_ratio).to(device, x.dtype)
-        keep = 1 - mask
-        visible_mean = (x * keep).sum(dim=(2, 3), keepdim=True) / keep.sum(dim=(2, 3), keepdim=True)
         sums["psnr"].append(psnr(reconstruction, x))
         sums["baseline_psnr"].append(psnr(mean, x))
         sums["hole_psnr"].append(hole_psnr(model.inpaint(x, mask).float(), x, mask))
-        sums["hole_baseline_psnr"].append(hole_psnr(visible_mean.expand_as(x), x, mask))
+        sums["hole_baseline_psnr"].append(hole_psnr(mean_fill(x, mask), x, mask))
     model.train(was_training)
     return {name: torch.cat(values).mean().item() for name, values in sums.items()}
 
