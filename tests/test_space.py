@@ -144,7 +144,7 @@ def _editor(background, layer=None):
     }
 
 
-def test_every_endpoint_returns_png_files(server, images, model_dirs):
+def test_every_endpoint_returns_png_files(app, server, images, model_dirs):
     _, client = server
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert {"/reconstruct", "/inpaint", "/interpolate", "/latent_brush"} <= names
@@ -155,19 +155,21 @@ def test_every_endpoint_returns_png_files(server, images, model_dirs):
         _png(reconstruction, (32, 32))
         assert "PSNR" in report and "8×4×4" in report and "24.0×" in report
 
-    masked, inpainted, report = client.predict(_editor(images["rgb"], images["layer"]), api_name="/inpaint")
+    masked, inpainted, compared, report = client.predict(
+        _editor(images["rgb"], images["layer"]), app.NO_PRESET, api_name="/inpaint"
+    )
     masked, inpainted = _png(masked, (32, 32)), _png(inpainted, (32, 32))
-    assert "hole PSNR" in report
+    assert "hole PSNR" in report and compared is None
+    assert "never trained with holes" in report  # random tiny models: the tab says they cannot inpaint
     # The server's answer is the pipeline's, bit for bit (lossless PNG, mask taken from the layer's alpha).
     model = leae_hub.LeaeModel.from_pretrained(model_dirs["spatial"])
     hole = np.asarray(Image.open(images["layer"]).getchannel("A")) > 127
     expected = pipelines.inpaint(model, Image.open(images["rgb"]), hole)
     assert np.array_equal(inpainted, np.asarray(expected.image))
     assert np.array_equal(masked, np.asarray(expected.masked_input))
-    # A rectangle preset works without painting.
-    preset = "centre square, 25% of the area"
+    # The tab opens on a rectangle preset: a first click, without painting, gives a result.
     editor = {"background": handle_file(images["rgb"]), "layers": [], "composite": None}  # as in the README
-    _, _, report = client.predict(editor, preset, api_name="/inpaint")
+    _, _, _, report = client.predict(editor, api_name="/inpaint")
     assert re.search(r"hole 2[4-8]% of the 32×32 image", report)  # 25% up to nearest-neighbour rounding
 
     strip, frames, report = client.predict(
@@ -209,12 +211,16 @@ def test_twenty_concurrent_requests_all_succeed(server, images):
 
 def test_bad_input_reaches_the_client_as_a_message(server, images, model_dirs):
     _, client = server
+    none = "none (use the painted mask)"
     with pytest.raises(AppError, match="mask is empty"):
-        client.predict(_editor(images["rgb"], images["empty_layer"]), api_name="/inpaint")
+        client.predict(_editor(images["rgb"], images["empty_layer"]), none, api_name="/inpaint")
     with pytest.raises(AppError, match="mask is empty"):
-        client.predict(_editor(images["rgb"]), api_name="/inpaint")
+        client.predict(_editor(images["rgb"]), none, api_name="/inpaint")
     with pytest.raises(AppError, match="covers the whole image"):
-        client.predict(_editor(images["rgb"], images["full_layer"]), api_name="/inpaint")
+        client.predict(_editor(images["rgb"], images["full_layer"]), none, api_name="/inpaint")
+    with pytest.raises(AppError, match="no twin to compare with"):
+        client.predict(_editor(images["rgb"]), "centre square, 25% of the area", "leae-tiny-spatial", True,
+                       api_name="/inpaint")  # fmt: skip
     with pytest.raises(AppError, match="Upload an image"):
         client.predict(None, api_name="/reconstruct")
     with pytest.raises(AppError, match="needs a spatial latent"):
@@ -275,6 +281,57 @@ def test_model_menu_comes_from_the_zoo_faces_first(app, model_dirs, tmp_path, mo
     ]
     assert dropdown["value"] == "leae-hub/leae-faces-128"
     assert app.model_key(model_dirs["spatial"], {"leae-tiny-spatial"}).endswith("-leae-tiny-spatial")
+
+
+def _hole_model(folder: Path, source: str, recipe: str | None, psnr_hole: float | None) -> str:
+    """A copy of a tiny model, with the training config and eval.json a trained model ships."""
+    shutil.copytree(source, folder)
+    if recipe is not None:
+        (folder / "training_config.yaml").write_text(f"recipe: {recipe}\nhole_ratio: 0.45\n")
+    if psnr_hole is not None:
+        holes = {"centre-25": {"model": {"psnr_hole": psnr_hole}, "mean_fill": {"psnr_hole": 12.0}}}
+        (folder / "eval.json").write_text(json.dumps({"holes": holes}))
+    return str(folder)
+
+
+def test_inpaint_tab_offers_models_trained_with_holes_best_first(app, model_dirs, tmp_path):
+    plain = _hole_model(tmp_path / "plain", model_dirs["spatial"], "self-teaching", 12.5)
+    weak = _hole_model(tmp_path / "weak", model_dirs["spatial"], "baseline", 14.0)
+    unscored = _hole_model(tmp_path / "unscored", model_dirs["spatial"], "masked", None)
+    best = _hole_model(tmp_path / "best", model_dirs["spatial"], "masked", 16.5)
+    assert [app.trained_with_holes(m) for m in (plain, weak, unscored, best)] == [False, True, True, True]
+    assert app.hole_score(best) == 16.5 and app.hole_score(unscored) is None
+    ranked, ready = app.inpainting_models([plain, weak, unscored, best])
+    assert ready and ranked == [(best, 16.5), (weak, 14.0), (unscored, None)]  # never the self-teaching one
+    demo = app.build_demo([plain, weak, unscored, best])
+    components = demo.get_config_file()["components"]
+    props = next(c for c in components if c.get("props", {}).get("label") == "Inpainting model")["props"]
+    assert props["value"] == "best" and [key for _, key in props["choices"]] == ["best", "weak", "unscored"]
+    assert "hole PSNR 16.5 dB" in props["choices"][0][0]
+    preset = next(c for c in components if c.get("props", {}).get("label") == "Rectangle preset")["props"]
+    assert preset["value"] == app.DEFAULT_PRESET != app.NO_PRESET
+    # With no model trained with holes, all are offered and the tab says so.
+    ranked, ready = app.inpainting_models([plain, model_dirs["spatial"]])
+    assert not ready and [model for model, _ in ranked] == [plain, model_dirs["spatial"]]
+
+
+def test_compare_shows_the_twin_on_the_same_hole(app, model_dirs, tmp_path):
+    """Zoo twins (leAutoencoder and its masked-MSE baseline) staged as local folders: compare inpaints the same hole
+    with both."""
+    masked = _hole_model(tmp_path / "leae-cifar10-32-masked", model_dirs["spatial"], None, None)
+    torch.manual_seed(1)
+    other = leae_hub.LeaeModel(tiny_config())
+    baseline = tmp_path / "leae-cifar10-32-baseline"
+    other.save_pretrained(baseline)
+    leae_hub.LeaeImageProcessor(image_size=32).save_pretrained(baseline)
+    app.build_demo([masked, str(baseline)])
+    background = Image.open(EXAMPLES / sorted(p.name for p in EXAMPLES.glob("*.jpg"))[0])
+    editor = {"background": background, "layers": []}
+    first, inpainted, compared, report = app.run_inpaint(editor, app.DEFAULT_PRESET, "leae-cifar10-32-masked", True)
+    assert "**leae-cifar10-32-baseline** (compare)" in report and "never trained with holes" not in report
+    inpainted, compared, first = _png(inpainted, (32, 32)), _png(compared, (32, 32)), _png(first, (32, 32))
+    assert not np.array_equal(inpainted, compared)  # two models ...
+    assert np.array_equal(inpainted[:6, :6], compared[:6, :6])  # ... one hole: the known corner is the input's
 
 
 def test_config_exposes_no_server_paths(server, model_dirs):

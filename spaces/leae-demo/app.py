@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import json
 import logging
 import math
 import os
@@ -60,11 +61,12 @@ TABS = {
 }
 IMAGE_TABS = ("reconstruct", "inpaint", "interpolate", "latent_brush")  # the tabs that `?example=` fills
 NO_PRESET = "none (use the painted mask)"
+DEFAULT_PRESET = "centre square, 25% of the area"  # chosen when the tab opens, so a first click shows a result
 RECTANGLE_PRESETS = {
     NO_PRESET: 0.0,
     "centre square, 10% of the area": 0.10,
     "centre square, 25% of the area": 0.25,
-    "centre square, 35% of the area (the training hole)": 0.35,
+    "centre square, 35% of the area": 0.35,
     "centre square, 50% of the area": 0.50,
 }
 # Boxes (x0, y0, x1, y1) as fractions of the model-size image, for aligned, centre-cropped faces (UTKFace, CelebA).
@@ -145,6 +147,82 @@ def register_models(model_ids: list[str]) -> list[tuple[str, str]]:
             title = ""
         menu.append((f"{key}{title}{' (local)' if local else ''}", key))
     return menu
+
+
+def _zoo_entry(model_id: str) -> zoo.ZooEntry | None:
+    try:
+        return zoo.entry(Path(model_id).name if os.path.isdir(model_id) else model_id)
+    except KeyError:
+        return None
+
+
+def trained_with_holes(model_id: str) -> bool:
+    """True for a model trained with holes, which can inpaint: a zoo entry's `holes` flag; for a folder outside the
+    zoo, its `training_config.yaml` (the `masked` or `baseline` recipe with a hole). Models trained without holes
+    fill a hole with a flat patch of the mean colour."""
+    entry = _zoo_entry(model_id)
+    if entry is not None:
+        return entry.holes
+    config_file = Path(model_id) / "training_config.yaml"
+    if not config_file.is_file():
+        return False
+    import yaml
+
+    try:
+        config = yaml.safe_load(config_file.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(config, dict) and config.get("recipe") in ("masked", "baseline") and config.get("hole_ratio") != 0
+
+
+def hole_score(model_id: str) -> float | None:
+    """PSNR inside a centred hole of 25 % of the area on the model's test split, from the `eval.json` beside its
+    weights (a folder's file, or the Hub repo's, downloaded); None when there is none."""
+    path: str | None = str(Path(model_id) / "eval.json") if os.path.isdir(model_id) else None
+    if path is None:
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = hf_hub_download(model_id, "eval.json")
+        except Exception:  # noqa: BLE001 - offline, private or missing: the model is ranked without a score
+            return None
+    try:
+        value = json.loads(Path(path).read_text())["holes"]["centre-25"]["model"]["psnr_hole"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def inpainting_models(model_ids: list[str]) -> tuple[list[tuple[str, float | None]], bool]:
+    """The models the Inpaint tab offers, best first, each with its `hole_score`: those trained with holes, face
+    models first, then by hole PSNR (unscored last, in menu order). When none was trained with holes, all of them,
+    and False (the tab then says that none of them learned to inpaint)."""
+    with_holes = [model_id for model_id in model_ids if trained_with_holes(model_id)]
+    scored = [(model_id, hole_score(model_id)) for model_id in (with_holes or model_ids)]
+    order = sorted(
+        range(len(scored)),
+        key=lambda i: (not is_face_model(scored[i][0]), scored[i][1] is None, -(scored[i][1] or 0.0), i),
+    )
+    return [scored[i] for i in order], bool(with_holes)
+
+
+_twins: dict[str, str] = {}  # menu key -> the menu key of its twin (leAutoencoder <-> masked-MSE baseline)
+
+
+def register_twins(model_ids: list[str]) -> None:
+    """Record each model's zoo twin, as a menu key: the twin's local folder when one of `model_ids` is it, else its
+    Hub repo id (registered as a model too, so it can be loaded for a comparison)."""
+    by_name = {Path(model_id).name if os.path.isdir(model_id) else model_id.split("/")[-1]: model_id
+               for model_id in model_ids}  # fmt: skip
+    keys = {model_id: key for key, model_id in _models.items()}
+    for model_id in model_ids:
+        entry = _zoo_entry(model_id)
+        if entry is None or entry.twin is None:
+            continue
+        twin_id = by_name.get(entry.twin) or zoo.repo_id(entry.twin)
+        if twin_id not in keys:
+            keys[twin_id] = register_models([twin_id])[0][1]
+        _twins[keys[model_id]] = keys[twin_id]
 
 
 _load_lock = threading.Lock()
@@ -435,9 +513,19 @@ def run_reconstruct(image: Image.Image | None, model_id: str) -> tuple[str, str,
 
 
 @_friendly
-def run_inpaint(editor: dict[str, Any] | None, preset: str, model_id: str) -> tuple[str, str, str]:
-    """Inpaint the painted (and/or preset) hole; returns PNG paths of (masked input, result) and a report."""
+def run_inpaint(
+    editor: dict[str, Any] | None, preset: str, model_id: str, compare: bool = False
+) -> tuple[str, str, str | None, str]:
+    """Inpaint the painted (and/or preset) hole; returns PNG paths of (masked input, result, the twin model's result
+    when `compare` is on, else None) and a report."""
     model, processor = load_model(model_id)
+    twin = _twins.get(str(model_id)) if compare else None
+    if compare and twin is None:
+        raise gr.Error(
+            f"{model_id} has no twin to compare with (a model trained at equal steps with the other recipe): turn "
+            "Compare off, or pick a model of a leAutoencoder / baseline pair.",
+            print_exception=False,
+        )
     background, hole = editor_mask(editor or {}, preset)
     _check_pixels(background.width, background.height, "the image")
     image, note = cap_pixels(background)
@@ -450,12 +538,22 @@ def run_inpaint(editor: dict[str, Any] | None, preset: str, model_id: str) -> tu
         )
     result = pipelines.inpaint(model, image, hole, processor)
     info = (
-        f"**hole PSNR** {_db(result.psnr_hole)} · **whole image PSNR** {_db(result.psnr_total)} · "
+        f"**{model_id}**: **hole PSNR** {_db(result.psnr_hole)} · **whole image PSNR** {_db(result.psnr_total)} · "
         f"hole {result.hole_fraction:.0%} of the {processor.image_size}×{processor.image_size} image · "
         "pixels outside the hole are the input's, unchanged"
     )
+    if not trained_with_holes(_models[str(model_id)]):
+        info += "\n\n_This model was never trained with holes: it fills them with a flat patch of the mean colour._"
+    compared = None
+    if twin is not None:
+        twin_model, twin_processor = load_model(twin)
+        twin_result = pipelines.inpaint(twin_model, image, hole, twin_processor)
+        compared = png_file(twin_result.image, "compared")
+        info += f"\n\n**{twin}** (compare): **hole PSNR** {_db(twin_result.psnr_hole)} · **whole image PSNR** " + (
+            f"{_db(twin_result.psnr_total)}"
+        )
     masked, inpainted = png_file(result.masked_input, "masked"), png_file(result.image, "inpainted")
-    return masked, inpainted, info + _notes([note] if note else [])
+    return masked, inpainted, compared, info + _notes([note] if note else [])
 
 
 @_friendly
@@ -684,6 +782,13 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
         default_key = keys[sources.index(default)]
     else:
         default_key = next((key for key, source in zip(keys, sources, strict=True) if is_face_model(source)), keys[0])
+    register_twins(sources)
+    ranked, inpaint_ready = inpainting_models(sources)
+    inpaint_menu = [
+        (f"{menu[sources.index(model)][0]}{'' if score is None else f' · hole PSNR {score:.1f} dB'}",
+         keys[sources.index(model)])
+        for model, score in ranked
+    ]  # fmt: skip
     examples = example_images()
     pictures = list(examples.values())
     pairs = example_pairs(pictures)
@@ -718,8 +823,22 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
             with gr.Tab(TABS["inpaint"], id="inpaint"):
                 gr.Markdown(
                     "Paint over the area to fill (the brush marks the hole), or pick a rectangle preset; both "
-                    "together are combined. Known pixels are returned unchanged."
+                    "together are combined. Known pixels are returned unchanged. "
+                    + (
+                        "Only models trained with holes are offered here, the best hole PSNR first (a centred hole "
+                        "of 25 % of the area, on the model's test split)."
+                        if inpaint_ready
+                        else "⚠️ None of these models was trained with holes: they fill a hole with a flat patch of "
+                        "the mean colour."
+                    )
                 )
+                with gr.Row():
+                    inp_model = gr.Dropdown(choices=inpaint_menu, value=inpaint_menu[0][1], label="Inpainting model")
+                    inp_compare = gr.Checkbox(
+                        value=False,
+                        label="Compare with its twin (leAutoencoder and its masked-MSE baseline, trained alike)",
+                        interactive=bool(_twins),
+                    )
                 with gr.Row():
                     inp_editor = readable_uploads(
                         gr.ImageMask(
@@ -734,13 +853,14 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
                     )
                     inp_masked = _output_image("Masked input (at model size)")
                     inp_output = _output_image("Inpainted")
-                inp_preset = gr.Radio(list(RECTANGLE_PRESETS), value=NO_PRESET, label="Rectangle preset")
+                    inp_compared = _output_image("Its twin's inpainting (compare)")
+                inp_preset = gr.Radio(list(RECTANGLE_PRESETS), value=DEFAULT_PRESET, label="Rectangle preset")
                 inp_info = gr.Markdown(label="Inpainting report")
                 inp_button = gr.Button("Inpaint", variant="primary")
                 inp_button.click(
                     run_inpaint,
-                    [inp_editor, inp_preset, model_id],
-                    [inp_masked, inp_output, inp_info],
+                    [inp_editor, inp_preset, inp_model, inp_compare],
+                    [inp_masked, inp_output, inp_compared, inp_info],
                     api_name="inpaint",
                 )
                 if pictures:

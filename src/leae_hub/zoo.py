@@ -32,20 +32,38 @@ class ZooEntry:
         title: a short description for menus and tables.
         data: the data source spec it was trained on (see `leae_hub.data`).
         trained: False for a card published ahead of its weights (never offered as a model to load).
+        holes: True when it was trained with holes (the `masked` and `baseline` recipes), so it can inpaint; the
+            Space's Inpaint tab offers only these.
+        twin: the repo name of its counterpart trained at equal steps, data, seed and batch with the other recipe
+            (leAutoencoder and its masked-MSE baseline), for side-by-side comparisons; None if it has none.
     """
 
     name: str
     title: str
     data: str
     trained: bool = True
+    holes: bool = False
+    twin: str | None = None
 
 
 ZOO: tuple[ZooEntry, ...] = (
     ZooEntry("leae-faces-128", "faces, 128 px, self-teaching (UTKFace)", "utkface"),
     ZooEntry("leae-celeba-64", "faces, 64 px, self-teaching (CelebA subset)", "celeba-half"),
     ZooEntry("leae-cifar10-32-self-teaching", "CIFAR-10, 32 px, self-teaching", "cifar10"),
-    ZooEntry("leae-cifar10-32-masked", "CIFAR-10, 32 px, leAutoencoder (masked)", "cifar10"),
-    ZooEntry("leae-cifar10-32-baseline", "CIFAR-10, 32 px, masked-MSE baseline", "cifar10"),
+    ZooEntry(
+        "leae-cifar10-32-masked",
+        "CIFAR-10, 32 px, leAutoencoder (masked)",
+        "cifar10",
+        holes=True,
+        twin="leae-cifar10-32-baseline",
+    ),
+    ZooEntry(
+        "leae-cifar10-32-baseline",
+        "CIFAR-10, 32 px, masked-MSE baseline",
+        "cifar10",
+        holes=True,
+        twin="leae-cifar10-32-masked",
+    ),
     ZooEntry("leae-cifar10-32-jepa", "CIFAR-10, 32 px, JEPA + decoder probe", "cifar10"),
     ZooEntry("leae-mnist-jepa", "MNIST, 28 px, JEPA (the seed's run) + phase-2 decoder", "mnist-full"),
     ZooEntry(
