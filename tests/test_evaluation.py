@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -10,9 +11,11 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_config
+from PIL import Image
 
 import leae_hub
 from leae_hub.data import build_dataset
@@ -451,6 +454,28 @@ def test_sample_grid_has_four_rows():
         tiny_model(), build_dataset("synthetic-shapes", split="test", image_size=32)[0]["pixel_values"][None]
     )
     assert grid.size == (32 + 4, 4 * 34 + 2) and grid.mode == "RGB"
+
+
+def test_inpainting_figure_compares_models_on_the_same_holes(tmp_path):
+    folders = []
+    for seed in (1, 2):
+        folder = tmp_path / f"model-{seed}"
+        tiny_model(seed).save_pretrained(folder)
+        leae_hub.LeaeImageProcessor(image_size=32).save_pretrained(folder)
+        folders.append(str(folder))
+    spec = importlib.util.spec_from_file_location("sample_grid_script", REPO_ROOT / "training" / "sample_grid.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    examples = REPO_ROOT / "spaces" / "leae-demo" / "examples"
+    out = script.main(["--model", folders[0], "--compare", folders[1], "--images", str(examples), "--count", "3",
+                       "--output", str(tmp_path / "figure.png")])  # fmt: skip
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (4 * 34 + 2, 3 * 34 + 2, 3)  # input, hole, two models; three faces
+    rows = [grid[2 + 34 * r : 34 * (r + 1), 2:34].astype(int) for r in range(4)]
+    hole = (rows[1] == 128).all(axis=2)  # the grey hole of the centred 25 % square
+    assert hole[8:24, 8:24].all() and hole.sum() == 256
+    assert np.array_equal(rows[2][~hole], rows[0][~hole]) and np.array_equal(rows[3][~hole], rows[0][~hole])
+    assert not np.array_equal(rows[2][hole], rows[3][hole])
 
 
 # ---------------------------------------------------------------------------------------------------- the CLI

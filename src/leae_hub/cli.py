@@ -115,7 +115,7 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def summary_table(metrics: dict[str, Any]) -> str:
     """A few headline numbers of `evaluate_model`'s result, one per line (a missing metric shows its reason)."""
-    from .evaluation import metric
+    from .evaluation import HOLE_KINDS, metric
 
     def show(path: str, digits: int = 4) -> str:
         value = metric(metrics, path)
@@ -133,6 +133,14 @@ def summary_table(metrics: dict[str, Any]) -> str:
         (
             f"inpainting PSNR, hole {hole_ratio}",
             f"{show('inpainting.psnr_hole', 2)} in the hole, {show('inpainting.psnr_total', 2)} overall",
+        ),
+        *(
+            (
+                f"hole PSNR, {kind} (mean-colour fill)",
+                f"{show(f'holes.{kind}.model.psnr_hole', 2)} ({show(f'holes.{kind}.mean_fill.psnr_hole', 2)})",
+            )
+            for kind in (metrics.get("holes") or {})
+            if kind in HOLE_KINDS
         ),
     ]
     representation = metric(metrics, "representation")
