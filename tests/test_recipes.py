@@ -9,6 +9,7 @@ from conftest import tiny_config
 from leae_hub import LeaeModel
 from leae_hub.data import build_dataset
 from leae_hub.recipes import RECIPES, RUN_ARGUMENTS, JudgedRecipe, Recipe, Stage, build_recipe, register_recipe
+from leae_hub.views import inpainting_view
 
 # What one optimiser step must move, per recipe.
 MOVES = {
@@ -114,6 +115,24 @@ def test_steps_are_reproducible(batch):
         second = recipe(model, batch, step=7).loss
         other = recipe(model, batch, step=8).loss
     assert torch.equal(first, second) and not torch.equal(first, other)
+
+
+@pytest.mark.parametrize("name", ["masked", "baseline"])
+def test_random_holes_reach_the_masked_input(name, batch):
+    """`hole_shape=random` cuts `random_hole_mask` holes drawn from the step's generator (rectangles of random size or
+    brush strokes), filled with the image mean; a bad hole option fails when the recipe is built, naming the option."""
+    model = LeaeModel(tiny_config()).eval()
+    recipe = build_recipe(name, hole_shape="random", hole_ratio=0.45)
+    with torch.no_grad():
+        out = recipe(model, batch, step=4)
+    x = batch["pixel_values"]
+    expected, _ = inpainting_view(x, 0.45, "image-mean", recipe.generator(4), "random")
+    torch.testing.assert_close(out.images["masked_input"], expected)
+    assert not torch.equal(expected, inpainting_view(x, 0.45, "image-mean", recipe.generator(4))[0])  # not squares
+    with pytest.raises(ValueError, match="hole_shape must be 'square' or 'random', got 'circle'"):
+        build_recipe(name, hole_shape="circle")
+    with pytest.raises(ValueError, match="hole_ratio"):
+        build_recipe(name, hole_shape="random", hole_ratio=0.01)
 
 
 def test_batched_judge_calls_match_separate_ones(batch):
