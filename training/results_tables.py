@@ -1,11 +1,18 @@
 """Print the markdown tables of docs/results.md from finished run folders (train.py output + evaluate.py's eval.json).
 
     python training/results_tables.py runs/results/st-crop runs/results/st-plain ...
+    python training/results_tables.py --holes runs/faces128-masked runs/faces128-baseline
 
 One row per run folder: recipe and the options that differ between the rows, steps, training wall time, the last
 logged training loss terms, and the test-split metrics of `eval.json` ("colour shift": the largest per-channel
 |mean(x̂ − x)| over the test set, a shift shared by all images). JEPA runs trained with a decoder probe read
 their JEPA stage from `<run>/jepa/`.
+
+`--holes` prints the inpainting tables instead (table h): for each run, PSNR and SSIM on clean inputs, then for each
+hole kind of the evaluation (`eval.json`'s `holes`: centred squares of 10, 25 and 35 % of the area, random holes)
+PSNR and SSIM inside the hole and over the whole image, with the mean-colour fill of the first run's images as the
+floor row; and the equal-step curves of the training-time evaluation (`metrics.jsonl`: clean PSNR and PSNR inside a
+centred 25 % hole, against the visible-mean fill, on the run's held-out images).
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from leae_hub.evaluation import HOLE_KINDS
 
 OPTION_KEYS = ("recipe", "views", "judge", "judge_norm", "hole_ratio", "target", "regularizer", "mixed_precision")
 
@@ -85,11 +94,60 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def holes_markdown(folders: list[Path]) -> str:
+    """Table h: clean and holed-input metrics of each run's eval.json, the mean-colour fill as the floor."""
+    header = ["model", "clean PSNR", "clean SSIM"]
+    for kind in HOLE_KINDS:
+        header += [f"{kind}: hole PSNR", "hole SSIM", "image PSNR", "image SSIM"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    evaluations = [(folder.name, json.loads((folder / "eval.json").read_text())) for folder in folders]
+    rows = [(name, evaluation, "model") for name, evaluation in evaluations]
+    rows.append(("mean-colour fill (floor)", evaluations[0][1], "mean_fill"))
+    for name, evaluation, fill in rows:
+        if fill == "model":
+            clean = evaluation["reconstruction"]
+            cells = [name, _fmt(clean["psnr"]), _fmt(clean["ssim"], 3)]
+        else:
+            cells = [name, "–", "–"]
+        for kind in HOLE_KINDS:
+            scores = evaluation["holes"][kind][fill]
+            cells += [_fmt(scores["psnr_hole"]), _fmt(scores["ssim_hole"], 3)]
+            cells += [_fmt(scores["psnr_total"]), _fmt(scores["ssim_total"], 3)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def curves_markdown(folders: list[Path]) -> str:
+    """Equal-step curves: each run's training-time evaluations (clean PSNR / PSNR inside a centred 25 % hole)."""
+    curves = {}
+    for folder in folders:
+        rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        curves[folder.name] = {row["step"]: row for row in rows if "eval_psnr" in row}
+        final = json.loads((folder / "final_metrics.json").read_text())
+        curves[folder.name][final["steps"]] = {f"eval_{key}": value for key, value in final.items()}
+    steps = sorted(set().union(*curves.values()))
+    first = curves[folders[0].name]
+    header = ["step", *(f"{name}: clean / hole PSNR" for name in curves), "mean-colour fill: hole PSNR"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for step in steps:
+        cells = [str(step)]
+        for curve in curves.values():
+            row = curve.get(step, {})
+            cells.append(f"{_fmt(row.get('eval_psnr'))} / {_fmt(row.get('eval_hole_psnr'))}")
+        cells.append(_fmt(first.get(step, {}).get("eval_hole_baseline_psnr")))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with eval.json")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--holes", action="store_true", help="print the inpainting tables (table h) instead")
     args = parser.parse_args()
+    if args.holes:
+        print(holes_markdown(args.runs) + "\n\n" + curves_markdown(args.runs))
+        return
     rows = [run_row(folder) for folder in args.runs]
     print(markdown(rows))
     if args.json:

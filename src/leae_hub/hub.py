@@ -432,7 +432,7 @@ def render_card(
         metrics: the JSON written by `training/evaluate.py` (`leae_hub.evaluation.evaluate_model`); None leaves the
             evaluation empty (no model-index).
         training: facts about the run, all optional: `command`, `config` (the YAML text), `config_path`, `steps`,
-            `wall_time_s`, `seed`, `hardware`.
+            `images_seen`, `wall_time_s`, `seed`, `hardware`.
         sample_grid: path of the sample image inside the repo (e.g. `samples.png`).
         license: the license of the weights; default `apache-2.0`, or `other` (non-commercial research only) for
             non-commercial data, where any other value is an error.
@@ -500,7 +500,12 @@ def render_card(
 
     training = dict(training or {})
     facts = []
-    for key, label in (("steps", "optimiser steps"), ("wall_time_s", "training wall time (s)"), ("seed", "seed")):
+    for key, label in (
+        ("steps", "optimiser steps"),
+        ("images_seen", "training images seen (steps × batch × accumulation × processes)"),
+        ("wall_time_s", "training wall time (s)"),
+        ("seed", "seed"),
+    ):
         if training.get(key) is not None:
             value = training[key]
             facts.append((label, _format(round(value) if isinstance(value, float) else value)))
@@ -781,7 +786,9 @@ def _parser() -> argparse.ArgumentParser:
     card.add_argument("--metrics", help="the JSON of training/evaluate.py")
     card.add_argument("--training_config", help="the training YAML (embedded in the card)")
     card.add_argument("--training_command", help="default: accelerate launch training/train.py --config <config>")
-    card.add_argument("--training_info", help="a JSON with steps, wall_time_s (or train_wall_time_s), seed, hardware")
+    card.add_argument(
+        "--training_info", help="a JSON with steps, images_seen, wall_time_s (or train_wall_time_s), seed, hardware"
+    )
     card.add_argument("--sample_grid", help="path of the sample image inside the repo, e.g. samples.png")
     card.add_argument("--license", help="default: apache-2.0, or other (non-commercial) for UTKFace / CelebA data")
     card.add_argument("--base_model")
@@ -803,7 +810,7 @@ def _training_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
     training: dict[str, Any] = {}
     if args.training_info:
         info = json.loads(Path(args.training_info).read_text())
-        for key in ("steps", "seed", "hardware", "command"):
+        for key in ("steps", "images_seen", "seed", "hardware", "command"):
             if info.get(key) is not None:
                 training[key] = info[key]
         wall = info.get("wall_time_s", info.get("train_wall_time_s"))

@@ -997,6 +997,10 @@ def write_card_draft(
         "command": f"accelerate launch training/train.py --config {run_config}",
         "config": run_config.read_text(),
         "steps": steps,
+        "images_seen": steps
+        * config.train.batch_size
+        * config.train.gradient_accumulation_steps
+        * int(os.environ.get("WORLD_SIZE", "1")),
         "wall_time_s": round(wall_time, 1),
         "seed": config.train.seed,
     }
