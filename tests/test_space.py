@@ -334,6 +334,34 @@ def test_compare_shows_the_twin_on_the_same_hole(app, model_dirs, tmp_path):
     assert np.array_equal(inpainted[:6, :6], compared[:6, :6])  # ... one hole: the known corner is the input's
 
 
+def test_browser_opens_the_inpaint_tab_ready_and_compares_twins(app, model_dirs, tmp_path):
+    """`?tab=inpaint&example=1&compare=1` in headless Chromium: the tab opens on its preset, inpaints the first example
+    with the best inpainting model and its twin side by side (what spaces/leae-demo/screenshots.py captures)."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium not installed: apt-get install -y chromium chromium-driver")
+    spec = importlib.util.spec_from_file_location("leae_demo_screenshots", APP_PATH.parent / "screenshots.py")
+    shots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shots)
+    masked = _hole_model(tmp_path / "leae-cifar10-32-masked", model_dirs["spatial"], None, None)
+    baseline = _hole_model(tmp_path / "leae-cifar10-32-baseline", model_dirs["pooled"], None, None)
+    demo = app.build_demo([model_dirs["spatial"], masked, baseline])
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    chromium = shots.Browser(browser, shots.WINDOWS["inpaint"])
+    try:
+        chromium.screenshot(url.rstrip("/") + "/?tab=inpaint&example=1&compare=1", shots.READY["inpaint"],
+                            tmp_path / "inpaint.png", timeout=120)  # fmt: skip
+        text = chromium.evaluate("document.body.innerText")
+        images = chromium.evaluate("document.images.length")
+    finally:
+        chromium.close()
+        demo.close()
+    assert "leae-cifar10-32-baseline (compare): hole PSNR" in text, text[-1500:]
+    assert "leae-cifar10-32-masked: hole PSNR" in text  # the first of the inpainting menu (no scores: menu order)
+    assert "leae-tiny-spatial" not in text.split("Inpainting model")[1].split("Rectangle preset")[0]  # not offered
+    assert images >= 4  # editor background, masked input, inpainting, the twin's
+
+
 def test_config_exposes_no_server_paths(server, model_dirs):
     """Models appear by menu key; examples only as copies in gradio's content-addressed cache (the one place gradio
     serves files from), never by their location on the server."""

@@ -969,10 +969,12 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
             tab = dict(request.query_params).get("tab", "") if request else ""
             return gr.Tabs(selected=tab) if tab in TABS else gr.skip()
 
-        def fill_from_url(model: str, request: gr.Request):
+        def fill_from_url(model: str, inpaint_model: str, request: gr.Request):
             """`?tab=inpaint&example=1` (an index into the examples, or an example file name without extension) fills
-            that tab with example images and runs it, so a link shows the tab in use."""
+            that tab with example images and runs it, so a link shows the tab in use; `&compare=1` turns on the
+            Inpaint tab's comparison with the model's twin, when it has one."""
             params = dict(request.query_params) if request else {}
+            compare = params.get("compare") == "1" and str(inpaint_model) in _twins
             tab, example = params.get("tab", ""), params.get("example", "")
             if tab not in IMAGE_TABS or not example or not pictures:
                 return {rec_info: gr.skip()}  # a dict return with no change (an empty dict reads as one value)
@@ -983,23 +985,23 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
             partner = {a: b for a, b in pairs} | {b: a for a, b in pairs}
             second = partner.get(first) or next((p for p in pictures if p != first), first)
             try:
-                return _fill(tab, first, second, model)
+                return _fill(tab, first, second, inpaint_model if tab == "inpaint" else model, compare)
             except gr.Error as error:
                 gr.Warning(error.message)
                 return {rec_info: gr.skip()}
 
-        def _fill(tab: str, first: str, second: str, model: str) -> dict[Any, Any]:
+        def _fill(tab: str, first: str, second: str, model: str, compare: bool) -> dict[Any, Any]:
             if tab == "reconstruct":
                 outputs = run_reconstruct(Image.open(first), model)
                 return {rec_input: first, **dict(zip([rec_original, rec_output, rec_info], outputs, strict=True))}
             if tab == "inpaint":
-                preset = "centre square, 25% of the area"
                 editor = {"background": Image.open(first).convert("RGBA"), "layers": [], "composite": None}
-                outputs = run_inpaint(editor, preset, model)
+                outputs = run_inpaint(editor, DEFAULT_PRESET, model, compare)
                 return {
                     inp_editor: {"background": first, "layers": [], "composite": first},
-                    inp_preset: preset,
-                    **dict(zip([inp_masked, inp_output, inp_info], outputs, strict=True)),
+                    inp_preset: DEFAULT_PRESET,
+                    inp_compare: compare,
+                    **dict(zip([inp_masked, inp_output, inp_compared, inp_info], outputs, strict=True)),
                 }
             if tab == "interpolate":
                 outputs = run_interpolate(Image.open(first), Image.open(second), 8, model)
@@ -1014,12 +1016,12 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
             return {brush_target: first, brush_source: second, **dict(zip(brush_outputs, outputs, strict=True))}
 
         url_outputs = {
-            rec_input, rec_original, rec_output, rec_info, inp_editor, inp_preset, inp_masked, inp_output,
-            inp_info, int_a, int_b, int_strip, int_frames, int_info, brush_target, brush_source, brush_output,
-            brush_reference, brush_regions, brush_info,
+            rec_input, rec_original, rec_output, rec_info, inp_editor, inp_preset, inp_compare, inp_masked,
+            inp_output, inp_compared, inp_info, int_a, int_b, int_strip, int_frames, int_info, brush_target,
+            brush_source, brush_output, brush_reference, brush_regions, brush_info,
         }  # fmt: skip
         demo.load(select_tab, None, tabs, api_visibility="private", show_progress="hidden")
-        demo.load(fill_from_url, model_id, url_outputs, api_visibility="private", show_progress="hidden")
+        demo.load(fill_from_url, [model_id, inp_model], url_outputs, api_visibility="private", show_progress="hidden")
 
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=CONCURRENCY_LIMIT)
     return demo

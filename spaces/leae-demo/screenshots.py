@@ -7,7 +7,8 @@ and the Lab tab once.
 write `docs/screenshots/<tab>-<size>px.png` (e.g. `latent_brush-128px.png`) for each model, and
 `docs/screenshots/lab.png`: the app runs on 127.0.0.1, and each image tab is opened with `?tab=<tab>&example=<name>`,
 which fills it with an example face (a pair for Interpolate and Latent brush, the eyes region for the brush) and runs
-it before the screenshot is taken. 128-px models get the UTKFace examples, others the CelebA ones. The Lab tab is used
+it before the screenshot is taken; the Inpaint tab shows its best inpainting model beside that model's twin
+(`&compare=1`). 128-px models get the UTKFace examples, others the CelebA ones. The Lab tab is used
 as a visitor would: the browser clicks "Train" (the 2-D mixture, default method and steps), waits for the last
 landscape, clicks "Compare the models" (noisy TV), and waits for the figure. Needs Chromium
 (`apt-get install -y chromium`).
@@ -267,6 +268,7 @@ def take_screenshots(
                 chromium = Browser(browser, window)
                 try:
                     page = f"{url.rstrip('/')}/?tab={tab}&example={example_for(model, examples)}"
+                    page += "&compare=1" if tab == "inpaint" else ""  # beside its twin, when it has one
                     chromium.screenshot(page, READY[tab], path)
                 finally:
                     chromium.close()
