@@ -270,6 +270,20 @@ REMOTE_CODE_SCRIPT = WITHOUT_LEAE_HUB + textwrap.dedent(
 )
 
 
+def test_remote_code_needs_only_torch_and_transformers():
+    """transformers refuses remote code whose imports (outside `try`) are not installed: the published files may
+    import only the standard library, torch, transformers, numpy and PIL (which transformers itself needs), so a repo
+    loads in a venv without timm, accelerate or leae_hub."""
+    from transformers.dynamic_module_utils import get_imports
+
+    from leae_hub.hub import PACKAGE_DIR, REMOTE_CODE_FILES
+
+    allowed = {"torch", "transformers", "numpy", "PIL", "huggingface_hub", *sys.stdlib_module_names}
+    for name in REMOTE_CODE_FILES:
+        extra = set(get_imports(PACKAGE_DIR / name)) - allowed
+        assert not extra, f"{name} imports {sorted(extra)} outside a try block"
+
+
 def test_remote_code_without_leae_hub(tmp_path):
     model, processor = make_model(), make_processor()
     folder = save_all(model, processor, tmp_path / "saved")

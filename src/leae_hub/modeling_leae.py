@@ -152,6 +152,16 @@ class LeaePlainBackbone(nn.Module):
         return self.stages(pixel_values).mean(dim=(2, 3), keepdim=True)
 
 
+def _import_timm(backbone: str):
+    """timm, imported where a timm backbone is used and only there: inside `try` (which transformers' remote-code
+    import scan skips), so a published repo of a conv model loads with torch and transformers alone."""
+    try:
+        import timm
+    except ImportError as error:
+        raise ImportError(f"encoder_backbone={backbone!r} needs timm: pip install timm") from error
+    return timm
+
+
 class LeaeTimmBackbone(nn.Module):
     """Any timm model as the feature extractor (`features_only`, last stage), projected by a 1×1 conv to C_map.
 
@@ -160,11 +170,7 @@ class LeaeTimmBackbone(nn.Module):
 
     def __init__(self, config: LeaeConfig):
         super().__init__()
-        try:
-            import timm
-        except ImportError as error:
-            raise ImportError(f"encoder_backbone={config.encoder_backbone!r} needs timm: pip install timm") from error
-        self.backbone = timm.create_model(
+        self.backbone = _import_timm(config.encoder_backbone).create_model(
             config.encoder_backbone,
             pretrained=False,
             features_only=True,
@@ -506,9 +512,7 @@ class LeaeModel(LeaePreTrainedModel):
         """
         if not self.config.encoder_backbone:
             raise ValueError("load_pretrained_backbone needs a timm encoder: set encoder_backbone in the config.")
-        import timm
-
-        pretrained = timm.create_model(
+        pretrained = _import_timm(self.config.encoder_backbone).create_model(
             self.config.encoder_backbone,
             pretrained=True,
             features_only=True,
