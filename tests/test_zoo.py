@@ -64,6 +64,28 @@ def test_zoo_folder_loads_and_its_card_carries_its_evaluation(folder):
     assert "optimiser steps" in card and "training wall time (s)" in card
 
 
+def test_readme_zoo_table_agrees_with_each_evaluation():
+    """Every trained row of the README's zoo table: PSNR, per-image-mean baseline, SSIM and hole PSNR are its
+    folder's eval.json, rounded as shown."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| model | recipe | data |"))
+    columns = [cell.strip() for cell in lines[header].strip("|").split("|")]
+    rows = {}
+    for line in lines[header + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(columns, cells, strict=True))
+    assert {folder.name for folder in ZOO} <= set(rows)
+    for folder in ZOO:
+        row, evaluation = rows[folder.name], json.loads((folder / "eval.json").read_text())
+        reconstruction = evaluation["reconstruction"]
+        psnr_cell = f"{reconstruction['psnr']:.2f} dB ({reconstruction['per_image_mean_baseline_psnr']:.2f})"
+        assert row["PSNR (per-image-mean baseline)"].replace("**", "") == psnr_cell, folder.name
+        assert row["SSIM"] == f"{reconstruction['ssim']:.3f}", folder.name
+        assert row["hole PSNR (35 % square)"] == f"{evaluation['inpainting']['psnr_hole']:.2f} dB", folder.name
+
+
 @pytest.mark.parametrize("folder", CARD_FOLDERS, ids=[folder.name for folder in CARD_FOLDERS])
 def test_staged_card_names_the_zoo_repo_and_states_its_data(folder):
     entry = zoo.entry(folder.name)  # every staged folder is in the zoo
