@@ -123,10 +123,13 @@ def test_card_from_evaluate_json_parses_back_with_equal_model_index(evaluated, t
             "config": "recipe: masked\nmax_steps: 10\n",
             "config_path": "training/configs/x.yaml",
             "steps": 10,
+            "images_seen": 640,
             "wall_time_s": 12.7,
             "seed": 0,
         },
         sample_grid="samples.png",
+        inpainting_figure="inpainting.png",
+        inpainting_figure_models=["leae-test", "leae-test-baseline"],
     )
     path = hub.write_card(tmp_path, card)
     loaded = ModelCard.load(path)
@@ -149,6 +152,7 @@ def test_card_from_evaluate_json_parses_back_with_equal_model_index(evaluated, t
             expected[metric_type] = value
     assert values == expected
     assert {"psnr", "ssim", "ms_ssim", "psnr_hole", "psnr_total", "knn_top1_k5", "linear_probe"} <= set(values)
+    assert {"psnr_hole_centre_25", "ssim_hole_centre_25", "psnr_hole_random"} <= set(values)
     for result in data.eval_results:
         assert result.dataset_type == "uoft-cs/cifar10" and result.dataset_split == "test"
         assert result.task_type in ("image-to-image", "image-classification", "image-feature-extraction")
@@ -168,6 +172,11 @@ def test_card_from_evaluate_json_parses_back_with_equal_model_index(evaluated, t
         f"| reconstruction | PSNR (dB) | {metrics['reconstruction']['psnr']:.2f} |",
         "| reconstruction | LPIPS (AlexNet) |",
         "raw pixels | random-init encoder",
+        "| training images seen (steps × batch × accumulation × processes) | 640 |",
+        "### Inpainting beside its twin",
+        "(inpainting.png)",
+        "inpaintings of `leae-test`, `leae-test-baseline`",
+        "| inpainting | inside a centred hole of 25 % of the area: PSNR (dB) / SSIM (mean-colour fill) | ",
     ):
         assert needle in body, needle
 

@@ -10,7 +10,8 @@
 #       training/configs/celeba64-self-teaching.yaml
 #
 # Before: `python training/evaluate.py --model RUN_DIR/model --data DATA --split test --json RUN_DIR/eval.json
-# --sample_grid RUN_DIR/samples.png`. REPO_NAME must be in leae_hub.zoo.ZOO with the same DATA. DATA is one of
+# --sample_grid RUN_DIR/samples.png`. RUN_DIR/inpainting.png, when there (an inpainting pair's figure), is staged and
+# shown in the card with the pair's repo names. REPO_NAME must be in leae_hub.zoo.ZOO with the same DATA. DATA is one of
 # leae_hub.zoo.DATA_SOURCES (cifar10, mnist, utkface, celeba-half, flwrlabs/celeba): the card's training-data text,
 # Hub ids and terms of use come from there (UTKFace, CelebA: non-commercial research use only). The command defaults to
 # `accelerate launch training/train.py --config CONFIG`. The card's repo id is leae_hub.zoo.repo_id(REPO_NAME)
@@ -52,6 +53,11 @@ for file in ("config.json", "model.safetensors", "preprocessor_config.json"):
     shutil.copyfile(run / "model" / file, out / file)
 for file in ("eval.json", "samples.png"):
     shutil.copyfile(run / file, out / file)
+figure = []  # an inpainting pair's figure (training/faces_inpainting.sh): leAutoencoder's row first, then its twin's
+if (run / "inpainting.png").is_file() and zoo.twin:
+    shutil.copyfile(run / "inpainting.png", out / "inpainting.png")
+    pair = [name, zoo.twin] if recipe == "masked" else [zoo.twin, name]
+    figure = ["--inpainting_figure", "inpainting.png", "--inpainting_figure_models", *pair]
 shutil.copyfile(run / "train_config.yaml", out / "training_config.yaml")
 
 final = json.loads((run / "final_metrics.json").read_text())
@@ -90,7 +96,7 @@ with tempfile.TemporaryDirectory() as work:
     hub.main([
         "card", "--model", str(out), "--metrics", str(out / "eval.json"), "--recipe", recipe, "--data", data,
         "--repo_id", repo, "--training_config", str(out / "training_config.yaml"), "--training_command", command,
-        "--training_info", f"{work}/info.json", "--sample_grid", "samples.png", "--output", str(out),
+        "--training_info", f"{work}/info.json", "--sample_grid", "samples.png", "--output", str(out), *figure,
     ])
     model, loading = AutoModel.from_pretrained(out, output_loading_info=True)  # leae_hub (imported) registered it
     assert not any(loading.values()), loading

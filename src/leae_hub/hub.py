@@ -418,6 +418,8 @@ def render_card(
     not_trained_note: str | None = None,
     eval_dataset: str | None = None,
     data: str | None = None,
+    inpainting_figure: str | None = None,
+    inpainting_figure_models: Sequence[str] = (),
 ) -> ModelCard:
     """Render the model card of a leae model from the template (`template_path()`).
 
@@ -442,6 +444,9 @@ def render_card(
         data: the training data spec, one of `leae_hub.zoo.DATA_SOURCES` (`cifar10`, `mnist`, `utkface`,
             `celeba-half`, `flwrlabs/celeba`): the card then says exactly what the model was (or will be) trained on,
             lists its Hub ids, and states its terms of use at the top (UTKFace, CelebA: non-commercial research only).
+        inpainting_figure: path inside the repo of an inpainting figure (`training/sample_grid.py --compare`: inputs,
+            inputs with a centred hole of 25 % of the area, then one row per model of `inpainting_figure_models`).
+        inpainting_figure_models: the repo names of the figure's model rows, top to bottom.
 
     Returns:
         A `huggingface_hub.ModelCard`; `write_card` saves it as README.md.
@@ -560,6 +565,8 @@ def render_card(
         evaluation_notes=evaluation_notes,
         sample_grid=sample_grid,
         samples_from_examples=bool(source and source.non_commercial),
+        inpainting_figure=inpainting_figure,
+        inpainting_figure_models=list(inpainting_figure_models),
         limitations=_limitations(config, recipe, data_name, trained=not not_trained_note),
     )
 
@@ -790,6 +797,10 @@ def _parser() -> argparse.ArgumentParser:
         "--training_info", help="a JSON with steps, images_seen, wall_time_s (or train_wall_time_s), seed, hardware"
     )
     card.add_argument("--sample_grid", help="path of the sample image inside the repo, e.g. samples.png")
+    card.add_argument("--inpainting_figure", help="path of an inpainting figure inside the repo, e.g. inpainting.png")
+    card.add_argument(
+        "--inpainting_figure_models", nargs="*", default=[], help="the repo names of its model rows, top to bottom"
+    )
     card.add_argument("--license", help="default: apache-2.0, or other (non-commercial) for UTKFace / CelebA data")
     card.add_argument("--base_model")
     card.add_argument("--eval_dataset", help="Hub dataset id for the model-index (default: from the metrics)")
@@ -856,6 +867,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         not_trained_note=args.not_trained,
         eval_dataset=args.eval_dataset,
         data=args.data,
+        inpainting_figure=args.inpainting_figure,
+        inpainting_figure_models=args.inpainting_figure_models,
     )
     path = write_card(args.output or args.model, card)
     print(f"wrote {path}")

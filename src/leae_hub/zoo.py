@@ -48,6 +48,20 @@ class ZooEntry:
 
 ZOO: tuple[ZooEntry, ...] = (
     ZooEntry("leae-faces-128", "faces, 128 px, self-teaching (UTKFace)", "utkface"),
+    ZooEntry(
+        "leae-faces-128-masked",
+        "faces, 128 px, leAutoencoder (masked: inpaints, no pixel loss; UTKFace)",
+        "utkface",
+        holes=True,
+        twin="leae-faces-128-baseline",
+    ),
+    ZooEntry(
+        "leae-faces-128-baseline",
+        "faces, 128 px, masked-MSE baseline (inpaints; UTKFace)",
+        "utkface",
+        holes=True,
+        twin="leae-faces-128-masked",
+    ),
     ZooEntry("leae-celeba-64", "faces, 64 px, self-teaching (CelebA subset)", "celeba-half"),
     ZooEntry("leae-cifar10-32-self-teaching", "CIFAR-10, 32 px, self-teaching", "cifar10"),
     ZooEntry(
