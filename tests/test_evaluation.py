@@ -478,6 +478,35 @@ def test_inpainting_figure_compares_models_on_the_same_holes(tmp_path):
     assert not np.array_equal(rows[2][hole], rows[3][hole])
 
 
+def test_results_tables_print_table_h_and_the_equal_step_curves(tmp_path):
+    spec = importlib.util.spec_from_file_location("results_tables", REPO_ROOT / "training" / "results_tables.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    model = tiny_model()
+    dataset = build_dataset("synthetic-shapes", split="test", image_size=32)
+    folders = []
+    for name, offset in (("masked", 0.0), ("baseline", 1.0)):
+        folder = tmp_path / name
+        folder.mkdir()
+        metrics = jsonable(evaluate_model(model, dataset, None, batch_size=8, max_images=8, seed=0))
+        (folder / "eval.json").write_text(json.dumps(metrics))
+        rows = [{"step": 5, "loss": 1.0}, {"step": 10, "eval_psnr": 20 + offset, "eval_hole_psnr": 15 + offset,
+                "eval_hole_baseline_psnr": 14.0}]  # fmt: skip
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        final = {"steps": 20, "psnr": 22 + offset, "hole_psnr": 16 + offset, "hole_baseline_psnr": 14.0}
+        (folder / "final_metrics.json").write_text(json.dumps(final))
+        folders.append(folder)
+    table = tables.holes_markdown(folders).splitlines()
+    assert len(table) == 2 + 3 and table[-1].startswith("| mean-colour fill (floor) | – | – |")
+    centre = metrics["holes"]["centre-25"]["model"]
+    assert f"| {metrics['reconstruction']['psnr']:.2f} |" in table[2] and f"| {centre['psnr_hole']:.2f} |" in table[2]
+    curves = tables.curves_markdown(folders).splitlines()
+    assert curves[2:] == [
+        "| 10 | 20.00 / 15.00 | 21.00 / 16.00 | 14.00 |",
+        "| 20 | 22.00 / 16.00 | 23.00 / 17.00 | 14.00 |",
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------- the CLI
 
 
