@@ -135,10 +135,11 @@ def _square_mask(batch=2, size=32, top=8, side=12):
 
 
 def test_inpaint_keeps_known_pixels_exactly(tiny_model):
-    pixel_values = torch.rand(2, 3, 32, 32)
+    pixel_values = torch.rand(2, 3, 32, 32, requires_grad=True)
     mask = _square_mask()
-    with torch.no_grad():
-        out = tiny_model.inpaint(pixel_values, mask)
+    out = tiny_model.inpaint(pixel_values, mask)
+    assert not out.requires_grad and out.grad_fn is None  # inference: no autograd graph, even in grad mode
+    pixel_values = pixel_values.detach()
     keep = mask.expand_as(pixel_values) == 0
     assert torch.equal(out[keep], pixel_values[keep])
     assert not torch.equal(out[~keep], pixel_values[~keep])

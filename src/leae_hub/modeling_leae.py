@@ -473,12 +473,14 @@ class LeaeModel(LeaePreTrainedModel):
             return reconstruction, latents
         return LeaeModelOutput(reconstruction=reconstruction, latents=latents)
 
+    @torch.no_grad()
     def inpaint(self, pixel_values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Fill the holes of `pixel_values` where `mask` is 1 (1 = hole, 0 = keep, as in diffusers).
 
         The hole is first filled with the per-channel mean of the visible pixels, the result is reconstructed, and the
         known pixels are pasted back, so they are returned exactly: out = m ⊙ D(E(x̃)) + (1 − m) ⊙ x. It always runs
-        in eval mode (running batch-norm statistics, left unchanged), also on a model in training mode.
+        in eval mode (running batch-norm statistics, left unchanged), also on a model in training mode, and without
+        autograd (an inference method: no graph is kept, whatever the caller's grad mode).
         """
         pixel_values = self._prepare_pixel_values(pixel_values)
         expected = (pixel_values.shape[0], 1, *pixel_values.shape[2:])
