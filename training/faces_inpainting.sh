@@ -3,7 +3,8 @@
 # runs have finished: `bash training/faces_inpainting.sh SUFFIX...` with SUFFIX "" (the 6x pair, leae-2m) and/or
 # "-l512" (leae-36m). For each model of a pair: evaluate.py on the UTKFace test split (all 1,000 faces, the hole
 # kinds of table h, gender probes on 1,000 training faces) into runs/faces128-<recipe><suffix>/eval.json and on the
-# CelebA half-resolution test split (500 faces it never saw, another data set) into docs/results/faces128-inpainting/;
+# CelebA half-resolution test split (a seeded 250 of its 500 faces, another data set it never saw) into
+# docs/results/faces128-inpainting/ (batches of 32: at 128 px on a CPU, batches of 256 ran 3x slower);
 # then stage it (training/stage_zoo.sh) with its sample grid and the pair's inpainting figure (input, centred hole,
 # leAutoencoder, baseline) on the Space's example faces, and print table h (training/results_tables.py --holes).
 #
@@ -19,9 +20,9 @@ for suffix in "$@"; do
         run=runs/faces128-$recipe$suffix
         runs+=("$run")
         "$PYTHON" training/evaluate.py --model "$run/model" --data utkface --split test --json "$run/eval.json" \
-            --max_train_images 1000
+            --max_train_images 1000 --batch_size 32
         "$PYTHON" training/evaluate.py --model "$run/model" --data celeba-half --split test --no_representation \
-            --json "$out/celeba-half-$recipe$suffix.json"
+            --max_images 250 --batch_size 32 --json "$out/celeba-half-$recipe$suffix.json"
         cp "$run/eval.json" "$out/utkface-$recipe$suffix.json"
     done
     # The pair's figure (input, hole, leAutoencoder, baseline), in both cards; each card's own sample grid.
