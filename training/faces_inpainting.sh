@@ -4,7 +4,8 @@
 # "-l512" (leae-36m). For each model of a pair: evaluate.py on the UTKFace test split (all 1,000 faces, the hole
 # kinds of table h, gender probes on 1,000 training faces) into runs/faces128-<recipe><suffix>/eval.json and on the
 # CelebA half-resolution test split (a seeded 250 of its 500 faces, another data set it never saw) into
-# docs/results/faces128-inpainting/ (batches of 32: at 128 px on a CPU, batches of 256 ran 3x slower);
+# docs/results/faces128-inpainting/ (batches of 32: on this CPU a batch of 256 took about 2.4 s an image under load,
+# batches of 32 about 1.4 s);
 # then stage it (training/stage_zoo.sh) with its sample grid and the pair's inpainting figure (input, centred hole,
 # leAutoencoder, baseline) on the Space's example faces, and print table h (training/results_tables.py --holes).
 #
