@@ -59,6 +59,14 @@ def test_default_config_is_shapes_quick():
         (["--preset", "leae-3m"], "Unknown preset 'leae-3m'. Valid presets: leae-2m"),
         (["--recipe", "mae"], "Unknown recipe 'mae'. Valid recipes: baseline, decoder-probe, jepa, masked, self-"),
         (["--max_steps", "0"], "max_steps must be at least 1, got 0"),
+        (
+            ["--config", str(ROOT / "training" / "configs" / "faces128-masked.yaml"), "--preset", "leae-36m"],
+            "crop_size 64 does not fit a pooled latent: its linear layer takes 128-px images only",
+        ),
+        (
+            ["--config", str(ROOT / "training" / "configs" / "faces128-masked.yaml"), "--hole_shape", "ring"],
+            "hole_shape must be 'square' or 'random', got 'ring'",
+        ),
     ],
 )
 def test_bad_config_values_are_named(argv, message):

@@ -382,7 +382,16 @@ def validate(config: RunConfig) -> None:
             raise ValueError(f"{name} must be 0 or more, got {value}.")
     if not config.model.init_from:  # the architecture's own checks (sizes, types), without building weights
         overrides = {k: v for k, v in dataclasses.asdict(config.model).items() if k not in ("preset", "init_from")}
-        LeaeConfig.from_preset(config.model.preset, **{k: v for k, v in overrides.items() if v is not None})
+        model_config = LeaeConfig.from_preset(
+            config.model.preset, **{k: v for k, v in overrides.items() if v is not None}
+        )
+        crop_size = config.recipe_options.get("crop_size")
+        if model_config.latent_type == "pooled" and crop_size not in (None, model_config.image_size):
+            raise ValueError(
+                f"crop_size {crop_size} does not fit a pooled latent: its linear layer takes "
+                f"{model_config.image_size}-px images only, so the judge's crops must be resized back to "
+                f"{model_config.image_size} px; leave --crop_size unset (or set it to {model_config.image_size})."
+            )
     available = sorted(str(tracker) for tracker in get_available_trackers())
     if config.train.report_to and config.train.report_to not in available:
         raise ValueError(
