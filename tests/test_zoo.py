@@ -116,7 +116,7 @@ def _fake_run(run: Path, data: str) -> None:
     metrics = {"data": {"spec": data, "split": "test", "num_images": 8}, "reconstruction": {"psnr": 12.5}}
     (run / "eval.json").write_text(json.dumps(metrics))
     (run / "samples.png").write_bytes(b"not checked")
-    (run / "train_config.yaml").write_text(f"data: {data}\nmixed_precision: bf16\nseed: 3\ncpu: true\n")
+    (run / "train_config.yaml").write_text(f"data: {data}\nmixed_precision: bf16\nseed: 3\ncpu: true\nbatch_size: 8\n")
     (run / "final_metrics.json").write_text(json.dumps({"steps": 10, "train_wall_time_s": 12.4}))
     (run / "metrics.jsonl").write_text(json.dumps({"step": 10, "processes": 1}) + "\n")
 
@@ -144,6 +144,7 @@ def test_stage_zoo_stages_a_face_run_with_its_data_notice(tmp_path):
         f"accelerate launch training/train.py --config {config}",
         "| seed | 3 |",
         "| optimiser steps | 10 |",
+        "| training images seen (steps × batch × accumulation × processes) | 80 |",
         "1 process × 1 thread, bf16 autocast, no GPU |",
     ):
         assert needle in card.text, needle

@@ -86,7 +86,7 @@ if not hardware:
         precision += ", no GPU"
     hardware = f"{device}, {precision}"
 info = {"steps": steps, "wall_time_s": round(wall), "seed": config.get("seed", 0), "hardware": hardware}
-if isinstance(steps, int):  # one stage: every step saw a batch on each process
+if isinstance(steps, int) and "batch_size" in config:  # one stage: every step saw a batch on each process
     metrics = run / "metrics.jsonl"
     processes = int(json.loads(metrics.read_text().splitlines()[0]).get("processes", 1)) if metrics.exists() else 1
     info["images_seen"] = steps * int(config["batch_size"]) * int(config.get("gradient_accumulation_steps", 1)) * processes
