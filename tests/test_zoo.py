@@ -168,7 +168,7 @@ def test_a_fresh_evaluation_reproduces_the_card_psnr(folder, one_thread):
     model = AutoModel.from_pretrained(folder).eval()
     seed = evaluation["evaluation"]["seed"]
     dataset = build_dataset(spec, "test", model.config.image_size, channels=model.config.in_channels, seed=seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=500)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=64)  # at 128 px on a CPU, large batches run slower
     with torch.inference_mode():  # evaluate_model's PSNR: the mean over images of each image's PSNR
         values = torch.cat([psnr(model(x).reconstruction, x) for x in (batch["pixel_values"] for batch in loader)])
     assert len(values) == evaluation["data"]["num_images"]
