@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> Path:
     files = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[: args.count]
     if not files:
         raise SystemExit(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {args.images}")
-    model = AutoModel.from_pretrained(args.model).eval()
+    model = load_model(args.model)
     processor = AutoImageProcessor.from_pretrained(args.model)
     pixel_values = processor([Image.open(path) for path in files]).pixel_values
     with torch.inference_mode():

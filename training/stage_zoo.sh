@@ -66,10 +66,10 @@ steps, wall = final["steps"], final["train_wall_time_s"]
 if (run / "jepa" / "final_metrics.json").exists():  # JEPA stage, then the decoder probe
     jepa = json.loads((run / "jepa" / "final_metrics.json").read_text())
     steps, wall = f"{jepa['steps']} JEPA + {steps} decoder probe", jepa["train_wall_time_s"] + wall
+metrics = run / "metrics.jsonl"
+processes = int(json.loads(metrics.read_text().splitlines()[0]).get("processes", 1)) if metrics.exists() else 1
 hardware = os.environ.get("HARDWARE")
 if not hardware:
-    metrics = run / "metrics.jsonl"
-    processes = int(json.loads(metrics.read_text().splitlines()[0]).get("processes", 1)) if metrics.exists() else 1
     used = final.get("mixed_precision", config.get("mixed_precision"))  # what `auto` chose, in runs that record it
     precision = {"bf16": "bf16 autocast", "fp16": "fp16 autocast"}.get(str(used), "fp32")
     if torch.cuda.is_available() and not config.get("cpu"):
@@ -87,8 +87,6 @@ if not hardware:
     hardware = f"{device}, {precision}"
 info = {"steps": steps, "wall_time_s": round(wall), "seed": config.get("seed", 0), "hardware": hardware}
 if isinstance(steps, int) and "batch_size" in config:  # one stage: every step saw a batch on each process
-    metrics = run / "metrics.jsonl"
-    processes = int(json.loads(metrics.read_text().splitlines()[0]).get("processes", 1)) if metrics.exists() else 1
     info["images_seen"] = steps * int(config["batch_size"]) * int(config.get("gradient_accumulation_steps", 1)) * processes
 
 with tempfile.TemporaryDirectory() as work:

@@ -113,12 +113,18 @@ def default_model_ids() -> list[str]:
     return local + [repo for repo in zoo.trained_repo_ids() if repo.split("/")[-1] not in local_names]
 
 
+def _zoo_entry(model_id: str) -> zoo.ZooEntry | None:
+    """The zoo entry of a local folder (by its name) or a Hub repo id; None outside the zoo."""
+    try:
+        return zoo.entry(Path(model_id).name if os.path.isdir(model_id) else model_id)
+    except KeyError:
+        return None
+
+
 def is_face_model(model_id: str) -> bool:
     """True for a zoo entry trained on faces (by repo name, whether a local folder or a Hub id)."""
-    try:
-        return zoo.entry(Path(model_id).name if os.path.isdir(model_id) else model_id).data in FACE_DATA
-    except KeyError:
-        return False
+    entry = _zoo_entry(model_id)
+    return entry is not None and entry.data in FACE_DATA
 
 
 def model_key(model_id: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
@@ -141,25 +147,17 @@ def register_models(model_ids: list[str]) -> list[tuple[str, str]]:
         key = model_key(model_id, keys_here)
         _models[key] = model_id
         local = os.path.isdir(model_id)
-        try:
-            title = f" · {zoo.entry(Path(model_id).name if local else model_id).title}"
-        except KeyError:
-            title = ""
+        entry = _zoo_entry(model_id)
+        title = f" · {entry.title}" if entry is not None else ""
         menu.append((f"{key}{title}{' (local)' if local else ''}", key))
     return menu
 
 
-def _zoo_entry(model_id: str) -> zoo.ZooEntry | None:
-    try:
-        return zoo.entry(Path(model_id).name if os.path.isdir(model_id) else model_id)
-    except KeyError:
-        return None
-
-
+@functools.lru_cache(maxsize=64)
 def trained_with_holes(model_id: str) -> bool:
     """True for a model trained with holes, which can inpaint: a zoo entry's `holes` flag; for a folder outside the
-    zoo, its `training_config.yaml` (the `masked` or `baseline` recipe with a hole). Models trained without holes
-    fill a hole with a flat patch of the mean colour."""
+    zoo, its `training_config.yaml` (the `masked` or `baseline` recipe with a hole), read once per process. Models
+    trained without holes fill a hole with a flat patch of the mean colour."""
     entry = _zoo_entry(model_id)
     if entry is not None:
         return entry.holes

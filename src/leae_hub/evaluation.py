@@ -39,7 +39,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, IterableDataset
 
 from .regularizers import SIGReg
-from .views import centred_hole_mask, random_hole_mask, square_hole_mask
+from .views import apply_hole, centred_hole_mask, hole_mask_function
 
 # Wang, Simoncelli & Bovik 2003, "Multiscale structural similarity for image quality assessment", Table/eq. 7.
 MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -83,6 +83,17 @@ def psnr(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
     return psnr_from_mse((x.double() - y.double()).square().flatten(1).mean(dim=1), data_range)
 
 
+def _check_region(x: Tensor, y: Tensor, mask: Tensor, metric: str) -> Tensor:
+    """Check an image pair and its region mask [B, 1, H, W] (non-empty in every image); the region's areas [B]."""
+    _check_pair(x, y)
+    if mask.ndim != 4 or mask.shape[0] != x.shape[0] or mask.shape[2:] != x.shape[2:] or mask.shape[1] != 1:
+        raise ValueError(f"mask must have shape [B, 1, H, W] matching the images {tuple(x.shape)}, got {mask.shape}")
+    area = mask.double().flatten(1).sum(dim=1)
+    if (area == 0).any():
+        raise ValueError(f"mask is empty for at least one image: {metric} needs a region (1) in every image")
+    return area
+
+
 def hole_psnr(x: Tensor, y: Tensor, mask: Tensor, data_range: float = 1.0) -> Tensor:
     """PSNR of each image pair over the pixels where `mask` is 1 (all channels), in dB; float64 [B].
 
@@ -90,14 +101,9 @@ def hole_psnr(x: Tensor, y: Tensor, mask: Tensor, data_range: float = 1.0) -> Te
         mask: [B, 1, H, W] with 1 inside the region and 0 outside; every image needs a non-empty
             region.
     """
-    _check_pair(x, y)
-    if mask.ndim != 4 or mask.shape[0] != x.shape[0] or mask.shape[2:] != x.shape[2:] or mask.shape[1] != 1:
-        raise ValueError(f"mask must have shape [B, 1, H, W] matching the images {tuple(x.shape)}, got {mask.shape}")
-    weight = mask.double().expand_as(x)
-    area = weight.flatten(1).sum(dim=1)
-    if (area == 0).any():
-        raise ValueError("mask is empty for at least one image: hole_psnr needs a region (1) in every image")
-    return psnr_from_mse(((x.double() - y.double()).square() * weight).flatten(1).sum(dim=1) / area, data_range)
+    values = _check_region(x, y, mask, "hole_psnr") * x.shape[1]  # hole pixels × channels
+    squared = (x.double() - y.double()).square() * mask.double()
+    return psnr_from_mse(squared.flatten(1).sum(dim=1) / values, data_range)
 
 
 def gaussian_kernel(kernel_size: int = 11, sigma: float = 1.5) -> Tensor:
@@ -168,12 +174,7 @@ def hole_ssim(
     Args:
         mask: [B, 1, H, W] with 1 inside the region and 0 outside; every image needs a non-empty region.
     """
-    _check_pair(x, y)
-    if mask.ndim != 4 or mask.shape[0] != x.shape[0] or mask.shape[2:] != x.shape[2:] or mask.shape[1] != 1:
-        raise ValueError(f"mask must have shape [B, 1, H, W] matching the images {tuple(x.shape)}, got {mask.shape}")
-    area = mask.double().flatten(1).sum(dim=1)
-    if (area == 0).any():
-        raise ValueError("mask is empty for at least one image: hole_ssim needs a region (1) in every image")
+    area = _check_region(x, y, mask, "hole_ssim")
     pad = [kernel_size // 2] * 4
     padded_x, padded_y = F.pad(x.double(), pad, mode="reflect"), F.pad(y.double(), pad, mode="reflect")
     ssim_map = _ssim_maps(padded_x, padded_y, data_range, kernel_size, sigma, reduce=False)[0]  # [B, C, H, W]
@@ -659,9 +660,7 @@ def inpainting_masks(
     from a generator seeded by (seed, index), so a mask depends neither on the batch size nor on the device:
     `square_hole_mask` of area `hole_ratio` with `shape="square"`, `random_hole_mask` of largest area `hole_ratio`
     with `shape="random"`. [len(indices), 1, H, W], 1 = hole."""
-    draw = {"square": square_hole_mask, "random": random_hole_mask}.get(shape)
-    if draw is None:
-        raise ValueError(f"shape must be 'square' or 'random', got {shape!r}")
+    draw = hole_mask_function(shape)
     masks = []
     for index in indices:
         state = np.random.SeedSequence([seed, int(index)]).generate_state(1, dtype=np.uint64)[0]
@@ -681,6 +680,15 @@ def hole_masks(kind: str, indices: Sequence[int], height: int, width: int, seed:
     raise ValueError(f"hole kind must be one of {list(HOLE_KINDS)}, got {kind!r}")
 
 
+def hole_kind_title(kind: str) -> str:
+    """A `HOLE_KINDS` entry in words, for cards and tables: "a centred hole of 25 % of the area", ..."""
+    if kind == "random":
+        return f"random holes (rectangles up to {round(RANDOM_HOLE_MAX_AREA * 100)} % of the area, or brush strokes)"
+    if kind.startswith("centre-") and kind in HOLE_KINDS:
+        return f"a centred hole of {kind.removeprefix('centre-')} % of the area"
+    raise ValueError(f"hole kind must be one of {list(HOLE_KINDS)}, got {kind!r}")
+
+
 def hole_scores(filled: Tensor, x: Tensor, mask: Tensor) -> dict[str, Tensor]:
     """PSNR and SSIM of an inpainting `filled` of `x` inside the hole `mask` and over the whole image, per image:
     `psnr_hole`, `ssim_hole` (`hole_psnr`, `hole_ssim`), `psnr_total`, `ssim_total` (`psnr`, `ssim`); float64 [B]."""
@@ -695,9 +703,7 @@ def hole_scores(filled: Tensor, x: Tensor, mask: Tensor) -> dict[str, Tensor]:
 def mean_fill(x: Tensor, mask: Tensor) -> Tensor:
     """The floor of every inpainter: the hole filled with the per-image, per-channel mean of the visible pixels (the
     colour `LeaeModel.inpaint` puts in the hole before it encodes), the known pixels kept."""
-    keep = 1 - mask
-    visible_mean = (x * keep).sum(dim=(2, 3), keepdim=True) / keep.sum(dim=(2, 3), keepdim=True).clamp_min(1)
-    return x * keep + visible_mean * mask
+    return apply_hole(x, mask, fill="visible-mean")
 
 
 def _raw_pixels(pixel_values: Tensor) -> Tensor:
@@ -1101,6 +1107,7 @@ __all__ = [
     "fid_status",
     "gaussian_kernel",
     "HOLE_KINDS",
+    "hole_kind_title",
     "hole_masks",
     "hole_psnr",
     "hole_scores",

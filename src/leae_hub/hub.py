@@ -58,7 +58,7 @@ from huggingface_hub import (
 from huggingface_hub.utils import validate_repo_id
 
 from .configuration_leae import PRESETS, LeaeConfig
-from .evaluation import Unavailable, metric
+from .evaluation import HOLE_KINDS, Unavailable, hole_kind_title, metric
 from .pipeline_leae import PIPELINE_TASK, LeaeReconstructionPipeline
 from .recipes import RECIPES, RecipeCard
 from .zoo import DATA_SOURCES, data_source
@@ -260,20 +260,13 @@ def model_index_results(
     return results
 
 
-HOLE_TITLES = {
-    "centre-10": "a centred hole of 10 % of the area",
-    "centre-25": "a centred hole of 25 % of the area",
-    "centre-35": "a centred hole of 35 % of the area",
-    "random": "random holes (rectangles up to 45 % of the area, or brush strokes)",
-}
-
-
 def _hole_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
     """One card row per evaluated hole kind: PSNR and SSIM inside the hole, the mean-colour fill's in brackets."""
     rows = []
-    for kind, title in HOLE_TITLES.items():
+    for kind in HOLE_KINDS:
         if not isinstance((metrics.get("holes") or {}).get(kind), dict):
             continue
+        title = hole_kind_title(kind)
         values = [
             f"{_format(metric(metrics, ('holes', kind, 'model', score)), digits)} "
             f"({_format(metric(metrics, ('holes', kind, 'mean_fill', score)), digits)})"

@@ -262,13 +262,23 @@ def random_hole_mask(
 
 
 HoleShape = Literal["square", "random"]
+# The hole shapes: each a (batch_size, height, width, area, generator, device) -> mask function.
+HOLE_SHAPES: dict[str, Callable[..., Tensor]] = {"square": square_hole_mask, "random": random_hole_mask}
+HOLE_FILLS: tuple[str, ...] = ("image-mean", "visible-mean")
+
+
+def hole_mask_function(shape: str) -> Callable[..., Tensor]:
+    """The mask function of a hole shape (`HOLE_SHAPES`); a ValueError naming the shapes otherwise."""
+    if shape not in HOLE_SHAPES:
+        raise ValueError(f"hole shape must be one of {list(HOLE_SHAPES)}, got {shape!r}")
+    return HOLE_SHAPES[shape]
 
 
 def check_hole_options(hole_ratio: float, hole_fill: str, hole_shape: str) -> None:
     """Check a recipe's hole options when it is built (before any training step), naming the option to fix."""
-    if hole_fill not in ("image-mean", "visible-mean"):
+    if hole_fill not in HOLE_FILLS:
         raise ValueError(f"hole_fill must be 'image-mean' or 'visible-mean', got {hole_fill!r}")
-    if hole_shape not in ("square", "random"):
+    if hole_shape not in HOLE_SHAPES:
         raise ValueError(f"hole_shape must be 'square' or 'random', got {hole_shape!r}")
     low = RANDOM_HOLE_MIN_AREA if hole_shape == "random" else 0.0
     if not low <= hole_ratio < 1:
@@ -289,14 +299,8 @@ def inpainting_view(
     `area_ratio`, or brush strokes), the kinds of hole the demo lets a user draw.
     """
     _check_images(x)
-    batch, _, height, width = x.shape
-    if shape == "square":
-        mask = square_hole_mask(batch, height, width, area_ratio, generator, x.device)
-    elif shape == "random":
-        mask = random_hole_mask(batch, height, width, area_ratio, generator, x.device)
-    else:
-        raise ValueError(f"hole shape must be 'square' or 'random', got {shape!r}")
-    mask = mask.to(x.dtype)
+    draw = hole_mask_function(shape)
+    mask = draw(x.shape[0], x.shape[2], x.shape[3], area_ratio, generator, x.device).to(x.dtype)
     return apply_hole(x, mask, fill), mask
 
 
