@@ -1,6 +1,8 @@
 """The MNIST JEPA of the second seed report: the leae-mnist encoder, the digit perturbation and its strength ramp,
 one-sided prediction, the phase-2 decoder probe, and the Euclidean k-NN with weighted scores."""
 
+import math
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -26,17 +28,49 @@ def digits(count: int = 8) -> torch.Tensor:
 
 
 def test_plain_encoder_matches_the_seed_architecture_and_round_trips(tmp_path):
-    model = LeaeModel(LeaeConfig.from_preset("leae-mnist"))
+    # The seed's Encoder: 3 × (conv 3×3 stride 2, BatchNorm2d, SiLU) with 64/128/256 channels, global average
+    # pooling, Linear(256, 128), then LayerNorm(128) twice (one inside its Sequential, one after it).
+    model = LeaeModel(LeaeConfig.from_preset("leae-mnist", latent_norm="layernorm", latent_norm_layers=2))
     stages = model.encoder.backbone.stages
     assert [stage[0].out_channels for stage in stages] == [64, 128, 256]
-    assert all(stage[0].stride == (2, 2) for stage in stages)
+    assert all(stage[0].stride == (2, 2) and stage[0].kernel_size == (3, 3) for stage in stages)
     assert [type(layer).__name__ for layer in stages[0]] == ["Conv2d", "BatchNorm2d", "SiLU"]
+    assert (model.encoder.to_latent.in_features, model.encoder.to_latent.out_features) == (256, 128)
+    assert [type(layer).__name__ for layer in model.encoder.latent_norm] == ["LayerNorm", "LayerNorm"]
     out = model(torch.rand(3, 1, 28, 28))
     assert out.latents.shape == (3, 128) and out.reconstruction.shape == (3, 1, 28, 28)
+    # Each embedding standardised on its own (the layer norms start at unit scale and zero shift).
+    torch.testing.assert_close(out.latents.mean(dim=1), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.latents.var(dim=1, unbiased=False), torch.ones(3), atol=1e-3, rtol=0)
     model.save_pretrained(tmp_path)
     loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert loaded.config.latent_norm == "layernorm" and loaded.config.latent_norm_layers == 2
     x = torch.rand(2, 1, 28, 28)
     torch.testing.assert_close(loaded.encode(x).latents, model.eval().encode(x).latents)
+
+
+def test_layer_norm_latents_do_not_depend_on_the_batch():
+    model = mnist_model(latent_norm="layernorm", latent_norm_layers=2).eval()
+    x = torch.rand(4, 1, 28, 28)
+    torch.testing.assert_close(model.encoder(x)[:1], model.encoder(x[:1]))
+    from leae_hub.judges import build_judge
+
+    conv = LeaeModel(
+        LeaeConfig.from_preset(
+            "leae-11m",
+            image_size=32,
+            hidden_channels=8,
+            pooled_map_channels=16,
+            latent_channels=16,
+            latent_norm="layernorm",
+        )
+    )
+    assert build_judge("ema", "batch").batch_independent(conv.encoder)  # judged batches may be concatenated
+    assert not build_judge("ema", "batch").batch_independent(model.encoder)  # the plain backbone's batch norms
+    with pytest.raises(ValueError, match="needs latent_type='pooled'"):
+        LeaeConfig.from_preset("leae-cifar", latent_norm="layernorm")
+    with pytest.raises(ValueError, match="latent_norm must be"):
+        LeaeConfig.from_preset("leae-mnist", latent_norm="groupnorm")
 
 
 @pytest.mark.parametrize(
@@ -76,6 +110,74 @@ def test_digit_perturbation_is_seeded_bounded_and_grows_with_strength():
     assert change(0.1) < change(1.0)
     with pytest.raises(ValueError, match="strength"):
         V.perturb_digits(x, 1.5)
+
+
+def seed_affine_reference(x: torch.Tensor, u: torch.Tensor, c: float) -> torch.Tensor:
+    """The seed's prepare_transforms + grid_sample, written out image by image from its code, with its random draws
+    (angle, shift x, shift y, scale, shear) given as u in [-1, 1)."""
+    out = []
+    side = x.shape[-1]
+    for image, (a, tx, ty, s, sh) in zip(x, u.tolist(), strict=True):
+        angle = a * c * 30 * math.pi / 180
+        shear = sh * c * 15 * math.pi / 180
+        scale = 1 / (1 + c * 0.1) + (1 / (1 - c * 0.25) - 1 / (1 + c * 0.1)) * (s + 1) / 2
+        theta = torch.tensor(
+            [
+                [scale * math.cos(angle), -scale * math.sin(angle + shear), tx * c * 0.15 * side / (side - 1)],
+                [scale * math.sin(angle), scale * math.cos(angle + shear), ty * c * 0.15 * side / (side - 1)],
+            ]
+        )
+        grid = torch.nn.functional.affine_grid(theta[None], [1, *image.shape], align_corners=True)
+        out.append(torch.nn.functional.grid_sample(image[None], grid, padding_mode="zeros", align_corners=True))
+    return torch.cat(out)
+
+
+def test_seed_affine_is_the_seed_scripts_map():
+    x = digits(6)
+    x[:, :, 10:14, 4:24] = 0.5  # something rotations and shears move
+    for strength in (0.0, 0.4, 1.0):
+        u = torch.rand((6, 5), generator=torch.Generator().manual_seed(7)) * 2 - 1
+        out = V.seed_affine(x, strength, generator=torch.Generator().manual_seed(7))
+        torch.testing.assert_close(out, seed_affine_reference(x, u, strength), atol=1e-5, rtol=0)
+    torch.testing.assert_close(V.seed_affine(x, 0.0), x, atol=1e-5, rtol=0)  # c = 0 (the seed's first epoch)
+
+
+def test_skeleton_thins_strokes_to_one_pixel_inside_them():
+    pytest.importorskip("skimage")
+    x = digits(2)  # a bar 4 px wide and 16 tall
+    thin = V.skeleton(x)
+    assert set(thin.unique().tolist()) <= {0.0, 1.0}
+    assert bool((thin <= (x > 0.5).float()).all())  # inside the stroke
+    assert 0 < thin.sum() <= 2 * 16 and bool((thin.sum(dim=3) <= 2).all())  # at most 2 px across a 4-px bar
+
+
+def test_digit_perturbation_options_follow_the_seeds_code():
+    pytest.importorskip("skimage")
+    x = digits(64)
+    x[:, :, 6:10, 8:20] = 1.0  # a "7": a bar and a top stroke
+    candidates = [x, V.skeleton(x), V.dilate(x)]
+    candidates += [1 - image for image in candidates]
+    # ramp=all at strength 0: no affine map, no noise, no salt-and-pepper: each image is x, its skeleton or its
+    # dilation, maybe inverted; skeletons are drawn for about a third of the images.
+    out = V.perturb_digits(x, 0.0, torch.Generator().manual_seed(1), ramp="all", erosion="skeleton", affine="seed")
+    kinds = [next(k for k, c in enumerate(candidates) if torch.allclose(out[i], c[i], atol=1e-5)) for i in range(64)]
+    assert sum(kind % 3 == 1 for kind in kinds) >= 10
+    # ramp=affine (the seed's): at strength 0 the affine map is the identity but noise and salt-and-pepper are full.
+    seed_like = V.perturb_digits(x, 0.0, torch.Generator().manual_seed(1), ramp="affine", erosion="skeleton")
+    noise = min((seed_like - c).abs().mean() for c in candidates)
+    assert noise > 0.15  # Gaussian noise of std 0.3 (clamped) and 5 % salt-and-pepper
+    with pytest.raises(ValueError, match="erosion"):
+        V.perturb_digits(x, 1.0, erosion="opening")
+
+
+def test_seed_predictor_is_a_plain_silu_mlp():
+    recipe = build_recipe("jepa", predictor_hidden=128, predictor_norm="none", predictor_activation="silu")
+    predictor = recipe.build_predictor(LeaeModel(LeaeConfig.from_preset("leae-mnist", hidden_channels=8)))
+    layers = [type(layer).__name__ for layer in predictor]
+    assert layers == ["Flatten", "Linear", "Identity", "SiLU", "Linear", "Unflatten"]
+    assert (predictor[1].in_features, predictor[1].out_features, predictor[4].out_features) == (128, 128, 128)
+    with pytest.raises(ValueError, match="predictor_norm"):
+        build_recipe("jepa", predictor_norm="batchnorm")
 
 
 def test_one_sided_jepa_predicts_the_clean_digit_and_ramps_the_strength():

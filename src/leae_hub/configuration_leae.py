@@ -62,7 +62,14 @@ BACKBONE_KWARGS = frozenset(
     {"img_size", "patch_size", "window_size", "embed_dim", "depth", "depths", "num_heads", "mlp_ratio"}
     | {"drop_rate", "drop_path_rate", "output_stride", "global_pool"}
 )
-_INT_FIELDS = ("image_size", "in_channels", "hidden_channels", "latent_channels", "pooled_map_channels")
+_INT_FIELDS = (
+    "image_size",
+    "in_channels",
+    "hidden_channels",
+    "latent_channels",
+    "pooled_map_channels",
+    "latent_norm_layers",
+)
 
 
 @strict
@@ -76,8 +83,9 @@ class LeaeConfig(PreTrainedConfig):
     `latent_channels` values). `encoder_type="plain"` is the small CNN of the MNIST JEPA run: three 3×3 stride-2
     convs (hidden, 2·hidden, 4·hidden channels), each with batch norm and SiLU, global average pooling, and one linear
     layer to a pooled latent; its decoder starts from a map of side image_size / 4 with 4·hidden channels.
-    A batch norm normalises the latent. The decoder mirrors the encoder with nearest-upsample residual blocks (learned
-    1×1 shortcut) and a sigmoid head, so reconstructions lie in [0, 1].
+    A batch norm normalises the latent (or, for a pooled latent, `latent_norm_layers` LayerNorms, as the MNIST JEPA
+    seed's encoder ends in two; or nothing). The decoder mirrors the encoder with nearest-upsample residual blocks
+    (learned 1×1 shortcut) and a sigmoid head, so reconstructions lie in [0, 1].
 
     Args:
         image_size (`int`, defaults to 128): side of the square input images, divisible by the encoder stride.
@@ -86,9 +94,12 @@ class LeaeConfig(PreTrainedConfig):
         latent_type (`str`, defaults to `"spatial"`): `"spatial"` (a map of stride 8) or `"pooled"` (a vector).
         latent_channels (`int`, defaults to 32): channels of the spatial latent, or length of the pooled latent.
         pooled_map_channels (`int`, defaults to 128): channels of the map that the pooled latent is computed from.
-        latent_norm (`str`, defaults to `"batchnorm"`): `"batchnorm"` or `"none"`.
+        latent_norm (`str`, defaults to `"batchnorm"`): `"batchnorm"`, `"layernorm"` (each latent vector standardised
+            on its own, then scaled and shifted: pooled latents only) or `"none"`.
         latent_norm_momentum (`float`, defaults to 0.1): momentum of the latent batch norm's running statistics.
-        latent_norm_eps (`float`, defaults to 1e-5): epsilon of the latent batch norm.
+        latent_norm_eps (`float`, defaults to 1e-5): epsilon of the latent batch norm or layer norms.
+        latent_norm_layers (`int`, defaults to 1): how many LayerNorms follow each other with `"layernorm"` (the
+            MNIST JEPA seed's encoder has 2).
         encoder_type (`str`, defaults to `"residual"`): `"residual"` (the stem and residual down blocks) or
             `"plain"` (three conv–batch-norm–SiLU stages and global pooling; needs `latent_type="pooled"`).
         encoder_backbone (`str`, *optional*): a timm model name; replaces the conv encoder by that model
@@ -114,9 +125,10 @@ class LeaeConfig(PreTrainedConfig):
     latent_type: Literal["spatial", "pooled"] = "spatial"
     latent_channels: int = 32
     pooled_map_channels: int = 128
-    latent_norm: Literal["batchnorm", "none"] = "batchnorm"
+    latent_norm: Literal["batchnorm", "layernorm", "none"] = "batchnorm"
     latent_norm_momentum: float = 0.1
     latent_norm_eps: float = 1e-5
+    latent_norm_layers: int = 1
     encoder_type: Literal["residual", "plain"] = "residual"
     encoder_backbone: str | None = None
     encoder_backbone_kwargs: dict | None = None
@@ -152,8 +164,13 @@ class LeaeConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must be a positive integer, got {value}.")
         if self.latent_type not in ("spatial", "pooled"):
             raise ValueError(f"latent_type must be 'spatial' or 'pooled', got {self.latent_type!r}.")
-        if self.latent_norm not in ("batchnorm", "none"):
-            raise ValueError(f"latent_norm must be 'batchnorm' or 'none', got {self.latent_norm!r}.")
+        if self.latent_norm not in ("batchnorm", "layernorm", "none"):
+            raise ValueError(f"latent_norm must be 'batchnorm', 'layernorm' or 'none', got {self.latent_norm!r}.")
+        if self.latent_norm == "layernorm" and self.latent_type != "pooled":
+            raise ValueError(
+                "latent_norm='layernorm' normalises a latent vector, so it needs latent_type='pooled' (got "
+                f"{self.latent_type!r}): use latent_norm='batchnorm' for a spatial latent."
+            )
         for name in ("latent_norm_momentum", "latent_norm_eps"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:

@@ -43,7 +43,7 @@ class Judge(nn.Module):
     def batch_independent(self, encoder: LeaeEncoder) -> bool:
         """True when each image's latent does not depend on the rest of the judged batch, so that several judge
         calls can be concatenated into one without changing the result."""
-        return batch_separable(encoder) and (self.norm_mode == "running" or encoder.config.latent_norm == "none")
+        return batch_separable(encoder) and (self.norm_mode == "running" or encoder.config.latent_norm != "batchnorm")
 
     def many(self, encoder: LeaeEncoder, images: Sequence[Tensor]) -> list[Tensor]:
         """`[self(encoder, x) for x in images]` in as few encoder calls as the result allows.

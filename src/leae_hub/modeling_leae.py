@@ -192,7 +192,7 @@ class LeaeTimmBackbone(nn.Module):
 
 
 class LeaeEncoder(nn.Module):
-    """Backbone, optional pooling through one linear layer, and the latent batch norm.
+    """Backbone, optional pooling through one linear layer, and the latent norm (batch norm, layer norms or none).
 
     Takes any float tensor (no input checks), so recipes can call it on views outside [0, 1]; [`LeaeModel.encode`]
     is the checked public entry point.
@@ -213,11 +213,21 @@ class LeaeEncoder(nn.Module):
             self.latent_norm = norm_class(
                 config.latent_channels, eps=config.latent_norm_eps, momentum=config.latent_norm_momentum
             )
+        elif config.latent_norm == "layernorm":
+            self.latent_norm = nn.Sequential(
+                *(
+                    nn.LayerNorm(config.latent_channels, eps=config.latent_norm_eps)
+                    for _ in range(config.latent_norm_layers)
+                )
+            )
 
     def normalize(self, latents: torch.Tensor, norm_mode: NormMode = "auto") -> torch.Tensor:
-        """Apply the latent batch norm; `norm_mode` chooses batch or running statistics (see `NormMode`)."""
+        """Apply the latent norm. For a batch norm, `norm_mode` chooses batch or running statistics (see `NormMode`);
+        layer norms standardise each latent on its own, whatever the mode."""
         if self.config.latent_norm == "none":
             return latents
+        if self.config.latent_norm == "layernorm":
+            return self.latent_norm(latents)
         norm = self.latent_norm
         if norm_mode == "auto":
             return norm(latents)
@@ -341,6 +351,9 @@ class LeaePreTrainedModel(PreTrainedModel):
                 fan_in = module.weight[0].numel()
                 bound = 1.0 / math.sqrt(fan_in)
                 init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             init.ones_(module.weight)
             init.zeros_(module.bias)

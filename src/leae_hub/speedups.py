@@ -165,7 +165,7 @@ class _FastEncoder:
         features = self.backbone(pixel_values)  # [B, C_map, H/r, W/r]
         if self.config.latent_type == "pooled":
             features = self.to_latent(features.flatten(1))  # [B, D]
-        norm = getattr(self, "latent_norm", None)
+        norm = self.latent_norm if self.config.latent_norm == "batchnorm" else None
         use_batch = norm is not None and (norm_mode == "batch" or (norm_mode == "auto" and norm.training))
         if groups > 1 and use_batch:
             return _grouped_batch_norm(norm, features, groups, update=norm_mode == "auto").contiguous()

@@ -88,6 +88,8 @@ class ModelArguments:
     latent_type: str | None = field(default=None, metadata={"help": "spatial or pooled"})
     latent_channels: int | None = None
     pooled_map_channels: int | None = None
+    latent_norm: str | None = field(default=None, metadata={"help": "batchnorm, layernorm (pooled latents) or none"})
+    latent_norm_layers: int | None = field(default=None, metadata={"help": "LayerNorms stacked with layernorm"})
     encoder_backbone: str | None = field(default=None, metadata={"help": "a timm model name for the encoder"})
     init_from: str | None = field(default=None, metadata={"help": "start from this saved model (dir or repo id)"})
 

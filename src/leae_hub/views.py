@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -485,30 +486,110 @@ def salt_and_pepper(x: Tensor, amount: float = 0.05, generator: torch.Generator 
     return torch.where(hit, (u[:, 1:] < 0.5).to(x.dtype), x)
 
 
-def perturb_digits(x: Tensor, strength: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-    """The MNIST JEPA perturbation of the second seed report, per image, at `strength` in [0, 1]:
+def seed_affine(x: Tensor, strength: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    """The MNIST JEPA seed's own random affine map at coefficient c = `strength` (its `prepare_transforms`).
 
-    a random affine map (rotation ±30°·s, shear ±15°·s, translation ±0.15·s, scale in 1 ± 0.2·s), then erosion or
-    dilation (3×3, probability 1/3 each, else neither), inversion 1 − x (probability 1/2), salt-and-pepper on
-    0.05·s of the pixels, and Gaussian noise of std 0.3·s, clamped to [0, 1]. `strength` scales the magnitudes, not
-    the probabilities; the training ramps it up with progress.
+    Per image: angle a in ±30°·c, shear h in ±15°·c, s uniform in [1/(1 + 0.1c), 1/(1 − 0.25c)], shifts t_x, t_y
+    uniform in ±0.15c·W pixels; the sampling grid (output → input, `align_corners=True`) is
+
+        [[s·cos a, −s·sin(a + h), t_x / (W − 1)], [s·sin a, s·cos(a + h), t_y / (H − 1)]],
+
+    so the content is scaled by 1/s ∈ [1 − 0.25c, 1 + 0.1c] and moved by at most 0.15c·W/2 pixels (a shift of
+    t / (W − 1) normalised units is t / 2 pixels). Bilinear, zeros outside. `random_affine` is the lab's own
+    parametrisation (scale 1 ± 0.2c, shift up to 0.15c·W, `align_corners=False`).
     """
     _check_images(x)
     _check_ratio(strength, "strength")
+    batch, _, height, width = x.shape
+    u = _random(torch.rand, (batch, 5), generator, "cpu") * 2 - 1  # [B, 5] in [-1, 1)
+    angle = math.radians(30.0 * strength) * u[:, 0]
+    shift_x = 0.15 * strength * width * u[:, 1]
+    shift_y = 0.15 * strength * height * u[:, 2]
+    low, high = 1 / (1 + 0.1 * strength), 1 / (1 - 0.25 * strength)
+    scale = low + (high - low) * (u[:, 3] + 1) / 2
+    shear = math.radians(15.0 * strength) * u[:, 4]
+    theta = torch.stack(
+        [
+            torch.stack([scale * angle.cos(), -scale * (angle + shear).sin(), shift_x / (width - 1)], dim=1),
+            torch.stack([scale * angle.sin(), scale * (angle + shear).cos(), shift_y / (height - 1)], dim=1),
+        ],
+        dim=1,
+    ).to(x.device, x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=True)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def skeleton(x: Tensor, threshold: float = 0.5) -> Tensor:
+    """Thin each image's strokes to one-pixel-wide lines: x > `threshold` skeletonised (Zhang & Suen 1984, "A fast
+    parallel algorithm for thinning digital patterns", with scikit-image's `skeletonize`), 1 on the skeleton and 0
+    elsewhere, per image and channel. The MNIST JEPA seed's "erosion". Needs scikit-image (`pip install
+    "leae-hub[lab]"`); runs on the CPU, one image at a time."""
+    _check_images(x)
+    try:
+        from skimage.morphology import skeletonize
+    except ImportError as error:
+        raise ImportError('the skeleton view needs scikit-image: pip install "leae-hub[lab]"') from error
+    binary = (x > threshold).cpu().numpy()
+    thinned = [[skeletonize(channel) for channel in image] for image in binary]
+    return torch.as_tensor(np.stack(thinned), dtype=x.dtype, device=x.device)
+
+
+DIGIT_RAMPS = ("all", "affine")
+DIGIT_EROSIONS = ("min-pool", "skeleton")
+DIGIT_AFFINES = ("lab", "seed")
+
+
+def perturb_digits(
+    x: Tensor,
+    strength: float = 1.0,
+    generator: torch.Generator | None = None,
+    ramp: str = "all",
+    erosion: str = "min-pool",
+    affine: str = "lab",
+) -> Tensor:
+    """The MNIST JEPA perturbation of the second seed report, per image, at `strength` s in [0, 1]:
+
+    a random affine map, then erosion or dilation (probability 1/3 each, else neither), inversion 1 − x
+    (probability 1/2), salt-and-pepper on 0.05 of the pixels, and Gaussian noise of std 0.3, clamped to [0, 1].
+    The probabilities never change; the options say what `strength` scales and how:
+
+    - `ramp`: `all` scales every magnitude (affine ranges, salt-and-pepper amount, noise std) by s; `affine` (the
+      seed's code) only the affine map's, the rest at full strength from the start;
+    - `erosion`: `min-pool` (3×3 grey-level minimum) or `skeleton` (the seed's: binarise at 0.5 and skeletonise,
+      `skeleton`); dilation is the 3×3 maximum in both;
+    - `affine`: `lab` (`random_affine`: rotation ±30°·s, shear ±15°·s, shift ±0.15·s, scale 1 ± 0.2·s) or `seed`
+      (`seed_affine`, the seed's own map and ranges).
+    """
+    _check_images(x)
+    _check_ratio(strength, "strength")
+    options = ((ramp, DIGIT_RAMPS, "ramp"), (erosion, DIGIT_EROSIONS, "erosion"), (affine, DIGIT_AFFINES, "affine"))
+    for value, valid, name in options:
+        if value not in valid:
+            raise ValueError(f"perturb_digits {name} must be one of {valid}, got {value!r}.")
     batch = x.shape[0]
-    x = random_affine(
-        x,
-        max_rotation_deg=30.0 * strength,
-        scale=(1 - 0.2 * strength, 1 + 0.2 * strength),
-        max_shear_deg=15.0 * strength,
-        max_translate=0.15 * strength,
-        generator=generator,
-    )
+    if affine == "seed":
+        x = seed_affine(x, strength, generator)
+    else:
+        x = random_affine(
+            x,
+            max_rotation_deg=30.0 * strength,
+            scale=(1 - 0.2 * strength, 1 + 0.2 * strength),
+            max_shear_deg=15.0 * strength,
+            max_translate=0.15 * strength,
+            generator=generator,
+        )
     choice = _random(torch.rand, (batch, 2), generator, x.device).to(x.dtype).view(batch, 2, 1, 1, 1)
-    x = torch.where(choice[:, 0] < 1 / 3, erode(x), torch.where(choice[:, 0] < 2 / 3, dilate(x), x))
+    if erosion == "skeleton":  # only the images drawn for erosion: skeletonising is slow
+        eroded, rows = x.clone(), choice[:, 0].flatten() < 1 / 3
+        if bool(rows.any()):
+            eroded[rows] = skeleton(x[rows])
+    else:
+        eroded = erode(x)
+    x = torch.where(choice[:, 0] < 1 / 3, eroded, torch.where(choice[:, 0] < 2 / 3, dilate(x), x))
     x = torch.where(choice[:, 1] < 0.5, invert(x), x)
-    x = salt_and_pepper(x, 0.05 * strength, generator=generator)
-    return additive_noise(x, std=0.3 * strength, generator=generator)
+    rest = strength if ramp == "all" else 1.0
+    x = salt_and_pepper(x, 0.05 * rest, generator=generator)
+    return additive_noise(x, std=0.3 * rest, generator=generator)
 
 
 # -------------------------------------------------------------------------------------------------------- registry

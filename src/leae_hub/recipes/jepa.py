@@ -34,12 +34,18 @@ JEPA_REGULARIZERS = ("sigreg", "coding-rate", "vicreg", "none")
 
 
 def _augment(
-    x: Tensor, augmentations: Sequence[str], generator: torch.Generator, probability: float, strength: float = 1.0
+    x: Tensor,
+    augmentations: Sequence[str],
+    generator: torch.Generator,
+    probability: float,
+    strength: float = 1.0,
+    digit_options: dict[str, str] | None = None,
 ) -> Tensor:
     """Apply each augmentation to each image independently with `probability` (per-image draws from `generator`).
 
     `strength` in [0, 1] scales the random magnitudes (affine ranges, noise std, salt-and-pepper amount, the digit
-    perturbation's strength); 1 gives each augmentation's default.
+    perturbation's strength); 1 gives each augmentation's default. `digit_options` are the keyword options of
+    `views.perturb_digits` (`ramp`, `erosion`, `affine`).
 
     Per-image draws matter: one draw per batch would, e.g., invert whole batches, a change the latent batch norm
     removes on its own, so the two views would differ far less than intended.
@@ -62,7 +68,7 @@ def _augment(
         elif name == "salt-and-pepper":
             changed = V.salt_and_pepper(x, 0.05 * strength, generator=generator)
         elif name == "digit-perturbation":
-            changed = V.perturb_digits(x, strength, generator=generator)
+            changed = V.perturb_digits(x, strength, generator=generator, **(digit_options or {}))
         elif name == "invert":
             changed = V.invert(x)
         elif name == "erode":
@@ -100,9 +106,17 @@ class JEPARecipe(Recipe):
         augment_probability: the chance that each augmentation is applied to an image.
         augment_strength_start: s₀, the augmentation strength at the first step, in [0, 1]; it ramps linearly to 1
             at the last step (1: constant strength).
+        digit_ramp: what the strength scales in `digit-perturbation`: `all` its magnitudes, or `affine` only the
+            affine map's (the seed's code: noise, salt-and-pepper and morphology at full strength from the start).
+        digit_erosion: the erosion of `digit-perturbation`: `min-pool` (3×3 minimum) or `skeleton` (the seed's
+            skeletonisation; needs scikit-image).
+        digit_affine: the affine map of `digit-perturbation`: `lab` (scale 1 ± 0.2) or `seed` (the seed's own map,
+            `views.seed_affine`: scale 1 − 0.25 to 1 + 0.1, half the shift).
         target_view: `augmented` (the target encoder sees a second random view) or `clean` (the image itself).
         predictor: `mlp` (on the flattened latent) or `conv` (3×3 convolutions on a spatial latent).
         predictor_hidden: the predictor's hidden width (features or channels).
+        predictor_norm: the MLP predictor's hidden norm: `layernorm` or `none` (the MNIST seed's).
+        predictor_activation: the MLP predictor's activation: `gelu` or `silu` (the MNIST seed's).
         target: `ema` (an EMA teacher) or `stop-grad` (the encoder itself, teacherless).
         ema_decay: the EMA teacher's decay (its starting value with the cosine schedule).
         ema_schedule: `cosine` (the decay rises to 1 over the run) or `constant`.
@@ -139,9 +153,14 @@ class JEPARecipe(Recipe):
         augmentations: Sequence[str] = ("affine", "noise", "invert", "erode", "dilate"),
         augment_probability: float = 0.5,
         augment_strength_start: float = 1.0,
+        digit_ramp: str = "all",
+        digit_erosion: str = "min-pool",
+        digit_affine: str = "lab",
         target_view: str = "augmented",
         predictor: str = "mlp",
         predictor_hidden: int = 512,
+        predictor_norm: str = "layernorm",
+        predictor_activation: str = "gelu",
         target: str = "ema",
         ema_decay: float = 0.996,
         ema_schedule: str = "cosine",
@@ -165,6 +184,11 @@ class JEPARecipe(Recipe):
             (ema_schedule, JEPA_EMA_SCHEDULES, "ema_schedule"),
             (regularizer, JEPA_REGULARIZERS, "regularizer"),
             (predictor, ("mlp", "conv"), "predictor"),
+            (predictor_norm, ("layernorm", "none"), "predictor_norm"),
+            (predictor_activation, ("gelu", "silu"), "predictor_activation"),
+            (digit_ramp, V.DIGIT_RAMPS, "digit_ramp"),
+            (digit_erosion, V.DIGIT_EROSIONS, "digit_erosion"),
+            (digit_affine, V.DIGIT_AFFINES, "digit_affine"),
             (prediction_loss, ("cosine", "mse"), "prediction_loss"),
         ):
             if value not in valid:
@@ -175,10 +199,13 @@ class JEPARecipe(Recipe):
         self.augmentations = tuple(augmentations)
         self.augment_probability = augment_probability
         self.augment_strength_start = augment_strength_start
+        self.digit_options = {"ramp": digit_ramp, "erosion": digit_erosion, "affine": digit_affine}
         self.target_view = target_view
         self.ema_schedule = ema_schedule
         self.predictor_kind = predictor
         self.predictor_hidden = predictor_hidden
+        self.predictor_norm = predictor_norm
+        self.predictor_activation = predictor_activation
         self.target = target
         self.ema_decay = ema_decay
         self.total_steps = total_steps
@@ -214,11 +241,12 @@ class JEPARecipe(Recipe):
                 )
             else:
                 dim = math.prod(model.latent_shape)
+                norm = nn.LayerNorm(self.predictor_hidden) if self.predictor_norm == "layernorm" else nn.Identity()
                 self.predictor = nn.Sequential(
                     nn.Flatten(),
                     nn.Linear(dim, self.predictor_hidden),
-                    nn.LayerNorm(self.predictor_hidden),
-                    nn.GELU(),
+                    norm,
+                    nn.GELU() if self.predictor_activation == "gelu" else nn.SiLU(),
                     nn.Linear(self.predictor_hidden, dim),
                     nn.Unflatten(1, model.latent_shape),
                 )
@@ -248,11 +276,9 @@ class JEPARecipe(Recipe):
         x = batch["pixel_values"]
         generator = self.generator(step)
         strength = self.augment_strength(step)
-        context = _augment(x, self.augmentations, generator, self.augment_probability, strength)
-        if self.target_view == "clean":
-            target_view = x
-        else:
-            target_view = _augment(x, self.augmentations, generator, self.augment_probability, strength)
+        augment = (self.augmentations, generator, self.augment_probability, strength, self.digit_options)
+        context = _augment(x, *augment)
+        target_view = x if self.target_view == "clean" else _augment(x, *augment)
         z = model.encoder(context)
         prediction = self.build_predictor(model)(z)
         with torch.no_grad():
