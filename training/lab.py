@@ -2,6 +2,7 @@
 
     python training/lab.py mog [--methods energy dsm ...] [--seeds 0 1 2] [--out docs/lab]
     python training/lab.py noisy-tv [--sigmas 0 2 4 8 10] [--seeds 0 1 2] [--out docs/lab]
+    python training/lab.py noisy-tv-table [--json docs/lab/noisy_tv.json]   # the seed comparison, no training
 
 Each command writes its figures under OUT/mog/ or OUT/noisy_tv/, its numbers to OUT/mog.json or OUT/noisy_tv.json
 (every seed, plus mean and std), and prints (and writes to OUT/*_table.md) markdown tables of mean ± std over seeds.
@@ -155,6 +156,7 @@ def run_noisy_tv(args: argparse.Namespace) -> None:
     text += f"\n\nseeds {args.seeds}, {args.steps} steps, {elapsed:.0f} s in all"
     print(text)
     (out / "noisy_tv_table.md").write_text(text + "\n")
+    write_seed_comparison(per_run, args.models, out / "noisy_tv_seed_table.md")
     payload = {
         "command": " ".join(["python", "training/lab.py", *sys.argv[1:]]),
         "seeds": args.seeds,
@@ -165,6 +167,38 @@ def run_noisy_tv(args: argparse.Namespace) -> None:
         "runs": per_run,
     }
     (out / "noisy_tv.json").write_text(json.dumps(payload, indent=1) + "\n")
+
+
+def write_seed_comparison(per_run: list[dict], models: list[str], path: Path) -> str:
+    """Markdown: at every σ of the sweep that the seed's figure has, each model's R² of s_{t+1} in the seed's single
+    run against ours (mean ± std over seeds, and every seed's own value); printed and written to `path`."""
+    rows = []
+    for name in models:
+        for sigma in sorted({r["sigma"] for r in per_run}):
+            if sigma != int(sigma) or not 0 <= sigma < len(noisy_tv.SEED_FIGURE_R2[name]):
+                continue
+            values = [r["r2"][name] for r in sorted(per_run, key=lambda r: r["seed"]) if r["sigma"] == sigma]
+            rows.append(
+                [
+                    name,
+                    f"{sigma:g}",
+                    f"{noisy_tv.SEED_FIGURE_R2[name][int(sigma)]:.2f}",
+                    mean_std(values, 2),
+                    ", ".join(f"{value:.2f}" for value in values),
+                ]
+            )
+    header = ["model", "σ", "seed's figure (1 run)", "ours, mean ± std", "ours, each seed"]
+    text = "Test R² of s_{t+1}, the seed's figure against ours, σ by σ:\n\n" + table(header, rows)
+    print(text)
+    path.write_text(text + "\n")
+    return text
+
+
+def run_noisy_tv_table(args: argparse.Namespace) -> None:
+    """Re-render the seed comparison from a sweep's JSON, without training."""
+    payload = json.loads(Path(args.json).read_text())
+    models = [name for name in noisy_tv.MODELS if name in payload["runs"][0]["r2"]]
+    write_seed_comparison(payload["runs"], models, Path(args.json).with_name("noisy_tv_seed_table.md"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,6 +212,8 @@ def main(argv: list[str] | None = None) -> None:
     p_tv.add_argument("--models", nargs="+", default=list(noisy_tv.MODELS), choices=noisy_tv.MODELS)
     p_tv.add_argument("--steps", type=int, default=10_000, help="full-batch Adam steps (the seed's 10,000)")
     p_tv.add_argument("--plot-sigma", type=float, default=8.0, help="σ of the time-series and phase-plane figures")
+    p_table = sub.add_parser("noisy-tv-table", help="the seed comparison of a noisy-TV sweep, from its JSON")
+    p_table.add_argument("--json", default="docs/lab/noisy_tv.json")
     for p in (p_mog, p_tv):
         p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
         p.add_argument("--out", default="docs/lab")
@@ -186,6 +222,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     if args.family == "mog":
         run_mog(args)
+    elif args.family == "noisy-tv-table":
+        run_noisy_tv_table(args)
     else:
         run_noisy_tv(args)
 

@@ -27,6 +27,16 @@ from torch import Tensor, nn
 
 OBS_DIM, SIGNAL_DIM, DISTRACTOR_DIM, LATENT_DIM = 20, 4, 4, 4
 MODELS: tuple[str, ...] = ("VAE", "AR", "JEPA", "VJEPA", "BJEPA")
+# The seed's figure "Noisy-TV Toy Experiment: R² vs sigma" (imgs/photo_R2.jpg of CICS-Oleg/
+# JointEmbeddingArchitecturesTutorial): test R² of s_{t+1} per model at σ = 0, 1, …, 10, one run (its seed 111), read
+# off the plot to about ±0.01.
+SEED_FIGURE_R2: dict[str, tuple[float, ...]] = {
+    "VAE": (0.92, 0.57, 0.18, 0.05, 0.00, 0.00, 0.02, 0.02, 0.01, 0.01, 0.01),
+    "AR": (0.99, 0.76, 0.32, 0.15, 0.08, 0.05, 0.03, 0.02, 0.02, 0.01, 0.01),
+    "JEPA": (0.82, 0.97, 0.96, 0.95, 0.80, 0.67, 0.99, 0.83, 0.72, 0.74, 0.80),
+    "VJEPA": (0.85, 0.96, 0.89, 0.88, 0.99, 0.99, 0.98, 0.84, 0.64, 0.72, 0.66),
+    "BJEPA": (0.75, 0.77, 0.76, 0.63, 0.71, 0.70, 0.71, 0.70, 0.69, 0.69, 0.67),
+}
 
 
 # --------------------------------------------------------------------------------------------------------------------
