@@ -240,6 +240,18 @@ TRAIN_CASES = [
         ValueError,
         "decoder_probe_steps must be at least 0, got -1",
     ),
+    ("negative sigreg_weight", ["--sigreg_weight", "-1"], ValueError, "sigreg_weight must be 0 or more (a negative"),
+    ("crop_ratio 0", ["--crop_ratio", "0"], ValueError, "crop_ratio must lie in (0, 1]"),
+    ("crop_ratio 2", ["--crop_ratio", "2"], ValueError, "crop_ratio must lie in (0, 1]"),
+    ("empty output_dir", ["--output_dir", ""], ValueError, "output_dir is empty"),
+    ("blank output_dir", ["--output_dir", "  "], ValueError, "output_dir is empty"),
+    ("bad push_to_hub", ["--push_to_hub", "me/my model"], ValueError, "push_to_hub 'me/my model' is not a Hub repo id"),
+    (
+        "negative regularizer_weight",
+        ["--config", str(SHAPES.parent / "cifar10-32-jepa.yaml"), "--regularizer_weight", "-0.5"],
+        ValueError,
+        "regularizer_weight must be 0 or more, got -0.5",
+    ),
     ("missing config", ["--config", "nowhere/none.yaml"], FileNotFoundError, "Configs that exist: "),
     ("config without file", ["--config"], ValueError, "--config needs a YAML file"),
 ]
@@ -250,6 +262,28 @@ def test_training_settings(what, argv, error, words):
     with pytest.raises(error) as raised:
         training.parse_config(argv if "--config" in argv else ["--config", str(SHAPES), *argv])
     assert words in str(raised.value), str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("output_dir", "repo_id"),
+    [
+        ("runs/my run", "org/leae-my-run"),
+        ("runs/run-été", "org/leae-run-ete"),
+        ("runs/--x..y--", "org/leae-x.y"),
+        ("runs/日本", "org/leae-run"),
+    ],
+)
+def test_any_output_folder_name_gives_a_valid_card_repo_id(output_dir, repo_id):
+    config = training.parse_config(["--config", str(SHAPES), "--output_dir", output_dir])
+    assert training.card_repo_id(config) == repo_id
+    hub.validate_repo_id(training.card_repo_id(config))
+
+
+def test_the_current_folder_as_output_dir_names_the_card_after_it(tmp_path, monkeypatch):
+    (tmp_path / "My Run").mkdir()
+    monkeypatch.chdir(tmp_path / "My Run")
+    config = training.parse_config(["--config", str(SHAPES), "--output_dir", "."])
+    assert training.card_repo_id(config) == "org/leae-My-Run"
 
 
 def test_a_missing_config_lists_the_configs_that_exist():
@@ -269,6 +303,13 @@ YAML_CASES = [
     ("broken YAML", "recipe: [masked\n", ValueError, "is not valid YAML"),
     ("num_epochs 0", "max_steps: null\nnum_epochs: 0\n", ValueError, "num_epochs must be a positive number, got 0"),
     ("neither length", "max_steps: null\n", ValueError, "Set max_steps or num_epochs"),
+    ("bool max_steps", "max_steps: true\n", ValueError, "max_steps in"),
+    ("null data", "data: null\n", ValueError, "data in"),
+    ("number data", "data: 10\n", ValueError, "must be a string, got 10 (int)"),
+    ("string batch_size", "batch_size: '32'\n", ValueError, "batch_size in"),
+    ("float batch_size", "batch_size: 3.5\n", ValueError, "must be a whole number, got 3.5 (float)"),
+    ("bool learning_rate", "learning_rate: yes\n", ValueError, "learning_rate in"),
+    ("string views", "views: crop\n", ValueError, "views in"),
 ]
 
 

@@ -41,6 +41,7 @@ import re
 import shutil
 import sys
 import tempfile
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,17 @@ MODEL_INDEX_METRICS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ),
     ("rankme", "RankMe (effective rank)", ("collapse", "rankme"), "image-feature-extraction", "Latent diagnostics"),
 )
+
+
+def repo_name(text: str, fallback: str = "model") -> str:
+    """A Hub repo name made from any text (a run folder's name, say): accents dropped, every run of characters other
+    than letters, digits, `_` and `.` turned into one `-`, no `-` or `.` at either end, at most 80 characters;
+    `fallback` when nothing is left. The result always passes `huggingface_hub.utils.validate_repo_id`."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^A-Za-z0-9_.]+", "-", ascii_text)
+    name = re.sub(r"\.{2,}", ".", name)
+    name = name[:80].strip("-._")
+    return name or fallback
 
 
 def recipe_card(recipe: str) -> RecipeCard:

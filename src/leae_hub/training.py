@@ -43,6 +43,8 @@ import shutil
 import sys
 import tempfile
 import time
+import types
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,7 @@ import yaml
 from accelerate import Accelerator
 from accelerate.tracking import get_available_trackers
 from accelerate.utils import DataLoaderConfiguration, set_seed
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -64,7 +67,7 @@ from .configuration_leae import PRESETS, LeaeConfig
 from .data import build_dataset, first_readable, readable_items
 from .evaluation import evaluate_model, grid_array, hole_psnr, jsonable, mean_fill, psnr, sample_grid
 from .hardware import choose_mixed_precision, cpu_isa
-from .hub import publish, render_card, resolve_token, write_card
+from .hub import publish, render_card, repo_name, resolve_token, write_card
 from .image_processing_leae import LeaeImageProcessor
 from .modeling_leae import LeaeModel
 from .recipes import RECIPES, Recipe, RecipeOption, Stage, build_recipe, check_options
@@ -290,12 +293,63 @@ def parse_config(argv: list[str] | None = None, prog: str | None = None) -> RunC
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"Unknown key {key!r} in {config_path}.{hint}")
+    check_config_types(values or {}, parser, config_path)
     parser.set_defaults(**(values or {}))
     model, data, recipe, train = parser.parse_args_into_dataclasses(args=argv)
     options = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "recipe" and v is not None}
     config = RunConfig(model, data, recipe.recipe, options, train)
     validate(config)
     return config
+
+
+def check_config_types(values: dict[str, Any], parser: HfArgumentParser, path: Path | None) -> None:
+    """Refuse a YAML value of the wrong type before it is used: argparse applies no type to file values, so
+    `max_steps: true` would train one step and `data: null` fail deep inside. Raises a `ValueError` naming the key,
+    the value and what fits."""
+    hints: dict[str, Any] = {}
+    for dataclass_type in parser.dataclass_types:
+        hints.update(typing.get_type_hints(dataclass_type))
+    for key, value in values.items():
+        hint = hints.get(key)
+        if hint is not None and not _fits(value, hint):
+            raise ValueError(
+                f"{key} in {path} must be {_describe(hint)}, got {value!r} "
+                f"({'null' if value is None else type(value).__name__})."
+            )
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a YAML value fits a setting's annotation (bool is not a number here; an int is a float)."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, argument) for argument in arguments)
+    if origin is Literal:
+        return value in arguments
+    if origin in (list, tuple, Sequence):
+        return isinstance(value, list) and all(_fits(item, arguments[0]) for item in value if arguments)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(argument) for argument in arguments)
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, arguments))
+    if origin in (list, tuple, Sequence):
+        return f"a list of {_describe(arguments[0])}s" if arguments else "a list"
+    names = {type(None): "null", bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+    return names.get(hint, str(hint))
 
 
 _NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|-inf|-nan", re.IGNORECASE)
@@ -361,6 +415,16 @@ def validate(config: RunConfig) -> None:
     _check_recipe_counts(config.recipe, config.recipe_options)
     build_recipe(config.recipe, **config.recipe_options)  # the recipe checks its option values
     train = config.train
+    if not str(train.output_dir).strip():
+        raise ValueError("output_dir is empty: name the run's folder, e.g. --output_dir runs/my-run.")
+    if train.push_to_hub:
+        try:
+            validate_repo_id(train.push_to_hub)
+        except HFValidationError as error:
+            raise ValueError(
+                f"push_to_hub {train.push_to_hub!r} is not a Hub repo id ({error}); "
+                "e.g. --push_to_hub your-name/leae-faces."
+            ) from None
     if train.max_steps is None and train.num_epochs is None:
         raise ValueError("Set max_steps or num_epochs (max_steps wins when both are set, as in transformers).")
     if train.max_steps is not None and train.max_steps < 1:
@@ -400,6 +464,14 @@ def validate(config: RunConfig) -> None:
             f"report_to {config.train.report_to!r} is not installed (installed trackers: "
             f"{', '.join(available) or 'none'}). For TensorBoard: pip install 'leae-hub[tracking]'."
         )
+
+
+def card_repo_id(config: RunConfig) -> str:
+    """The repo id a run's card is written for: `push_to_hub`, else `org/leae-<the output folder's name>` made safe
+    for the Hub (`hub.repo_name`), so that any folder name gives a card."""
+    if config.train.push_to_hub:
+        return config.train.push_to_hub
+    return f"org/leae-{repo_name(Path(config.train.output_dir).resolve().name, fallback='run')}"
 
 
 def _check_recipe_counts(recipe: str, options: dict[str, Any]) -> None:
@@ -1015,10 +1087,9 @@ def write_card_draft(
         "wall_time_s": round(wall_time, 1),
         "seed": config.train.seed,
     }
-    repo_id = config.train.push_to_hub or f"org/leae-{Path(config.train.output_dir).name}"
     card = render_card(
         model_dir,
-        repo_id=repo_id,
+        repo_id=card_repo_id(config),
         recipe=config.recipe,
         datasets=[config.data.data],
         metrics=metrics,

@@ -176,6 +176,8 @@ class JEPARecipe(Recipe):
         super().__init__(seed)
         if decoder_probe_steps < 0:
             raise ValueError(f"decoder_probe_steps must be 0 (no probe) or positive, got {decoder_probe_steps}.")
+        if not (math.isfinite(regularizer_weight) and regularizer_weight >= 0):
+            raise ValueError(f"regularizer_weight must be 0 or more, got {regularizer_weight}; e.g. 0.03.")
         if not 0.0 <= augment_strength_start <= 1.0:
             raise ValueError(f"augment_strength_start must lie in [0, 1], got {augment_strength_start}.")
         for value, valid, field in (

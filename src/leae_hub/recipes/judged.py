@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..judges import build_judge
 from ..modeling_leae import LeaeModel
 from ..regularizers import SIGReg
@@ -36,6 +38,15 @@ class JudgedRecipe(Recipe):
         seed: int = 0,
     ):
         super().__init__(seed)
+        if not 0 < crop_ratio <= 1:
+            raise ValueError(
+                f"crop_ratio must lie in (0, 1] (a fraction of the image side), got {crop_ratio}; e.g. 0.15."
+            )
+        if not (math.isfinite(sigreg_weight) and sigreg_weight >= 0):
+            raise ValueError(
+                f"sigreg_weight must be 0 or more (a negative weight maximises the statistic), got {sigreg_weight}; "
+                "e.g. 0.03."
+            )
         self.crop_ratio = crop_ratio
         self.crop_size = crop_size
         self.sigreg_weight = sigreg_weight
