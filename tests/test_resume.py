@@ -127,9 +127,26 @@ def _non_finite(checkpoint: Path) -> None:
     name = sorted(weights)[0]
     weights[name].view(-1)[0] = float("nan")
     save_file(weights, checkpoint / "model.safetensors", metadata={"format": "pt"})
+    _edit_state(checkpoint, files={"model.safetensors": train._fingerprint(checkpoint / "model.safetensors")})
+
+
+def _edit_state(checkpoint: Path, step: int | None = None, files: dict | None = None, digest: bool = True) -> None:
+    """Change `trainer_state.json`'s step or file list, with its own SHA-256 recomputed (`digest`) or left stale."""
     state = json.loads((checkpoint / train.TRAINER_STATE).read_text())
-    state["files"]["model.safetensors"] = train._fingerprint(checkpoint / "model.safetensors")
+    state["step"] = state["step"] if step is None else step
+    state["files"].update(files or {})
+    if digest:
+        state["sha256"] = train._state_digest(state)
     (checkpoint / train.TRAINER_STATE).write_text(json.dumps(state))
+
+
+def _flip_a_bit_and_hide_it(checkpoint: Path) -> None:
+    """A bit flipped in the weights, and the file's SHA-256 in the state recomputed (the state's own left stale)."""
+    weights = checkpoint / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    _edit_state(checkpoint, files={"model.safetensors": train._fingerprint(weights)}, digest=False)
 
 
 @pytest.mark.parametrize(
@@ -139,8 +156,12 @@ def _non_finite(checkpoint: Path) -> None:
         (lambda c: (c / "optimizer.bin").unlink(), "missing optimizer.bin"),
         (lambda c: (c / "scheduler.bin").write_bytes(b"\0" * (c / "scheduler.bin").stat().st_size), "SHA-256"),
         (_non_finite, "holds NaN or inf"),
+        (_flip_a_bit_and_hide_it, "trainer_state.json changed since it was written"),
+        (lambda c: _edit_state(c, step=1_000_000), "says step 1000000, its folder name step 4"),
+        (lambda c: _edit_state(c, step=-4), "says step -4, not a positive whole number"),
+        (lambda c: _edit_state(c, step=True), "says step True, not a positive whole number"),
     ],
-    ids=["truncated", "missing file", "overwritten", "NaN weights"],
+    ids=["truncated", "missing file", "overwritten", "NaN weights", "hidden bit flip", "step", "negative", "bool"],
 )
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(
     stopped, reference, tmp_path, caplog, damage, reason
@@ -153,6 +174,15 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(
     assert any(re.search(reason, record.getMessage()) for record in caplog.records)
     assert _identical(_weights(run), _weights(reference))  # resumed at step 2, finished at 6
     assert _steps(run) == [1, 2, 3, 4, 5, 6]  # the rows of steps 3-4 after checkpoint-2 were cut back, not doubled
+
+
+def test_a_checkpoint_beyond_the_run_is_refused(stopped, tmp_path):
+    run = _copy(stopped, tmp_path)
+    far = run / "checkpoints" / "checkpoint-1000"
+    (run / "checkpoints" / "checkpoint-4").rename(far)
+    _edit_state(far, step=1000)
+    with pytest.raises(ValueError, match="it is at step 1000, beyond this run's 6 steps"):
+        train.main(_args(run, 6, "--resume_from_checkpoint", str(far)))
 
 
 def test_a_given_damaged_checkpoint_is_refused(stopped, tmp_path):

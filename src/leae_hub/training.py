@@ -557,12 +557,19 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep:
         state = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in recipe.state_dict().items()}
         save_file(state, tmp / RECIPE_STATE)
         files = {path.name: _fingerprint(path) for path in sorted(tmp.iterdir()) if path.is_file()}
-        (tmp / TRAINER_STATE).write_text(json.dumps({"step": step, "files": files}))
+        state = {"step": step, "files": files}
+        (tmp / TRAINER_STATE).write_text(json.dumps({**state, "sha256": _state_digest(state)}))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         for old in _checkpoints(checkpoints)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
+
+
+def _state_digest(state: dict[str, Any]) -> str:
+    """SHA-256 of a trainer state's `step` and `files` (canonical JSON): the state file's own integrity check."""
+    canonical = json.dumps({"step": state["step"], "files": state["files"]}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _fingerprint(path: Path) -> dict[str, Any]:
@@ -573,16 +580,28 @@ def _fingerprint(path: Path) -> dict[str, Any]:
     return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
-def checkpoint_problem(checkpoint: Path) -> str | None:
-    """Why `checkpoint` cannot be resumed from (missing, truncated or changed files), or None when it is complete.
+def checkpoint_problem(checkpoint: Path, max_steps: int | None = None) -> str | None:
+    """Why `checkpoint` cannot be resumed from, or None when it is complete: a missing, truncated or changed file,
+    a `trainer_state.json` changed since it was written (its own SHA-256), or a step that is not a positive whole
+    number, differs from the folder's `checkpoint-<step>`, or lies beyond the run's `max_steps`.
 
-    Checkpoints written before `trainer_state.json` listed its files are checked for their main files only.
+    Checkpoints written before `trainer_state.json` listed its files are checked for their main files only, and
+    those written before it held its own SHA-256 for their files only.
     """
     try:
         state = json.loads((checkpoint / TRAINER_STATE).read_text())
-        int(state["step"])
+        step = state["step"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         return f"no readable {TRAINER_STATE} ({error})"
+    if not isinstance(step, int) or isinstance(step, bool) or step < 1:
+        return f"its {TRAINER_STATE} says step {step!r}, not a positive whole number"
+    suffix = checkpoint.name.rsplit("-", 1)[-1]
+    if checkpoint.name.startswith("checkpoint-") and suffix.isdigit() and int(suffix) != step:
+        return f"its {TRAINER_STATE} says step {step}, its folder name step {suffix}"
+    if max_steps is not None and step > max_steps:
+        return f"it is at step {step}, beyond this run's {max_steps} steps"
+    if "sha256" in state and state["sha256"] != _state_digest(state):
+        return f"{TRAINER_STATE} changed since it was written (its SHA-256 differs)"
     files = state.get("files")
     if files is None:
         missing = [name for name in LEGACY_CHECKPOINT_FILES if not (checkpoint / name).exists()]
@@ -621,7 +640,12 @@ def resolve_resume(output_dir: Path, resume: str | None) -> list[Path]:
 
 
 def load_checkpoint(
-    accelerator: Accelerator, model: LeaeModel, recipe: Recipe, candidates: list[Path], explicit: bool
+    accelerator: Accelerator,
+    model: LeaeModel,
+    recipe: Recipe,
+    candidates: list[Path],
+    explicit: bool,
+    max_steps: int | None = None,
 ) -> tuple[Path, int]:
     """Load the first of `candidates` that is complete (`checkpoint_problem`), loads, and holds finite weights;
     warn about each one skipped. Nothing is unpickled: Accelerate reads the optimiser, scheduler and RNG states with
@@ -629,7 +653,7 @@ def load_checkpoint(
     `custom_checkpoint_0.pkl`, read with `weights_only=True`). Returns the checkpoint and its step."""
     problems = []
     for checkpoint in candidates:
-        problem = checkpoint_problem(checkpoint)
+        problem = checkpoint_problem(checkpoint, max_steps)
         if problem is None:
             try:
                 _load_accelerator_state(accelerator, checkpoint)
@@ -935,7 +959,7 @@ def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[
     step = 0
     if candidates:
         explicit = args.resume_from_checkpoint != "latest"
-        resumed, step = load_checkpoint(accelerator, core, recipe, candidates, explicit)
+        resumed, step = load_checkpoint(accelerator, core, recipe, candidates, explicit, max_steps)
         if accelerator.is_main_process:
             logger.info("resumed from %s at step %d", resumed, step)
     if accelerator.is_main_process:
