@@ -185,6 +185,15 @@ def test_a_checkpoint_beyond_the_run_is_refused(stopped, tmp_path):
         train.main(_args(run, 6, "--resume_from_checkpoint", str(far)))
 
 
+def test_a_second_run_in_the_same_folder_is_refused_and_the_lock_goes_with_the_run(tmp_path):
+    run = tmp_path / "run"
+    with train.run_lock(run):  # a first run, still training
+        with pytest.raises(RuntimeError, match=r"run is in use by another run \(pid \d+ on .*\): wait for it"):
+            train.main(_args(run, 2))
+        assert not run.exists()  # refused before anything was written
+    assert train.main(_args(run, 2))["steps"] == 2  # the first run ended: its lock is gone
+
+
 def test_a_given_damaged_checkpoint_is_refused(stopped, tmp_path):
     run = _copy(stopped, tmp_path)
     _truncate(run / "checkpoints" / "checkpoint-4")

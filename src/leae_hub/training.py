@@ -30,6 +30,7 @@ about each one it passes over. A resumed run cuts `metrics.jsonl` back to its st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -40,12 +41,13 @@ import os
 import pickle
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +55,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import yaml
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked
+    fcntl = None
 from accelerate import Accelerator
 from accelerate.tracking import get_available_trackers
 from accelerate.utils import DataLoaderConfiguration, set_seed
@@ -840,6 +847,11 @@ def train(config: RunConfig) -> dict[str, Any]:
             f"Recipe {config.recipe!r} declares stages {[s.recipe for s in stages]}: every stage but the last needs "
             "an output_subdir, and the last one writes to the run's output_dir (output_subdir=None)."
         )
+    with run_lock(Path(config.train.output_dir)):
+        return _train_stages(config, stages)
+
+
+def _train_stages(config: RunConfig, stages: list[Stage]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     previous_model: Path | None = None
     retrain = config.train.overwrite and config.train.resume_from_checkpoint is None
@@ -855,6 +867,39 @@ def train(config: RunConfig) -> dict[str, Any]:
                 logger.info("stage %s: %s", stage.recipe, summary_line(result, model_dir))
         previous_model = model_dir
     return result
+
+
+@contextlib.contextmanager
+def run_lock(output_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run folder `output_dir` while a run trains in it, so that a second run started in
+    the same folder fails at once, naming the first, instead of both writing into it.
+
+    The lock is `flock` on a hidden file beside the folder (`.<name>.lock`: the folder itself may be moved aside by
+    `prepare_output_dir`), taken by the main process only (`RANK` 0). The kernel drops it when the process ends, so a
+    killed run never blocks its own resumption. Where `fcntl` does not exist (Windows) there is no lock.
+    """
+    if fcntl is None or int(os.environ.get("RANK", "0")) != 0:
+        yield
+        return
+    folder = output_dir.resolve()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RuntimeError(
+                f"{output_dir} is in use by another run ({holder}): wait for it to end, or choose another --output_dir."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _stage_config(config: RunConfig, stage: Stage, previous_model: Path | None) -> RunConfig:
