@@ -5,6 +5,7 @@ never a raw traceback from deep inside torch. (Resuming and output folders: test
 import gzip
 import io
 import json
+import os
 import struct
 import tracemalloc
 import zlib
@@ -445,6 +446,24 @@ def test_corrupt_images_are_skipped_and_counted_never_replaced(tmp_path):
     with pytest.warns(RuntimeWarning, match="skipped 1 unreadable image.*0.jpg"):
         batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=2)))
     assert batch["pixel_values"].shape == (1, 3, 8, 8) and dataset.num_skipped == 1  # one image, not two copies
+
+
+@pytest.mark.timeout(60)
+def test_devices_pipes_and_huge_files_in_an_image_folder_are_skipped_without_reading_them(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(images / "a.png")
+    (images / "b.png").symlink_to("/dev/zero")  # endless
+    os.mkfifo(images / "c.png")  # opening it would block for ever
+    with (images / "d.png").open("wb") as handle:  # sparse: a huge size without the disk space
+        handle.truncate(MAX_MEMBER_BYTES + 1)
+    dataset = build_dataset(str(images), image_size=8)
+    for index, reason in ((1, "not a regular file"), (2, "not a regular file"), (3, "more than MAX_MEMBER_BYTES")):
+        with pytest.raises(UnreadableImageError, match=reason):
+            dataset[index]
+    with pytest.warns(RuntimeWarning, match="unreadable image"):
+        batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=4)))
+    assert batch["pixel_values"].shape == (1, 3, 8, 8)
 
 
 # ------------------------------------------------------------------------------------------- more image inputs

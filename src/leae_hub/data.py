@@ -41,8 +41,9 @@ Unreadable images never stop a run and are never replaced by another image: a Da
 ``__getitems__``, which leaves unreadable images out (the batch is that much smaller), counts them in ``num_skipped``
 (per process) and warns, naming the file, when the count reaches a power of two. ``dataset[i]`` of an unreadable image
 is an ``UnreadableImageError`` naming it; ``readable_items`` reads a list of indices the way a DataLoader does. Archive
-members are read with a size cap (``MAX_MEMBER_BYTES``): a small zip that inflates to gigabytes is an unreadable image,
-not an out-of-memory crash. A zip or gzip file that is not one is a ``ValueError`` naming its path. An empty source is
+members and files of a folder are read with a size cap (``MAX_MEMBER_BYTES``): a small zip that inflates to gigabytes,
+or a file name that leads to a device, a pipe or a huge file, is an unreadable image, not a hang or an out-of-memory
+crash. A zip or gzip file that is not one is a ``ValueError`` naming its path. An empty source is
 a ``ValueError`` at construction.
 """
 
@@ -53,6 +54,7 @@ import io
 import math
 import os
 import re
+import stat
 import warnings
 import zipfile
 import zlib
@@ -91,7 +93,7 @@ _SPLIT_ALIASES = {
 }
 _KNOWN_SPLITS = frozenset(name for names in _SPLIT_ALIASES.values() for name in names)
 _DEFAULT_LENGTH = {"train": 50_000}  # every other split: 1_000
-MAX_MEMBER_BYTES = 64 * 2**20  # the largest image file read from a zip archive (its stored size is not trusted)
+MAX_MEMBER_BYTES = 64 * 2**20  # the largest image file read from a folder or a zip (a stored size is not trusted)
 MAX_IDX_BYTES = 8 * 2**30  # the largest IDX array a header may declare (MNIST's 60,000 digits: 47 MB)
 # What a broken file raises while being opened, decoded or converted (UnidentifiedImageError is an OSError).
 _UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, zlib.error, zipfile.BadZipFile, Image.DecompressionBombError)
@@ -335,6 +337,21 @@ def first_readable(dataset: Dataset, tries: int = 32) -> dict[str, torch.Tensor]
     return readable_items(dataset, range(min(tries, len(dataset))))[0]
 
 
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of `path` (links followed) when it is a regular file of at most `MAX_MEMBER_BYTES`; a device, pipe,
+    socket or larger file is refused before it is opened (reading `/dev/zero` or a FIFO would never end)."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError("it is not a regular file (a device, pipe, socket or folder)")
+    if info.st_size > MAX_MEMBER_BYTES:
+        raise ValueError(f"it has {info.st_size} bytes, more than MAX_MEMBER_BYTES ({MAX_MEMBER_BYTES})")
+    with path.open("rb") as handle:
+        data = handle.read(MAX_MEMBER_BYTES + 1)  # the file may have grown since
+    if len(data) > MAX_MEMBER_BYTES:
+        raise ValueError(f"it grew past MAX_MEMBER_BYTES ({MAX_MEMBER_BYTES} bytes) while being read")
+    return data
+
+
 def _decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
@@ -400,7 +417,7 @@ class ImageFolderSource(_ImageSource):
     def _read(self, index: int) -> tuple[Image.Image, int]:
         name = self.files[index]
         if not self.is_zip:
-            return _decode((self.path / name).read_bytes()), self.labels[index]
+            return _decode(_read_regular_file(self.path / name)), self.labels[index]
         if self._archive is None or self._archive_pid != os.getpid():  # first read in this process
             self._archive, self._archive_pid = _open_zip(self.path), os.getpid()
         chunks, size = [], 0
