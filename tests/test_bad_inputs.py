@@ -103,7 +103,38 @@ CONFIG_CASES = [
         "not allowed",
     ),
     ("kwargs object", {"encoder_backbone_kwargs": {"img_size": {"a": 1}}}, TypeError, "number, a string"),
+    ("image_size 8192", {"image_size": 8192}, ValueError, "image_size=8192 is larger than leae-hub builds"),
+    ("hidden 10^6", {"hidden_channels": 10**6}, ValueError, "hidden_channels=1000000 is larger"),
+    (
+        "pooled 4096 px",
+        {"image_size": 4096, "latent_type": "pooled", "latent_channels": 128, "pooled_map_channels": 128},
+        ValueError,
+        "a pooled latent of 128 from a 128×512×512 map needs a linear layer of 4,294,967,296 weights",
+    ),
 ]
+
+
+def test_size_limits_refuse_before_allocating_and_keep_the_presets():
+    tracemalloc.start()
+    with pytest.raises(ValueError, match="pooled latent"):
+        LeaeConfig.from_preset("leae-36m", image_size=2048)
+    with pytest.raises(ValueError, match="larger than leae-hub builds"):
+        LeaeConfig.from_preset("leae-mnist", latent_norm_layers=100)
+    assert tracemalloc.get_traced_memory()[1] < 10 * 2**20  # refused from the numbers alone
+    tracemalloc.stop()
+    for preset in ("leae-2m", "leae-11m", "leae-36m", "leae-cifar", "leae-mnist"):
+        LeaeConfig.from_preset(preset)
+
+
+def test_a_downloaded_processor_config_with_a_huge_size_is_refused(tmp_path):
+    LeaeImageProcessor(image_size=64).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    config["size"], config["crop_size"] = {"shortest_edge": 20000}, {"height": 20000, "width": 20000}
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="crop_size 20000 is larger than the 4096-px side"):
+        LeaeImageProcessor.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="size 10000 is larger"):
+        LeaeImageProcessor(image_size=64)(np.zeros((8, 8, 3), np.uint8), size={"shortest_edge": 10000})
 
 
 @pytest.mark.parametrize(("what", "fields", "error", "words"), CONFIG_CASES, ids=[case[0] for case in CONFIG_CASES])

@@ -62,6 +62,18 @@ BACKBONE_KWARGS = frozenset(
     {"img_size", "patch_size", "window_size", "embed_dim", "depth", "depths", "num_heads", "mlp_ratio"}
     | {"drop_rate", "drop_path_rate", "output_stride", "global_pool"}
 )
+# The largest value of each size field (a downloaded config.json is not trusted: sizes are checked before any weight
+# is allocated), and the largest pooled-latent linear layer, map_channels · (image_size / stride)² · latent_channels
+# weights (leae-36m: 16.8 M; the limit, 2^27, is 512 MiB in float32).
+_INT_LIMITS = {
+    "image_size": 4096,
+    "in_channels": 64,
+    "hidden_channels": 2048,
+    "latent_channels": 65536,
+    "pooled_map_channels": 4096,
+    "latent_norm_layers": 16,
+}
+MAX_POOLED_WEIGHTS = 2**27
 _INT_FIELDS = (
     "image_size",
     "in_channels",
@@ -162,6 +174,11 @@ class LeaeConfig(PreTrainedConfig):
                 )
             if value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value}.")
+            if value > _INT_LIMITS[name]:
+                raise ValueError(
+                    f"{name}={value} is larger than leae-hub builds (at most {_INT_LIMITS[name]}): check the "
+                    "config.json you loaded."
+                )
         if self.latent_type not in ("spatial", "pooled"):
             raise ValueError(f"latent_type must be 'spatial' or 'pooled', got {self.latent_type!r}.")
         if self.latent_norm not in ("batchnorm", "layernorm", "none"):
@@ -200,6 +217,18 @@ class LeaeConfig(PreTrainedConfig):
                 f"(the parameter-free shortcut averages groups of channels): pick a divisor such as "
                 f"{_nearest_divisor(8 * self.hidden_channels, self.map_channels)}."
             )
+        self._check_pooled_weights(self.image_size // CONV_ENCODER_STRIDE)
+
+    def _check_pooled_weights(self, map_size: int) -> None:
+        """Refuse a pooled latent whose linear layer (map → latent, and latent → the decoder's first map) would hold
+        more than `MAX_POOLED_WEIGHTS` weights, before anything is allocated."""
+        weights = self.map_channels * map_size**2 * self.latent_channels
+        if self.latent_type == "pooled" and weights > MAX_POOLED_WEIGHTS:
+            raise ValueError(
+                f"a pooled latent of {self.latent_channels} from a {self.map_channels}×{map_size}×{map_size} map needs "
+                f"a linear layer of {weights:,} weights ({4 * weights / 2**30:.1f} GiB), more than leae-hub builds "
+                f"({MAX_POOLED_WEIGHTS:,}): lower image_size or latent_channels, or use latent_type='spatial'."
+            )
 
     def _check_plain_layout(self) -> None:
         if self.encoder_backbone is not None:
@@ -218,6 +247,7 @@ class LeaeConfig(PreTrainedConfig):
                 f"image_size must be divisible by {PLAIN_DECODER_STRIDE} for the plain encoder's decoder, got "
                 f"{self.image_size}: use {max(lower, PLAIN_DECODER_STRIDE)} or {lower + PLAIN_DECODER_STRIDE}."
             )
+        self._check_pooled_weights(self.image_size // PLAIN_DECODER_STRIDE)  # the decoder's latent → map layer
 
     def _check_backbone_kwargs(self) -> None:
         kwargs = self.encoder_backbone_kwargs

@@ -18,6 +18,10 @@ _RESAMPLE_MODES = ("nearest", "bilinear", "bicubic", "area")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 _EXIF_ORIENTATION = 0x0112  # the EXIF tag saying how a camera held the picture
 
+# The largest square side a processor resizes or crops to (a downloaded preprocessor_config.json is not trusted:
+# 20,000 px would take 4.5 GiB for one small image).
+MAX_IMAGE_SIDE = 4096
+
 
 class LeaeImageProcessor(BaseImageProcessor):
     r"""Turns images into `pixel_values` for [`LeaeModel`] and reconstructions back into PIL images or tensors.
@@ -60,7 +64,7 @@ class LeaeImageProcessor(BaseImageProcessor):
         super().__init__(**kwargs)
         if num_channels not in (1, 3):
             raise ValueError(f"num_channels must be 1 or 3, got {num_channels}.")
-        side = _side(crop_size or size, "crop_size") if image_size is None else int(image_size)
+        side = _side(crop_size or size, "crop_size") if image_size is None else _side(int(image_size), "image_size")
         side = 128 if side is None else side
         if side <= 0:
             raise ValueError(f"image_size must be positive, got {side}.")
@@ -156,16 +160,23 @@ def _resample_name(resample: str | int) -> str:
 
 
 def _side(size: dict[str, int] | int | None, name: str) -> int | None:
-    """The square side a `size` / `crop_size` argument names (None when not given)."""
+    """The square side a `size` / `crop_size` argument names (None when not given), at most `MAX_IMAGE_SIDE`."""
     if size is None:
         return None
     if isinstance(size, int):
-        return size
-    if "shortest_edge" in size:
-        return int(size["shortest_edge"])
-    if {"height", "width"} <= set(size) and size["height"] == size["width"]:
-        return int(size["height"])
-    raise ValueError(f"{name} must be {{'shortest_edge': S}} or a square {{'height': S, 'width': S}}, got {size}.")
+        side = size
+    elif "shortest_edge" in size:
+        side = int(size["shortest_edge"])
+    elif {"height", "width"} <= set(size) and size["height"] == size["width"]:
+        side = int(size["height"])
+    else:
+        raise ValueError(f"{name} must be {{'shortest_edge': S}} or a square {{'height': S, 'width': S}}, got {size}.")
+    if side > MAX_IMAGE_SIDE:
+        raise ValueError(
+            f"{name} {side} is larger than the {MAX_IMAGE_SIDE}-px side an image processor accepts (one image would "
+            f"take {3 * 4 * side * side / 2**30:.1f} GiB): check the preprocessor_config.json you loaded."
+        )
+    return side
 
 
 def image_to_pixel_values(
