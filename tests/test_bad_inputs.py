@@ -547,6 +547,26 @@ def test_cli_wrong_config_path(capsys):
     _one_line_error(capsys, code, "leae train: error: --config training/configs/nope.yaml: no such file", "shapes-")
 
 
+@pytest.mark.parametrize(
+    ("flag", "text", "words"),
+    [
+        ("--metrics", "[1, 2]", "--metrics {file} must hold a JSON object {{...}}, got a list"),
+        ("--metrics", '{"psnr": ', "--metrics {file} is not valid JSON (Expecting value: line 1"),
+        ("--training_info", '["steps", 10]', "--training_info {file} must hold a JSON object"),
+        ("--training_info", "\xff\xfe", "--training_info {file} is not valid JSON"),
+        ("--metrics", None, "--metrics {file}: no such file"),
+    ],
+    ids=["metrics list", "metrics broken", "info list", "info bytes", "metrics missing"],
+)
+def test_cli_card_with_a_bad_json_file_names_it(capsys, tmp_path, flag, text, words):
+    file = tmp_path / "input.json"
+    if text is not None:
+        file.write_bytes(text.encode("latin-1"))
+    code = cli.main(["card", "--preset", "leae-cifar", "--repo_id", "org/x", "--recipe", "masked", flag, str(file)]
+                    + ["--output", str(tmp_path / "card")])  # fmt: skip
+    _one_line_error(capsys, code, words.format(file=file))
+
+
 def test_cli_unknown_data_spec(capsys, tmp_path):
     code = cli.main(["train", "--data", "not-a-source", "--max_steps", "1", "--output_dir", str(tmp_path / "run")])
     _one_line_error(capsys, code, "leae train: error: data source 'not-a-source' is not a spec", "synthetic-shapes")

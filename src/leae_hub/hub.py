@@ -616,9 +616,24 @@ def repo_files(model_dir: str | os.PathLike) -> list[str]:
     return sorted(f for f in files if _matches(f, ALLOW_PATTERNS) and not _matches(f, IGNORE_PATTERNS))
 
 
+def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """The JSON object in the file `path` (`what` it is, for messages); a missing file, bad JSON or another JSON value
+    is a `ValueError` that names the file and what is wrong."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{what} {path}: no such file.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{what} {path} is not valid JSON ({error}).") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} {path} must hold a JSON object {{...}}, got a {type(value).__name__}.")
+    return value
+
+
 def _check_card_matches_metrics(folder: Path, card: ModelCard) -> None:
     """Check that the card's model-index holds exactly the numbers of the folder's eval.json (its source)."""
-    metrics = json.loads((folder / "eval.json").read_text())
+    metrics = read_json_object(folder / "eval.json", "the evaluation")
     values = {metric_type: metric(metrics, path) for metric_type, _, path, _, _ in MODEL_INDEX_METRICS}
     expected = {key: value for key, value in values.items() if _is_number(value)}
     actual = {result.metric_type: result.metric_value for result in card.data.eval_results or []}
@@ -825,7 +840,7 @@ def _parser() -> argparse.ArgumentParser:
 def _training_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
     training: dict[str, Any] = {}
     if args.training_info:
-        info = json.loads(Path(args.training_info).read_text())
+        info = read_json_object(args.training_info, "--training_info")
         for key in ("steps", "images_seen", "seed", "hardware", "command"):
             if info.get(key) is not None:
                 training[key] = info[key]
@@ -858,7 +873,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.model is None and args.output is None:
         raise SystemExit("card --preset needs --output DIR (where README.md goes)")
     source = args.model if args.model is not None else LeaeConfig.from_preset(args.preset)
-    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+    metrics = read_json_object(args.metrics, "--metrics") if args.metrics else None
     card = render_card(
         source,
         repo_id=args.repo_id,
