@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -192,6 +193,22 @@ def test_a_second_run_in_the_same_folder_is_refused_and_the_lock_goes_with_the_r
             train.main(_args(run, 2))
         assert not run.exists()  # refused before anything was written
     assert train.main(_args(run, 2))["steps"] == 2  # the first run ended: its lock is gone
+
+
+def test_a_full_disk_during_a_checkpoint_says_so_and_the_run_resumes_bit_exact(stopped, reference, tmp_path):
+    run = _copy(stopped, tmp_path)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))  # checkpoint-6's files are larger: EFBIG
+    try:
+        with pytest.raises(
+            OSError, match=r"Writing checkpoint-6 into .* failed: the disk is full or a file-size limit"
+        ):
+            train.main(_args(run, 6, *LATEST))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert [c.name for c in (run / "checkpoints").iterdir()] == ["checkpoint-2", "checkpoint-4"]  # no torn one
+    assert train.main(_args(run, 6, *LATEST))["steps"] == 6
+    assert _identical(_weights(run), _weights(reference))
 
 
 def test_a_given_damaged_checkpoint_is_refused(stopped, tmp_path):

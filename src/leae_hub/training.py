@@ -33,6 +33,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import errno
 import hashlib
 import json
 import logging
@@ -552,6 +553,44 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep:
     truncated or damaged one (`checkpoint_problem`).
     """
     checkpoints = output_dir / "checkpoints"
+    tmp = checkpoints / f"tmp-checkpoint-{step}"
+    try:
+        _write_checkpoint(accelerator, checkpoints, step, keep, recipe)
+    except Exception as error:  # torch, safetensors and accelerate each report a failed write in their own type
+        if not _is_write_failure(error):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        previous = _checkpoints(checkpoints)
+        intact = f"{previous[-1].name} is intact" if previous else "no earlier checkpoint was kept"
+        raise OSError(
+            f"Writing checkpoint-{step} into {checkpoints} failed: the disk is full or a file-size limit (ulimit -f) "
+            f"was hit ({' '.join(str(error).split())[:200]}). Free space or raise the limit, then run the same command "
+            f"with --resume_from_checkpoint latest ({intact})."
+        ) from error
+
+
+_WRITE_FAILURES = (
+    "No space left on device",
+    "File too large",
+    "Disk quota exceeded",
+    "unexpected pos",
+    "file write failed",
+)
+
+
+def _is_write_failure(error: BaseException) -> bool:
+    """A failed write for lack of space or a file-size limit: errno ENOSPC, EFBIG or EDQUOT, the same reported in
+    words (safetensors' "File too large (os error 27)"), or torch's zip writer reporting a short write ("unexpected
+    pos", "file write failed")."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return True
+    text = str(error)
+    if any(words in text for words in _WRITE_FAILURES):
+        return True
+    return error.__cause__ is not None and _is_write_failure(error.__cause__)
+
+
+def _write_checkpoint(accelerator: Accelerator, checkpoints: Path, step: int, keep: int, recipe: Recipe) -> None:
     final = checkpoints / f"checkpoint-{step}"
     tmp = checkpoints / f"tmp-checkpoint-{step}"
     if accelerator.is_main_process:
