@@ -114,6 +114,19 @@ CONFIG_CASES = [
 ]
 
 
+def test_unknown_config_keys_are_named_and_known_ones_are_quiet(saved, monkeypatch):
+    from leae_hub import configuration_leae
+
+    said = []
+    monkeypatch.setattr(configuration_leae.logger, "warning", lambda text, *args: said.append(text % args))
+    LeaeConfig.from_pretrained(saved)
+    assert said == []
+    config = json.loads((saved / "config.json").read_text())
+    (saved / "config.json").write_text(json.dumps({**config, "image_sise": 64, "torch_dtype": "float32"}))
+    LeaeConfig.from_pretrained(saved)
+    assert len(said) == 1 and "keys it does not know: ['image_sise']" in said[0]
+
+
 def test_size_limits_refuse_before_allocating_and_keep_the_presets():
     tracemalloc.start()
     with pytest.raises(ValueError, match="pooled latent"):

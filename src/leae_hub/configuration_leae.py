@@ -10,6 +10,9 @@ from typing import Any, Literal
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 # Reference architectures (design §1). Parameter counts are pinned by the tests:
 # leae-2m 2,126,083 · leae-11m 11,153,155 · leae-36m 36,320,131 · leae-cifar 580,291 · leae-mnist 2,223,105.
@@ -74,6 +77,10 @@ _INT_LIMITS = {
     "latent_norm_layers": 16,
 }
 MAX_POOLED_WEIGHTS = 2**27
+# Keys a config.json may hold that are not LeaeConfig fields: transformers' own bookkeeping (and its older names).
+_PASSED_THROUGH = frozenset(
+    {"auto_map", "model_type", "torch_dtype", "num_labels", "transformers_version", "custom_pipelines", "_name_or_path"}
+)
 _INT_FIELDS = (
     "image_size",
     "in_channels",
@@ -146,6 +153,13 @@ class LeaeConfig(PreTrainedConfig):
     encoder_backbone_kwargs: dict | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - _PASSED_THROUGH)
+        if unknown:
+            logger.warning(
+                "LeaeConfig got keys it does not know: %s. They are kept as attributes but change nothing in the "
+                "model; check the config.json (a typo of a field, or another model's config?).",
+                unknown,
+            )
         super().__post_init__(**kwargs)
         self.check_layout()
 
