@@ -7,6 +7,8 @@ import io
 import json
 import os
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -578,6 +580,19 @@ def test_cli_card_with_a_bad_json_file_names_it(capsys, tmp_path, flag, text, wo
     code = cli.main(["card", "--preset", "leae-cifar", "--repo_id", "org/x", "--recipe", "masked", flag, str(file)]
                     + ["--output", str(tmp_path / "card")])  # fmt: skip
     _one_line_error(capsys, code, words.format(file=file))
+
+
+def test_accelerate_launch_quiet_prints_the_one_line_error_alone(tmp_path):
+    launcher = Path(sys.executable).with_name("accelerate")
+    command = [str(launcher), "launch", "-q", "--cpu", "--num_processes", "1", "--num_machines", "1"]
+    command += ["--mixed_precision", "no", "--dynamo_backend", "no", str(SHAPES.parents[2] / "training" / "train.py")]
+    done = subprocess.run(
+        [*command, "--max_steps", "0", "--output_dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and done.stderr.count("error:") == 1, done.stderr
+    assert "training/train.py: error: max_steps must be at least 1, got 0" in done.stderr
 
 
 def test_cli_unknown_data_spec(capsys, tmp_path):

@@ -1,12 +1,13 @@
 """Train a leae model with any recipe, on one CPU, one GPU or many (the code lives in `leae_hub.training`).
 
-    accelerate launch training/train.py                                   # the embedded default: shapes-quick.yaml
-    accelerate launch training/train.py --config training/configs/cifar10-32-masked.yaml --max_steps 2000
-    accelerate launch --multi_gpu --num_processes 2 training/train.py ...  # 2 processes (add --cpu on CPU machines)
-    accelerate launch training/train.py --config ... --resume_from_checkpoint latest
+    accelerate launch -q training/train.py                                 # the embedded default: shapes-quick.yaml
+    accelerate launch -q training/train.py --config training/configs/cifar10-32-masked.yaml --max_steps 2000
+    accelerate launch -q --multi_gpu --num_processes 2 training/train.py ...  # 2 processes (--cpu on CPU machines)
+    accelerate launch -q training/train.py --config ... --resume_from_checkpoint latest
 
 The same as `leae train ...`; `--help` lists every setting. An error prints one line (`LEAE_TRACEBACK=1`: the
-traceback) and exits with status 1.
+traceback) and exits with status 1; `-q` (`--quiet`) keeps `accelerate launch` from printing its own traceback after
+that line.
 """
 
 import os
