@@ -494,6 +494,20 @@ def test_corrupt_images_are_skipped_and_counted_never_replaced(tmp_path):
     assert batch["pixel_values"].shape == (1, 3, 8, 8) and dataset.num_skipped == 1  # one image, not two copies
 
 
+def test_evaluation_skips_and_counts_unreadable_test_images(tmp_path, model):
+    from leae_hub.evaluation import evaluate_model
+
+    images = tmp_path / "images" / "test"
+    images.mkdir(parents=True)
+    for index in range(5):
+        Image.new("RGB", (32, 32), (40 * index, 0, 255)).save(images / f"{index}.png")
+    (images / "2.png").write_bytes(b"not a png" * 20)
+    dataset = build_dataset(str(tmp_path / "images"), split="test", image_size=32)
+    with pytest.warns(RuntimeWarning, match="evaluation skipped 1 unreadable image"):
+        metrics = evaluate_model(model, dataset, representation=False, batch_size=2, hole_kinds=())
+    assert metrics["data"]["num_images"] == 4 and metrics["data"]["num_unreadable_skipped"] == 1
+
+
 @pytest.mark.timeout(60)
 def test_devices_pipes_and_huge_files_in_an_image_folder_are_skipped_without_reading_them(tmp_path):
     images = tmp_path / "images"

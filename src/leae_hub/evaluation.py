@@ -27,6 +27,7 @@ import importlib.metadata
 import importlib.util
 import math
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset, IterableDataset
 
+from .data import UnreadableImageError
 from .regularizers import SIGReg
 from .views import apply_hole, centred_hole_mask, hole_mask_function
 
@@ -625,16 +627,21 @@ def _subset_indices(length: int, limit: int | None, seed: int) -> list[int]:
 
 
 def _batches(
-    dataset: Dataset | IterableDataset, batch_size: int, limit: int | None, seed: int
+    dataset: Dataset | IterableDataset,
+    batch_size: int,
+    limit: int | None,
+    seed: int,
+    skipped: list[str] | None = None,
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Yield (pixel_values [b, C, H, W], labels [b]) from a map-style (subset: see `_subset_indices`) or iterable
-    dataset (its first `limit` items)."""
+    dataset (its first `limit` items). An unreadable image of a map-style dataset (`UnreadableImageError`) is left
+    out, never replaced, and its message appended to `skipped`."""
     if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
         items: Iterable[dict[str, Tensor]] = dataset
         if limit is not None:
             items = (item for _, item in zip(range(limit), dataset, strict=False))
     else:
-        items = (dataset[index] for index in _subset_indices(len(dataset), limit, seed))
+        items = _readable(dataset, _subset_indices(len(dataset), limit, seed), [] if skipped is None else skipped)
     batch: list[dict[str, Tensor]] = []
     for item in items:
         if "pixel_values" not in item:
@@ -645,6 +652,17 @@ def _batches(
             batch = []
     if batch:
         yield _collate(batch)
+
+
+def _readable(dataset: Dataset, indices: Iterable[int], skipped: list[str]) -> Iterator[dict[str, Tensor]]:
+    for index in indices:
+        try:
+            yield dataset[index]
+        except UnreadableImageError as error:
+            skipped.append(str(error))
+            if len(skipped) & (len(skipped) - 1) == 0:  # 1, 2, 4, 8, ...: one warning per doubling
+                message = f"evaluation skipped {len(skipped)} unreadable image(s) so far: {error}"
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
 def _collate(batch: list[dict[str, Tensor]]) -> tuple[Tensor, Tensor]:
@@ -843,7 +861,8 @@ def evaluate_model(
     latents, random_latents, raw, labels = [], [], [], []
     forward_seconds = 0.0
     num_images = 0
-    batches = _batches(dataset_test, batch_size, max_images, seed)
+    skipped: list[str] = []
+    batches = _batches(dataset_test, batch_size, max_images, seed, skipped)
     if progress:
         from tqdm.auto import tqdm
 
@@ -968,6 +987,7 @@ def evaluate_model(
             "spec": data_spec if data_spec is not None else getattr(dataset_test, "spec", type(dataset_test).__name__),
             "split": split if split is not None else getattr(dataset_test, "split", None),
             "num_images": num_images,
+            "num_unreadable_skipped": len(skipped),
             "train_split": train_split if train_split is not None else getattr(dataset_train, "split", None),
             "num_train_images": num_train,
         },
