@@ -535,6 +535,7 @@ def test_evaluate_script_writes_every_field(tmp_path):
         "spec": "synthetic-shapes",
         "split": "test",
         "num_images": 64,
+        "num_unreadable_skipped": 0,
         "train_split": "train",
         "num_train_images": 64,
     }
