@@ -69,6 +69,7 @@ def evaluated() -> tuple[leae_hub.LeaeModel, dict]:
 def save_model_folder(model: leae_hub.LeaeModel, metrics: dict, folder: Path) -> Path:
     model.save_pretrained(folder)
     leae_hub.LeaeImageProcessor(image_size=32).save_pretrained(folder)
+    metrics = {**metrics, "model": {**metrics["model"], "weights_sha256": hub.weights_sha256(folder)}}  # as evaluate
     (folder / "eval.json").write_text(json.dumps(metrics))
     images = torch.stack(
         [build_dataset("synthetic-shapes", split="test", image_size=32)[i]["pixel_values"] for i in range(4)]

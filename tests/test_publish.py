@@ -23,6 +23,7 @@ from conftest import WITHOUT_LEAE_HUB, model_index_values, tiny_config
 from fakehub import FakeHub, fake_hub_fixture  # noqa: F401  (fake_hub_fixture registers `fake_hub`)
 from huggingface_hub import ModelCard
 from PIL import Image
+from safetensors.torch import load_file, save_file
 from transformers import AutoImageProcessor, AutoModel, pipeline
 from transformers.dynamic_module_utils import get_relative_imports
 
@@ -63,6 +64,7 @@ def tiny_folder(folder: Path, repo_id: str = "leae-hub/leae-tiny") -> Path:
     metrics = {
         "data": {"spec": "cifar10", "split": "test", "num_images": 8},
         "reconstruction": {"psnr": 17.25, "ssim": 0.5},
+        "model": {"weights_sha256": hub.weights_sha256(folder)},
         "evaluation": {"seed": 0},
     }
     (folder / "eval.json").write_text(json.dumps(metrics))
@@ -248,6 +250,59 @@ def test_dry_run_refuses_what_a_publish_would_refuse(tmp_path):
     with pytest.raises(ValueError, match=r"was not rendered from .*eval\.json.*psnr"):
         hub.main(["publish", "--model", str(folder), "--repo_id", f"{ORG}/leae-tiny", "--dry_run", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists() and not (tmp_path / "out1").exists()
+
+
+def _nan_weights(folder: Path) -> None:
+    weights = load_file(folder / "model.safetensors")
+    next(tensor for tensor in weights.values() if tensor.is_floating_point()).view(-1)[0] = float("nan")
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+
+
+def _other_config(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hidden_channels": config["hidden_channels"] * 2}))
+
+
+def _tampered_table(folder: Path) -> None:
+    text = (folder / "README.md").read_text()
+    (folder / "README.md").write_text(
+        text.replace("| reconstruction | PSNR (dB) | 17.25 |", "| reconstruction | PSNR (dB) | 27.25 |")
+    )
+
+
+def _eval_json_edited_to_match(folder: Path) -> None:
+    """A card made to say 27.25 dB and an eval.json edited to agree, for the same weights: nothing measured 27.25."""
+    metrics = json.loads((folder / "eval.json").read_text())
+    metrics["model"]["weights_sha256"] = "0" * 64
+    (folder / "eval.json").write_text(json.dumps(metrics))
+
+
+# (what, damage(folder), message)
+PUBLISH_REFUSALS = [
+    ("link outside", lambda f: (f / "notes.md").symlink_to("/etc/hostname"), "is a link to /etc/hostname, outside"),
+    ("stray json", lambda f: (f / "credentials.json").write_text('{"token": "x"}'), "credentials.json. Remove them"),
+    ("NaN weights", _nan_weights, "does not load as a leae model .*NaN"),
+    ("config of another size", _other_config, "does not load as a leae model"),
+    ("table contradicts eval.json", _tampered_table, "evaluation tables do not show .*17.25"),
+    ("card without eval.json", lambda f: (f / "eval.json").unlink(), "shows metrics but the folder has no eval.json"),
+    ("eval.json of other weights", _eval_json_edited_to_match, "measured other weights"),
+]
+
+
+@pytest.mark.parametrize(("what", "damage", "words"), PUBLISH_REFUSALS, ids=[case[0] for case in PUBLISH_REFUSALS])
+def test_publish_refuses_what_it_cannot_vouch_for(tmp_path, what, damage, words):
+    folder = tiny_folder(tmp_path / "leae-tiny")
+    damage(folder)
+    with pytest.raises(ValueError, match=words):
+        hub.prepare_repo(folder, f"{ORG}/leae-tiny", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_stray_file_goes_up_only_when_included(tmp_path):
+    folder = tiny_folder(tmp_path / "leae-tiny")
+    (folder / "notes.md").write_text("how it was trained\n")
+    files = hub.prepare_repo(folder, f"{ORG}/leae-tiny", tmp_path / "out", include=["notes.md"])
+    assert "notes.md" in files and (tmp_path / "out" / "notes.md").read_text() == "how it was trained\n"
 
 
 def test_code_in_the_folder_is_never_published(tmp_path):

@@ -182,6 +182,7 @@ def evaluate_main(argv: Sequence[str] | None = None, prog: str | None = None) ->
 
     from .data import build_dataset, readable_items
     from .evaluation import evaluate_model, sample_grid
+    from .hub import weights_sha256
 
     args = parse_evaluate_args(argv, prog)
     check_writable(Path(args.json))
@@ -215,6 +216,7 @@ def evaluate_main(argv: Sequence[str] | None = None, prog: str | None = None) ->
         progress=True,
     )
     metrics["model"]["name_or_path"] = args.model
+    metrics["model"]["weights_sha256"] = weights_sha256(_model_folder(args.model, args.revision))
     metrics["evaluation"]["wall_time_s"] = time.perf_counter() - started
     write_json(Path(args.json), metrics)
     if args.sample_grid:
@@ -224,6 +226,15 @@ def evaluate_main(argv: Sequence[str] | None = None, prog: str | None = None) ->
     print(summary_table(metrics))
     logger.info("wrote %s", args.json)
     return metrics
+
+
+def _model_folder(model: str, revision: str | None) -> Path:
+    """The local folder of a model: `model` itself, or the Hub cache's snapshot that `from_pretrained` filled."""
+    if Path(model).is_dir():
+        return Path(model)
+    from transformers.utils import cached_file
+
+    return Path(cached_file(model, "config.json", revision=revision)).parent
 
 
 # ----------------------------------------------------------------------------------------------------------- demo

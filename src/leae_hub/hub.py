@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import hashlib
 import json
 import math
 import os
@@ -75,6 +76,20 @@ TEMPLATE_PACKAGED = Path(__file__).resolve().parent / "templates" / "model_card.
 # code comes from this package (`REMOTE_CODE_FILES`).
 ALLOW_PATTERNS = ("*.json", "*.safetensors", "*.md", "*.png", "*.jpg", "*.jpeg", "*.yaml")
 IGNORE_PATTERNS = (".*", "*/.*", "*__pycache__*", "checkpoint*", "*/checkpoint*", "runs/*", "logs/*")
+# The files a leae repo holds: anything else the patterns above would upload (a stray credentials.json, notes.md)
+# is refused unless named on purpose (`include`).
+RECOGNISED_FILES = (
+    "README.md",
+    "config.json",
+    "preprocessor_config.json",
+    "eval.json",
+    "training_config.yaml",
+    "samples.png",
+    "inpainting.png",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "model-*-of-*.safetensors",
+)
 PACKAGE_DIR = Path(__file__).resolve().parent
 REMOTE_CODE_FILES = ("configuration_leae.py", "modeling_leae.py", "image_processing_leae.py", "pipeline_leae.py")
 CONFIG_AUTO_MAP = {"AutoConfig": "configuration_leae.LeaeConfig", "AutoModel": "modeling_leae.LeaeModel"}
@@ -616,6 +631,23 @@ def repo_files(model_dir: str | os.PathLike) -> list[str]:
     return sorted(f for f in files if _matches(f, ALLOW_PATTERNS) and not _matches(f, IGNORE_PATTERNS))
 
 
+def weights_sha256(model_dir: str | os.PathLike) -> str:
+    """SHA-256 of a model folder's weights: `model.safetensors`, or its shards `model-*-of-*.safetensors` in name
+    order. `leae evaluate` records it in eval.json (`model.weights_sha256`) and `publish` checks it, so an eval.json
+    cannot be published beside weights it did not measure."""
+    folder = Path(model_dir)
+    names = ["model.safetensors"] if (folder / "model.safetensors").is_file() else []
+    names = names or sorted(path.name for path in folder.glob("model-*-of-*.safetensors"))
+    if not names:
+        raise FileNotFoundError(f"{folder} holds no model.safetensors (nor shards of it)")
+    digest = hashlib.sha256()
+    for name in names:
+        with (folder / name).open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
     """The JSON object in the file `path` (`what` it is, for messages); a missing file, bad JSON or another JSON value
     is a `ValueError` that names the file and what is wrong."""
@@ -631,9 +663,21 @@ def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
     return value
 
 
-def _check_card_matches_metrics(folder: Path, card: ModelCard) -> None:
-    """Check that the card's model-index holds exactly the numbers of the folder's eval.json (its source)."""
+def _check_card_matches_metrics(folder: Path, card: ModelCard, text: str, weights: bool) -> None:
+    """Check that eval.json measured the folder's weights (`weights`: its `model.weights_sha256`), and that the card's
+    model-index and evaluation tables hold exactly its numbers (the card is rendered from it)."""
     metrics = read_json_object(folder / "eval.json", "the evaluation")
+    if weights:
+        recorded = (metrics.get("model") or {}).get("weights_sha256")
+        fix = f"re-run leae evaluate --model {folder} --json {folder / 'eval.json'}, then leae card"
+        if recorded is None:
+            raise ValueError(
+                f"{folder / 'eval.json'} does not say which weights it measured (no model.weights_sha256): {fix}."
+            )
+        if recorded != weights_sha256(folder):
+            raise ValueError(
+                f"{folder / 'eval.json'} measured other weights than {folder}'s (weights_sha256 differs): {fix}."
+            )
     values = {metric_type: metric(metrics, path) for metric_type, _, path, _, _ in MODEL_INDEX_METRICS}
     expected = {key: value for key, value in values.items() if _is_number(value)}
     actual = {result.metric_type: result.metric_value for result in card.data.eval_results or []}
@@ -647,20 +691,45 @@ def _check_card_matches_metrics(folder: Path, card: ModelCard) -> None:
             f"{', '.join(differ)}. Re-render the card: python -m leae_hub.hub card --model {folder} "
             f"--metrics {folder / 'eval.json'} ..."
         )
+    rows, representation_rows, _ = _evaluation_rows(metrics)
+    lines = [f"| {' | '.join(row)} |" for row in [*rows, *representation_rows]]
+    contradicted = [line for line in lines if line not in text]
+    if contradicted:
+        raise ValueError(
+            f"{folder / 'README.md'}'s evaluation tables do not show {folder / 'eval.json'}'s numbers (e.g. "
+            f"{contradicted[0]!r} is missing). Re-render the card: leae card --model {folder} --metrics "
+            f"{folder / 'eval.json'} ..."
+        )
 
 
-def check_model_folder(model_dir: str | os.PathLike, card_only: bool = False) -> list[str]:
+def check_model_folder(model_dir: str | os.PathLike, card_only: bool = False, include: Sequence[str] = ()) -> list[str]:
     """Check that `model_dir` is a complete leae model folder; return its files to upload. Local checks only.
 
-    Needs `config.json`, weights (`model.safetensors` or a sharded index), `preprocessor_config.json` and a
-    `README.md` that is a leae card (tag `leae`, rendered by `render_card`) whose model-index agrees with the folder's
-    `eval.json` when there is one. With `card_only`, the folder must hold no model and its card must say that the
-    model is not trained yet.
+    Needs `config.json`, weights (`model.safetensors` or a sharded index) that load into the model the config
+    describes and are finite, `preprocessor_config.json` and a `README.md` that is a leae card (tag `leae`, rendered
+    by `render_card`). When the folder has an `eval.json`, it must have measured these weights (its
+    `model.weights_sha256`) and the card's model-index and evaluation tables must show its numbers; a card with
+    metrics needs its `eval.json`. Only `RECOGNISED_FILES` and the files named in `include` go up, and none may be a
+    link to something outside the folder. With `card_only`, the folder must hold no model and its card must say that
+    the model is not trained yet.
     """
     folder = Path(model_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder: pass the folder written by save_pretrained")
     files = repo_files(folder)
+    root = folder.resolve()
+    for name in files:
+        target = (folder / name).resolve()
+        if not target.is_relative_to(root):
+            raise ValueError(
+                f"{folder / name} is a link to {target}, outside the folder: copy the file in, or remove the link."
+            )
+    stray = [name for name in files if not _matches(name, RECOGNISED_FILES) and name not in include]
+    if stray:
+        raise ValueError(
+            f"{folder} holds files a leae repo does not: {', '.join(stray)}. Remove them, or name each one to publish "
+            "on purpose (--include FILE)."
+        )
     has_weights = "model.safetensors" in files or "model.safetensors.index.json" in files
     missing = []
     if card_only:
@@ -694,9 +763,30 @@ def check_model_folder(model_dir: str | os.PathLike, card_only: bool = False) ->
             f"{folder / 'README.md'} does not say the model is not trained yet: render the card with "
             "python -m leae_hub.hub card ... --not_trained NOTE before publishing it with --card_only"
         )
+    if not card_only:
+        _check_weights_load(folder)
     if "eval.json" in files:
-        _check_card_matches_metrics(folder, card)
+        _check_card_matches_metrics(folder, card, text, weights=not card_only)
+    elif card.data.eval_results:
+        raise ValueError(
+            f"{folder / 'README.md'} shows metrics but the folder has no eval.json to check them against: evaluate "
+            f"(leae evaluate --model {folder} --json {folder / 'eval.json'}) and re-render the card."
+        )
     return files
+
+
+def _check_weights_load(folder: Path) -> None:
+    """The weights load into the model `config.json` describes, every tensor present and of its shape, all finite
+    (`LeaeModel.from_pretrained`'s own checks)."""
+    from .modeling_leae import LeaeModel
+
+    try:
+        LeaeModel.from_pretrained(folder)
+    except (OSError, RuntimeError, ValueError, TypeError) as error:
+        raise ValueError(
+            f"{folder} does not load as a leae model ({' '.join(str(error).split())[:300]}): save it again with "
+            "model.save_pretrained(folder)."
+        ) from None
 
 
 def retarget_card(text: str, repo_id: str) -> str:
@@ -725,7 +815,11 @@ def _with_keys(path: Path, **keys: Any) -> str:
 
 
 def prepare_repo(
-    model_dir: str | os.PathLike, repo_id: str, out_dir: str | os.PathLike, card_only: bool = False
+    model_dir: str | os.PathLike,
+    repo_id: str,
+    out_dir: str | os.PathLike,
+    card_only: bool = False,
+    include: Sequence[str] = (),
 ) -> list[str]:
     """Write into `out_dir` (new or empty) exactly the files `publish` uploads for `repo_id`; return their names.
 
@@ -735,7 +829,7 @@ def prepare_repo(
     """
     validate_repo_id(repo_id)
     folder, out = Path(model_dir), Path(out_dir)
-    files = check_model_folder(folder, card_only=card_only)
+    files = check_model_folder(folder, card_only=card_only, include=include)
     rewritten = {"README.md": retarget_card((folder / "README.md").read_text(encoding="utf-8"), repo_id)}
     if not card_only:
         rewritten["config.json"] = _with_keys(
@@ -767,6 +861,7 @@ def publish(
     private: bool = False,
     commit_message: str | None = None,
     card_only: bool = False,
+    include: Sequence[str] = (),
 ) -> CommitInfo:
     """Publish a saved model folder to the Hub in one commit: weights, config, preprocessor config, remote code from
     this package, card (README.md, for `repo_id`), eval.json and images; `card_only`: the card alone.
@@ -783,7 +878,7 @@ def publish(
         The `CommitInfo` of the commit (its `commit_url`, `oid`).
     """
     with tempfile.TemporaryDirectory(prefix="leae-publish-") as staging:
-        files = prepare_repo(model_dir, repo_id, staging, card_only=card_only)
+        files = prepare_repo(model_dir, repo_id, staging, card_only=card_only, include=include)
         api = HfApi(token=resolve_token(token))
         api.create_repo(repo_id, private=private, exist_ok=True)
         operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=f"{staging}/{name}") for name in files]
@@ -834,6 +929,9 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--commit_message")
     push.add_argument("--card_only", action="store_true", help="publish the card of a model not trained yet, alone")
     push.add_argument("--dry_run", metavar="OUT_DIR", help="write the repo's files to OUT_DIR and upload nothing")
+    push.add_argument(
+        "--include", nargs="+", default=[], metavar="FILE", help="publish these files of the folder too (on purpose)"
+    )
     return parser
 
 
@@ -861,12 +959,17 @@ def _training_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "publish" and args.dry_run:
-        files = prepare_repo(args.model, args.repo_id, args.dry_run, card_only=args.card_only)
+        files = prepare_repo(args.model, args.repo_id, args.dry_run, card_only=args.card_only, include=args.include)
         print(f"dry run: wrote the {len(files)} files of {args.repo_id} to {args.dry_run} ({', '.join(files)})")
         return 0
     if args.command == "publish":
         info = publish(
-            args.model, args.repo_id, private=args.private, commit_message=args.commit_message, card_only=args.card_only
+            args.model,
+            args.repo_id,
+            private=args.private,
+            commit_message=args.commit_message,
+            card_only=args.card_only,
+            include=args.include,
         )
         print(f"published {args.model} to {args.repo_id}: {info.commit_url}")
         return 0

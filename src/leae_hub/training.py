@@ -75,7 +75,7 @@ from .configuration_leae import PRESETS, LeaeConfig
 from .data import build_dataset, first_readable, readable_items
 from .evaluation import evaluate_model, grid_array, hole_psnr, jsonable, mean_fill, psnr, sample_grid
 from .hardware import choose_mixed_precision, cpu_isa
-from .hub import publish, render_card, repo_name, resolve_token, write_card
+from .hub import publish, render_card, repo_name, resolve_token, weights_sha256, write_card
 from .image_processing_leae import LeaeImageProcessor
 from .modeling_leae import LeaeModel
 from .recipes import RECIPES, Recipe, RecipeOption, Stage, build_recipe, check_options
@@ -1177,6 +1177,7 @@ def write_card_draft(
         data_spec=config.data.eval_data or config.data.data,
         split=config.data.eval_split,
     )
+    metrics["model"]["weights_sha256"] = weights_sha256(model_dir)
     (model_dir / "eval.json").write_text(json.dumps(jsonable(metrics), indent=2, allow_nan=False))
     with torch.inference_mode():
         sample_grid(model, eval_images[:8]).save(model_dir / "samples.png")
