@@ -55,6 +55,7 @@ def evaluate(args: argparse.Namespace) -> None:
     untrained = LeaeModel(model.config)  # the same architecture, freshly initialised
     rows = {
         "JEPA encoder": M.knn_scores(model, train, test, args.k),
+        "JEPA encoder, cosine": M.knn_scores(model, train, test, args.k, distance="cosine"),
         "raw pixels": M.knn_scores(None, train, test, args.k),
         f"random encoder (untrained, seed {args.seed})": M.knn_scores(untrained, train, test, args.k),
     }
@@ -65,7 +66,7 @@ def evaluate(args: argparse.Namespace) -> None:
         "bank": len(train[1]),
         "queries": len(test[1]),
         "k": args.k,
-        "distance": "euclidean",
+        "distance": "euclidean (and cosine where the row says so)",
         "rows": rows,
         "seconds": round(time.perf_counter() - start, 1),
     }

@@ -112,11 +112,17 @@ def knn_scores(
     train: tuple[Tensor, Tensor],
     test: tuple[Tensor, Tensor],
     k: int = KNN_K,
+    distance: str = "euclidean",
 ) -> dict[str, float]:
-    """`weighted_scores` of k-NN@k (Euclidean) on `model`'s embeddings (raw pixels for None): bank = `train`
-    (images, labels), queries = `test`."""
-    queries = embed(model, test[0])
-    predictions = knn_predict(embed(model, train[0]), train[1], queries, k=k)
+    """`weighted_scores` of k-NN@k on `model`'s embeddings (raw pixels for None): bank = `train` (images, labels),
+    queries = `test`. `distance`: `euclidean` (the seed's), or `cosine` (Euclidean between unit-normalised
+    embeddings, which ranks neighbours by cosine similarity)."""
+    if distance not in ("euclidean", "cosine"):
+        raise ValueError(f"distance must be 'euclidean' or 'cosine', got {distance!r}")
+    bank, queries = embed(model, train[0]), embed(model, test[0])
+    if distance == "cosine":
+        bank, queries = torch.nn.functional.normalize(bank, dim=1), torch.nn.functional.normalize(queries, dim=1)
+    predictions = knn_predict(bank, train[1], queries, k=k)
     return {**weighted_scores(test[1], predictions), "k": k, "dim": int(queries.shape[1])}
 
 
