@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 import leae_hub.training as train
@@ -209,6 +210,20 @@ def test_a_full_disk_during_a_checkpoint_says_so_and_the_run_resumes_bit_exact(s
     assert [c.name for c in (run / "checkpoints").iterdir()] == ["checkpoint-2", "checkpoint-4"]  # no torn one
     assert train.main(_args(run, 6, *LATEST))["steps"] == 6
     assert _identical(_weights(run), _weights(reference))
+
+
+def test_batches_whose_every_image_is_unreadable_are_skipped_and_the_run_ends(tmp_path, caplog):
+    data = tmp_path / "data"
+    for split in ("train", "test"):
+        (data / split).mkdir(parents=True)
+        Image.new("RGB", (32, 32), (200, 30, 30)).save(data / split / "good.png")
+    (data / "train" / "bad.png").write_bytes(b"not an image" * 10)
+    run = tmp_path / "run"
+    argv = _args(run, 4, "--data", str(data), "--batch_size", "1", "--eval_images", "1")
+    with caplog.at_level(logging.WARNING, logger="leae_hub"), pytest.warns(RuntimeWarning, match="bad.png"):
+        assert train.main(argv)["steps"] == 4  # 4 steps on the readable image, over 4 epochs of 2 batches
+    assert any(re.search(r"and [1-9]\d* batch\(es\) with none readable", r.getMessage()) for r in caplog.records)
+    assert _steps(run) == [1, 2, 3, 4]
 
 
 def test_a_given_damaged_checkpoint_is_refused(stopped, tmp_path):

@@ -306,15 +306,13 @@ class _ImageSource(_SkipsUnreadable, Dataset):
 
     def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
         """The readable items among `indices` (what a DataLoader fetches for one batch); unreadable ones are left out
-        and counted, never replaced by another image."""
+        and counted, never replaced by another image (an empty list when none is: the training skips that batch)."""
         items = []
         for index in indices:
             try:
                 items.append(self[index])
             except UnreadableImageError as error:
                 self._skipped(self._name(_check_index(index, self.length)), error.__cause__ or error)
-        if not items:
-            raise RuntimeError(f"{self.spec}: all {len(indices)} images of a batch are unreadable; check the data")
         return items
 
     def _read(self, index: int) -> tuple[Image.Image | np.ndarray, int]:
@@ -334,7 +332,10 @@ def readable_items(dataset: Dataset, indices: Iterable[int]) -> list[dict[str, t
 
 def first_readable(dataset: Dataset, tries: int = 32) -> dict[str, torch.Tensor]:
     """The first readable item among the first `tries` (to learn the channel count of a source)."""
-    return readable_items(dataset, range(min(tries, len(dataset))))[0]
+    items = readable_items(dataset, range(min(tries, len(dataset))))
+    if not items:
+        raise ValueError(f"{getattr(dataset, 'spec', 'the data')}: none of the first {tries} images is readable")
+    return items[0]
 
 
 def _read_regular_file(path: Path) -> bytes:

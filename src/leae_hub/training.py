@@ -540,6 +540,21 @@ class TrainStep(nn.Module):
         return self.recipe(self.model, batch, step)
 
 
+def _collate_or_none(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor] | None:
+    """The DataLoader's default collation, or None for a batch whose every image was unreadable (skipped)."""
+    return torch.utils.data.default_collate(items) if items else None
+
+
+def _unreadable_batch(batch: dict[str, torch.Tensor] | None, accelerator: Accelerator) -> bool:
+    """Whether to skip this batch: none of its images could be read, on this process or (so that every process
+    skips the same step together) on any other."""
+    empty = batch is None
+    if accelerator.num_processes > 1:
+        flag = torch.tensor([float(empty)], device=accelerator.device)
+        empty = bool(accelerator.gather(flag).max() > 0)
+    return empty
+
+
 def _checkpoints(directory: Path) -> list[Path]:
     found = [p for p in directory.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
@@ -1004,10 +1019,16 @@ def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[
         config.data.eval_data or config.data.data, config.data.eval_split, image_size, in_channels, seed=args.seed
     )
     eval_count = min(config.data.eval_images, len(eval_source))
-    eval_images = torch.stack([item["pixel_values"] for item in readable_items(eval_source, range(eval_count))])
+    eval_items = readable_items(eval_source, range(eval_count))
+    if not eval_items:
+        raise ValueError(
+            f"None of the first {eval_count} {config.data.eval_split!r} images is readable; check the data."
+        )
+    eval_images = torch.stack([item["pixel_values"] for item in eval_items])
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=args.batch_size,
+        collate_fn=_collate_or_none,
         shuffle=True,
         drop_last=True,
         num_workers=config.data.num_workers,
@@ -1055,15 +1076,21 @@ def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[
     metrics_path = output_dir / "metrics.jsonl"
     progress = tqdm(total=max_steps, initial=step, desc=config.recipe, disable=not accelerator.is_main_process)
     last_time, images_since = time.perf_counter(), 0
+    empty_batches = 0
     last_saved = step
     start_time = time.perf_counter()
+    # A resumed run re-enters its epoch where the step says; an epoch with batches skipped as unreadable ends early,
+    # and the next one starts afresh (its own shuffle).
+    epoch, skip = step // steps_per_epoch, (step % steps_per_epoch) * args.gradient_accumulation_steps
     while step < max_steps:
-        epoch = step // steps_per_epoch
         loader.set_epoch(epoch)
-        skip = (step % steps_per_epoch) * args.gradient_accumulation_steps
         epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
-        micro = skip
+        micro, used = skip, 0
         for batch in epoch_loader:
+            if _unreadable_batch(batch, accelerator):
+                empty_batches += 1
+                continue
+            used += 1
             with accelerator.accumulate(step_module):
                 out = step_module(
                     batch, step * args.gradient_accumulation_steps + micro % args.gradient_accumulation_steps
@@ -1106,15 +1133,21 @@ def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[
                 last_saved = step
             if step >= max_steps:
                 break
-        if micro == skip:  # not one batch this epoch: without this check the loop would spin forever
+        if used == 0:  # not one batch this epoch: without this check the loop would spin forever
             raise RuntimeError(
                 f"Epoch {epoch} of {config.data.data!r} gave no batch (every image unreadable?); check the data."
             )
+        epoch, skip = epoch + 1, 0
     progress.close()
     wall_time = time.perf_counter() - start_time
     skipped = getattr(dataset, "num_skipped", 0)
     if skipped:
-        logger.warning("skipped %d unreadable training image(s) (this process); the log above names them", skipped)
+        logger.warning(
+            "skipped %d unreadable training image(s) (this process) and %d batch(es) with none readable; the log "
+            "above names them",
+            skipped,
+            empty_batches,
+        )
     if last_saved != step:
         save_checkpoint(accelerator, output_dir, step, args.keep_checkpoints, recipe)
     accelerator.wait_for_everyone()
