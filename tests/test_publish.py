@@ -282,6 +282,7 @@ PUBLISH_REFUSALS = [
     ("link outside", lambda f: (f / "notes.md").symlink_to("/etc/hostname"), "is a link to /etc/hostname, outside"),
     ("stray json", lambda f: (f / "credentials.json").write_text('{"token": "x"}'), "credentials.json. Remove them"),
     ("NaN weights", _nan_weights, "does not load as a leae model .*NaN"),
+    ("random bytes as weights", lambda f: (f / "model.safetensors").write_bytes(os.urandom(4096)), "does not load"),
     ("config of another size", _other_config, "does not load as a leae model"),
     ("table contradicts eval.json", _tampered_table, "evaluation tables do not show .*17.25"),
     ("card without eval.json", lambda f: (f / "eval.json").unlink(), "shows metrics but the folder has no eval.json"),

@@ -47,6 +47,8 @@ class JudgedRecipe(Recipe):
                 f"sigreg_weight must be 0 or more (a negative weight maximises the statistic), got {sigreg_weight}; "
                 "e.g. 0.03."
             )
+        if not 0 <= ema_decay < 1:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay}; e.g. 0.996.")
         self.crop_ratio = crop_ratio
         self.crop_size = crop_size
         self.sigreg_weight = sigreg_weight

@@ -77,6 +77,9 @@ class SelfTeachingRecipe(JudgedRecipe):
         unknown = [view for view in views if view not in SELF_TEACHING_VIEWS]
         if unknown or not views:
             raise ValueError(f"views must be a non-empty subset of {SELF_TEACHING_VIEWS}, got {list(views)}.")
+        for name, ratio in (("pixel_mask_ratio", pixel_mask_ratio), ("patch_mask_ratio", patch_mask_ratio)):
+            if not 0 <= ratio < 1:
+                raise ValueError(f"{name} must lie in [0, 1) (the fraction dropped), got {ratio}; e.g. 0.5.")
         self.views = tuple(views)
         self.num_crops = num_crops
         self.pixel_mask_ratio = pixel_mask_ratio
