@@ -93,7 +93,32 @@ def test_postprocess_round_trip(processor):
 def test_save_and_load(tmp_path, processor):
     processor.save_pretrained(tmp_path)
     loaded = LeaeImageProcessor.from_pretrained(tmp_path)
-    assert (loaded.image_size, loaded.num_channels, loaded.resample) == (32, 3, "bicubic")
+    assert (loaded.image_size, loaded.num_channels, loaded.resample) == (32, 3, 3)  # PIL's BICUBIC, as transformers
+    assert json.loads((tmp_path / "preprocessor_config.json").read_text())["do_normalize"] is False
+
+
+def test_a_saved_resample_name_still_loads(tmp_path, processor):
+    processor.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({**config, "resample": "bilinear"}))
+    assert LeaeImageProcessor.from_pretrained(tmp_path).resample == 2
+
+
+def test_standard_arguments(processor):
+    image = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    first = processor(image, do_normalize=False).pixel_values
+    assert first.shape == (1, 3, 32, 32)
+    last = processor(image, data_format="channels_last").pixel_values
+    assert last.shape == (1, 32, 32, 3) and torch.equal(last.permute(0, 3, 1, 2), first)
+    chw = torch.from_numpy(image).permute(2, 0, 1).numpy()  # a CHW array, said so instead of guessed
+    assert torch.equal(processor(chw, input_data_format="channels_first").pixel_values, first)
+    assert torch.equal(processor(torch.from_numpy(image), input_data_format="channels_last").pixel_values, first)
+    with pytest.raises(ValueError, match="do_normalize=True: leae models take pixel values in"):
+        processor(image, do_normalize=True, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    with pytest.raises(ValueError, match="do_normalize=True"):
+        LeaeImageProcessor(image_size=32, do_normalize=True)
+    with pytest.raises(ValueError, match="data_format must be"):
+        processor(image, data_format="nhwc")
 
 
 @pytest.mark.parametrize(
@@ -173,7 +198,9 @@ def test_transformers_conventions_attributes_and_call_arguments(tmp_path):
         processor(np.zeros((4, 4), np.uint8), do_resize=False)
     with pytest.raises(TypeError, match="preprocess takes"):
         processor(wide, image_size=4)
-    assert LeaeImageProcessor(resample=Image.Resampling.BILINEAR).resample == "bilinear"
+    assert (
+        LeaeImageProcessor(resample=Image.Resampling.BILINEAR).resample == 2
+    )  # stored as the PIL value, as transformers does
     from_size = LeaeImageProcessor(size={"height": 24, "width": 24}, do_center_crop=False)
     assert from_size.image_size == 24 and not from_size.do_center_crop
     processor.save_pretrained(tmp_path)

@@ -214,3 +214,26 @@ def test_torch_export_of_encoder_and_decoder(preset):
     assert torch.allclose(whole.module()(x, return_dict=False)[0], model(x).reconstruction, atol=1e-6)
     compiled = torch.compile(model, fullgraph=True, backend="eager")  # dynamo traces forward in one graph
     assert torch.allclose(compiled(x).reconstruction, model(x).reconstruction, atol=1e-6)
+
+
+def test_gradient_checkpointing_recomputes_the_blocks_and_keeps_the_gradients():
+    torch.manual_seed(0)
+    model = LeaeModel(LeaeConfig.from_preset("leae-cifar", hidden_channels=16)).train()
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+
+    def gradients() -> list[torch.Tensor]:
+        model.zero_grad()
+        ((model(x).reconstruction - x) ** 2).mean().backward()
+        return [parameter.grad.clone() for parameter in model.parameters()]
+
+    plain = gradients()
+    model.activation_checkpointing_enable()
+    calls = []
+    for module in model.modules():
+        if getattr(module, "gradient_checkpointing", False):
+            checkpoint = module._gradient_checkpointing_func
+            module._gradient_checkpointing_func = lambda *a, _c=checkpoint, **k: calls.append(1) or _c(*a, **k)
+    checkpointed = gradients()
+    assert len(calls) == 4  # two down blocks, two up blocks
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, checkpointed, strict=True))
+    assert set(model._no_split_modules) == {"LeaeDownBlock", "LeaeUpBlock"}

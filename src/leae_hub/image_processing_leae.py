@@ -45,6 +45,13 @@ class LeaeImageProcessor(BaseImageProcessor):
         crop_size (`dict`, optional): `{"height": S, "width": S}` (square: the model's image size).
         do_rescale (`bool`, defaults to `True`): scale integer images by their bit depth (uint8 by 255, 16-bit by
             65535) into [0, 1]; with `False`, images must already be floats in [0, 1].
+        do_normalize (`bool`, defaults to `False`): the standard mean/std switch, accepted and always `False`: the
+            model takes pixel values in [0, 1], so `True` is refused rather than ignored.
+        image_mean (`list[float]`, *optional*), image_std (`list[float]`, *optional*): stored as given (unused).
+
+    `preprocess` also takes the standard `data_format` (`"channels_first"`, the default, or `"channels_last"` for
+    `[B, S, S, C]` values) and `input_data_format` (`"channels_first"` or `"channels_last"`: how to read 3-d arrays and
+    tensors, instead of guessing).
     """
 
     model_input_names = ["pixel_values"]
@@ -59,9 +66,13 @@ class LeaeImageProcessor(BaseImageProcessor):
         do_center_crop: bool = True,
         crop_size: dict[str, int] | None = None,
         do_rescale: bool = True,
+        do_normalize: bool = False,
+        image_mean: list[float] | None = None,
+        image_std: list[float] | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        _check_no_normalize(do_normalize)
         if num_channels not in (1, 3):
             raise ValueError(f"num_channels must be 1 or 3, got {num_channels}.")
         side = _side(crop_size or size, "crop_size") if image_size is None else _side(int(image_size), "image_size")
@@ -69,12 +80,15 @@ class LeaeImageProcessor(BaseImageProcessor):
         if side <= 0:
             raise ValueError(f"image_size must be positive, got {side}.")
         self.num_channels = int(num_channels)
-        self.resample = _resample_name(resample)
+        self.resample = _resample_code(resample)
         self.do_resize = bool(do_resize)
         self.size = {"shortest_edge": _side(size, "size") or side} if image_size is None else {"shortest_edge": side}
         self.do_center_crop = bool(do_center_crop)
         self.crop_size = {"height": side, "width": side}
         self.do_rescale = bool(do_rescale)
+        self.do_normalize = False
+        self.image_mean = image_mean
+        self.image_std = image_std
 
     @property
     def image_size(self) -> int:
@@ -94,20 +108,33 @@ class LeaeImageProcessor(BaseImageProcessor):
         crop_size: dict[str, int] | None = None,
         do_rescale: bool | None = None,
         resample: str | int | None = None,
+        do_normalize: bool | None = None,
+        image_mean: list[float] | None = None,
+        image_std: list[float] | None = None,
+        data_format: str = "channels_first",
+        input_data_format: str | None = None,
         **kwargs: Any,
     ) -> BatchFeature:
-        """Convert one image or a list of images to `pixel_values` [B, C, S, S] in [0, 1].
+        """Convert one image or a list of images to `pixel_values` [B, C, S, S] in [0, 1] ([B, S, S, C] with
+        `data_format="channels_last"`).
 
         Every attribute can be overridden for this call (`do_resize`, `size`, `do_center_crop`, `crop_size`,
-        `do_rescale`, `resample`). Without resizing or cropping, the images must already have the output size.
+        `do_rescale`, `resample`; `do_normalize` only as `False`). Without resizing or cropping, the images must
+        already have the output size. `input_data_format` says how 3-d arrays and tensors are laid out.
         """
         if kwargs:
             raise TypeError(f"unexpected arguments {sorted(kwargs)}: preprocess takes {_CALL_ARGUMENTS}.")
+        _check_no_normalize(do_normalize)
+        data_format, input_data_format = (
+            _layout(data_format, "data_format"),
+            _layout(input_data_format, "input_data_format"),
+        )
         side = _side(crop_size, "crop_size") or self.image_size
         shortest = _side(size, "size") or self.size["shortest_edge"]
         options = {
             "num_channels": self.num_channels,
             "resample": _resample_name(self.resample if resample is None else resample),
+            "layout": input_data_format,
             "shortest_edge": shortest if (self.do_resize if do_resize is None else do_resize) else None,
             "crop": side if (self.do_center_crop if do_center_crop is None else do_center_crop) else None,
             "rescale": self.do_rescale if do_rescale is None else do_rescale,
@@ -117,6 +144,8 @@ class LeaeImageProcessor(BaseImageProcessor):
         if len(shapes) > 1:
             raise ValueError(f"images of different sizes {sorted(shapes)}: keep do_resize and do_center_crop on.")
         pixel_values = torch.stack(converted)
+        if data_format == "channels_last":
+            pixel_values = pixel_values.permute(0, 2, 3, 1).contiguous()
         if return_tensors in (None, "np"):
             return BatchFeature({"pixel_values": pixel_values.numpy()})
         if return_tensors != "pt":
@@ -145,9 +174,13 @@ class LeaeImageProcessor(BaseImageProcessor):
         return [Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image) for image in array]
 
 
-_CALL_ARGUMENTS = "return_tensors, do_resize, size, do_center_crop, crop_size, do_rescale, resample"
+_CALL_ARGUMENTS = (
+    "return_tensors, do_resize, size, do_center_crop, crop_size, do_rescale, resample, do_normalize, image_mean, "
+    "image_std, data_format, input_data_format"
+)
 # PIL.Image.Resampling values → torch interpolation modes.
 _PIL_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic", 4: "area"}
+_LAYOUTS = ("channels_first", "channels_last")
 
 
 def _resample_name(resample: str | int) -> str:
@@ -157,6 +190,28 @@ def _resample_name(resample: str | int) -> str:
             f"resample must be one of {_RESAMPLE_MODES} (or PIL's NEAREST/BILINEAR/BICUBIC/BOX), got {resample!r}."
         )
     return name
+
+
+def _resample_code(resample: str | int) -> int:
+    """The PIL resampling value (what transformers' processors store) of a mode name or PIL value."""
+    name = _resample_name(resample)
+    return next(code for code, mode in _PIL_RESAMPLE.items() if mode == name)
+
+
+def _check_no_normalize(do_normalize: bool | None) -> None:
+    if do_normalize:
+        raise ValueError(
+            "do_normalize=True: leae models take pixel values in [0, 1], and mean/std normalisation would give "
+            "values they refuse; leave do_normalize False (the default)."
+        )
+
+
+def _layout(value: Any, name: str) -> str | None:
+    """A `ChannelDimension` or its string ("channels_first" / "channels_last"), as a string; None stays None."""
+    value = getattr(value, "value", value)
+    if value is not None and value not in _LAYOUTS:
+        raise ValueError(f"{name} must be 'channels_first' or 'channels_last', got {value!r}.")
+    return value
 
 
 def _side(size: dict[str, int] | int | None, name: str) -> int | None:
@@ -188,10 +243,17 @@ def image_to_pixel_values(
 
 
 def _convert(
-    image: Any, num_channels: int | None, resample: str, shortest_edge: int | None, crop: int | None, rescale: bool
+    image: Any,
+    num_channels: int | None,
+    resample: str,
+    shortest_edge: int | None,
+    crop: int | None,
+    rescale: bool,
+    layout: str | None = None,
 ) -> torch.Tensor:
-    """Decode, convert channels, resize the shorter side, centre-crop: `[C, H, W]` float32 in [0, 1]."""
-    array = _to_float_hwc(image, rescale)
+    """Decode, convert channels, resize the shorter side, centre-crop: `[C, H, W]` float32 in [0, 1]. `layout`
+    ("channels_first" / "channels_last") says how a 3-d array or tensor is laid out (None: guess)."""
+    array = _to_float_hwc(image, rescale, layout=layout)
     channels = num_channels or (1 if array.shape[-1] in (1, 2) else 3)
     pixels = torch.from_numpy(_convert_channels(array, channels)).permute(2, 0, 1)[None]  # [1, C, H, W]
     height, width = pixels.shape[-2:]
@@ -219,19 +281,22 @@ def _as_list(images: Any) -> list[Any]:
     return [images]
 
 
-def _to_float_hwc(image: Any, rescale: bool = True, hwc: bool = False) -> np.ndarray:
+def _to_float_hwc(image: Any, rescale: bool = True, hwc: bool = False, layout: str | None = None) -> np.ndarray:
     """One image (PIL, numpy or tensor) → float32 HWC array in [0, 1], alpha kept as the last channel. `hwc` says a
-    numpy array is known to be HWC (it came from PIL); otherwise a 3-d array is read as CHW when only its first axis
-    can be channels, and as HWC (with a warning when either could be) otherwise."""
+    numpy array is known to be HWC (it came from PIL), as `layout="channels_last"` does for any 3-d array or tensor
+    and `"channels_first"` the opposite; otherwise a 3-d tensor is CHW, and a 3-d array is read as CHW when only its
+    first axis can be channels, and as HWC (with a warning when either could be) otherwise."""
     if isinstance(image, Image.Image):
         return _pil_to_float(image, rescale)
     if isinstance(image, torch.Tensor):
-        if image.ndim == 3:
+        if image.ndim == 3 and layout != "channels_last":
             image = image.permute(1, 2, 0)
         array = image.detach().cpu().numpy()
     elif isinstance(image, np.ndarray):
         array = image
-        if array.ndim == 3 and array.shape[0] in (1, 3, 4) and not hwc:
+        if array.ndim == 3 and layout == "channels_first":
+            array = array.transpose(1, 2, 0)
+        elif array.ndim == 3 and array.shape[0] in (1, 3, 4) and not hwc and layout is None:
             if array.shape[-1] not in (1, 2, 3, 4):
                 array = array.transpose(1, 2, 0)  # CHW → HWC
             elif array.shape[0] != array.shape[-1]:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
 
 from .configuration_leae import CONV_ENCODER_STRIDE, PLAIN_DECODER_STRIDE, LeaeConfig
@@ -70,7 +71,7 @@ class LeaeModelOutput(ModelOutput):
     latents: torch.FloatTensor | None = None
 
 
-class LeaeDownBlock(nn.Module):
+class LeaeDownBlock(GradientCheckpointingLayer):
     """Halves the resolution: SiLU(shortcut(x) + conv3×3(SiLU(conv3×3/2(x)))).
 
     The shortcut has no parameters: space-to-channel by 2 (C → 4C channels), then the mean over consecutive groups of
@@ -92,7 +93,7 @@ class LeaeDownBlock(nn.Module):
         return F.silu(self.shortcut(hidden) + self.conv2(F.silu(self.conv1(hidden))))
 
 
-class LeaeUpBlock(nn.Module):
+class LeaeUpBlock(GradientCheckpointingLayer):
     """Doubles the resolution: SiLU(conv1×1(up(x)) + conv3×3(SiLU(conv3×3(up(x))))), up = nearest ×2.
 
     The 1×1 shortcut runs before the upsampling, which gives the same result (nearest upsampling commutes with a
@@ -284,7 +285,8 @@ class LeaePreTrainedModel(PreTrainedModel):
     base_model_prefix = "leae"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True  # the residual blocks recompute their activations in the backward pass
+    _no_split_modules = ["LeaeDownBlock", "LeaeUpBlock"]
 
     @classmethod
     def from_pretrained(
