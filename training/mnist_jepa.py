@@ -13,6 +13,7 @@ docs/lab.md, section "MNIST JEPA".
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -30,6 +31,7 @@ from transformers import AutoModel  # noqa: E402
 from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
 from leae_hub.evaluation import grid_array  # noqa: E402
 from leae_hub.lab import mnist_jepa as M  # noqa: E402
+from leae_hub.training import ModelArguments  # noqa: E402
 
 SCORE_COLUMNS = ("accuracy", "precision", "recall", "f1")
 
@@ -87,8 +89,12 @@ def curve(args: argparse.Namespace) -> None:
     path = out / "mnist_jepa_curve.json"
     points = {p["step"]: p for p in json.loads(path.read_text())["points"]} if path.exists() else {}
     checkpoints = sorted((run / "checkpoints").glob("checkpoint-*"), key=M.checkpoint_step)
-    if config is None:
-        config = LeaeConfig.from_preset(train_config["preset"], in_channels=1)
+    if config is None:  # the run's preset with the model settings it overrode (train_config.yaml)
+        fields = dataclasses.fields(ModelArguments)
+        overrides = {f.name: train_config.get(f.name) for f in fields if f.name not in ("preset", "init_from")}
+        config = LeaeConfig.from_preset(
+            train_config["preset"], in_channels=1, **{k: v for k, v in overrides.items() if v is not None}
+        )
     train = M.load_digits(args.data, "train", config.image_size)
     test = M.load_digits(args.data, "test", config.image_size)
     steps_per_epoch = len(train[1]) // train_config["batch_size"]
