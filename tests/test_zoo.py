@@ -16,7 +16,7 @@ from huggingface_hub import ModelCard
 from transformers import AutoModel
 
 import leae_hub
-from leae_hub import zoo
+from leae_hub import hub, zoo
 from leae_hub.data import build_dataset, data_dir
 from leae_hub.evaluation import psnr
 from leae_hub.hub import NOT_TRAINED
@@ -114,6 +114,7 @@ def _fake_run(run: Path, data: str) -> None:
     model.eval().save_pretrained(run / "model")
     leae_hub.LeaeImageProcessor(image_size=32).save_pretrained(run / "model")
     metrics = {"data": {"spec": data, "split": "test", "num_images": 8}, "reconstruction": {"psnr": 12.5}}
+    metrics["model"] = {"weights_sha256": hub.weights_sha256(run / "model")}  # as training/evaluate.py records it
     (run / "eval.json").write_text(json.dumps(metrics))
     (run / "samples.png").write_bytes(b"not checked")
     (run / "train_config.yaml").write_text(f"data: {data}\nmixed_precision: bf16\nseed: 3\ncpu: true\nbatch_size: 8\n")

@@ -79,7 +79,20 @@ _INT_LIMITS = {
 MAX_POOLED_WEIGHTS = 2**27
 # Keys a config.json may hold that are not LeaeConfig fields: transformers' own bookkeeping (and its older names).
 _PASSED_THROUGH = frozenset(
-    {"auto_map", "model_type", "torch_dtype", "num_labels", "transformers_version", "custom_pipelines", "_name_or_path"}
+    {
+        "auto_map",
+        "model_type",
+        "transformers_version",
+        "custom_pipelines",
+        "torch_dtype",
+        "num_labels",
+        "name_or_path",
+        "_name_or_path",
+        "_commit_hash",
+        "output_attentions",
+        "attn_implementation",
+        "experts_implementation",
+    }
 )
 _INT_FIELDS = (
     "image_size",
