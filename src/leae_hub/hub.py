@@ -778,8 +778,12 @@ def check_model_folder(model_dir: str | os.PathLike, card_only: bool = False, in
 def _check_weights_load(folder: Path) -> None:
     """The weights load into the model `config.json` describes, every tensor present and of its shape, all finite
     (`LeaeModel.from_pretrained`'s own checks)."""
+    from transformers.utils import logging as transformers_logging
+
     from .modeling_leae import LeaeModel
 
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # a check, not a load the user asked for: no "Loading weights" bar
     try:
         LeaeModel.from_pretrained(folder)
     except Exception as error:  # safetensors, torch and transformers each raise their own kind
@@ -789,6 +793,9 @@ def _check_weights_load(folder: Path) -> None:
             f"{folder} does not load as a leae model ({' '.join(str(error).split())[:300]}): save it again with "
             "model.save_pretrained(folder)."
         ) from None
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()
 
 
 def retarget_card(text: str, repo_id: str) -> str:
