@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..evaluation import feature_std, knn_accuracy, rankme
+from .common import ema_update
 
 WEIGHTS: tuple[float, ...] = (0.4, 0.35, 0.25)
 MEANS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (5.0, 5.0), (-5.0, 5.0))
@@ -177,13 +178,6 @@ def pairwise_alignment_loss(z: Tensor, z_target: Tensor) -> Tensor:
     """The seed's global pairwise JEPA loss (jepa_ema.py): L = mean_{i,j} ‖ẑ_i − ẑ'_j‖², every i against every j."""
     diff = F.normalize(z, dim=1)[:, None, :] - F.normalize(z_target, dim=1)[None, :, :]  # [B, B, D]
     return diff.pow(2).sum(dim=2).mean()
-
-
-@torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, decay: float) -> None:
-    """θ' ← decay·θ' + (1 − decay)·θ (BYOL, Grill et al. 2020, arXiv:2006.07733, eq. 1)."""
-    for p_target, p_online in zip(target.parameters(), online.parameters(), strict=True):
-        p_target.mul_(decay).add_(p_online, alpha=1 - decay)
 
 
 def mask_coordinate(x: Tensor, coord: int) -> Tensor:

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .common import ema_update, r2_score
+
 OBS_DIM, SIGNAL_DIM, DISTRACTOR_DIM, LATENT_DIM = 20, 4, 4, 4
 MODELS: tuple[str, ...] = ("VAE", "AR", "JEPA", "VJEPA", "BJEPA")
 # The seed's figure "Noisy-TV Toy Experiment: R² vs sigma" (imgs/photo_R2.jpg of CICS-Oleg/
@@ -153,13 +155,6 @@ def vicreg_loss(z: Tensor, z_target: Tensor, inv: float = 25.0, var: float = 25.
         + var * (variance(z) + variance(z_target))
         + cov * (covariance(z) + covariance(z_target))
     )
-
-
-@torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """θ' ← τ θ' + (1 − τ) θ, τ = 0.99."""
-    for p_target, p_online in zip(target.parameters(), online.parameters(), strict=True):
-        p_target.mul_(tau).add_(p_online, alpha=1 - tau)
 
 
 def randn(generators: list[torch.Generator], *shape: int) -> Tensor:
@@ -344,10 +339,9 @@ def train_model(
     return model, losses
 
 
-def r2_score(y_true: Tensor, y_pred: Tensor) -> float:
-    """R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)², pooled over all output dimensions (the seed's `r2_score`)."""
-    y_true, y_pred = y_true.double(), y_pred.double()
-    return float(1 - (y_true - y_pred).pow(2).sum() / (y_true - y_true.mean(dim=0)).pow(2).sum())
+def _r2(target: Tensor, predicted: Tensor) -> float:
+    """R² pooled over the state's dimensions (the seed's `r2_score`)."""
+    return float(r2_score(target, predicted, pooled=True))
 
 
 def ols_fit_predict(features_train: Tensor, y_train: Tensor, features_test: Tensor) -> Tensor:
@@ -394,8 +388,8 @@ def sweep_steps(
     for (sigma, seed), env in zip(runs, envs, strict=True):
         s_train, s_test = env.s[:n], env.s[n:]
         result = SigmaResult(sigma, seed, env.snr_db, s_next_test=s_test[1:])
-        result.oracle["true_state"] = r2_score(s_test[1:], ols_fit_predict(s_train[:-1], s_train[1:], s_test[:-1]))
-        result.oracle["raw_x"] = r2_score(s_test[1:], ols_fit_predict(env.x[: n - 1], s_train[1:], env.x[n:-1]))
+        result.oracle["true_state"] = _r2(s_test[1:], ols_fit_predict(s_train[:-1], s_train[1:], s_test[:-1]))
+        result.oracle["raw_x"] = _r2(s_test[1:], ols_fit_predict(env.x[: n - 1], s_train[1:], env.x[n:-1]))
         results.append(result)
     seconds: dict[str, float] = {}
     for name in models:
@@ -408,8 +402,8 @@ def sweep_steps(
             s_train, s_test = env.s[:n], env.s[n:]
             prediction = ols_fit_predict(f_train[b], s_train[1:], f_test[b])
             result.predictions[name] = prediction.float()
-            result.r2[name] = r2_score(s_test[1:], prediction)
-            result.r2_current[name] = r2_score(s_test[:-1], ols_fit_predict(f_train[b], s_train[:-1], f_test[b]))
+            result.r2[name] = _r2(s_test[1:], prediction)
+            result.r2_current[name] = _r2(s_test[:-1], ols_fit_predict(f_train[b], s_train[:-1], f_test[b]))
             result.final_loss[name] = float(losses[-100:, b].mean())
         yield name, results, seconds
 

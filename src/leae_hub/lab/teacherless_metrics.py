@@ -26,18 +26,12 @@ import torch
 from torch import Tensor, nn
 
 from ..evaluation import linear_probe_accuracy, rankme
+from .common import r2_score
 from .teacherless import SeqJepa
 from .teacherless_data import RotationFamily, TransformFamily, make_sequences
 
 ACTION_NAMES = ("sin", "cos", "shift_x", "shift_y", "log_scale", "brightness", "contrast", "saturation")
 FACTOR_ACTIONS = {"rotation": (0, 1), "shift_x": (2,), "shift_y": (3,), "scale": (4,)}
-
-
-def r2_score(predicted: Tensor, target: Tensor) -> Tensor:
-    """Coefficient of determination per column, 1 − Σ(y − ŷ)² / Σ(y − ȳ)²; NaN for a column without variance."""
-    residual = (target - predicted).square().sum(dim=0)
-    total = (target - target.mean(dim=0)).square().sum(dim=0)
-    return torch.where(total > 1e-12, 1 - residual / total.clamp_min(1e-12), torch.full_like(total, math.nan))
 
 
 def mlp_probe_r2(
@@ -61,7 +55,7 @@ def mlp_probe_r2(
             optimizer.step()
     with torch.no_grad():
         predicted = probe((test_x - x_mean) / x_std) * y_std + y_mean
-    return r2_score(predicted, test_y)
+    return r2_score(test_y, predicted)
 
 
 def invariance_error(first: Tensor, second: Tensor) -> float:
