@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import httpx
+import huggingface_hub
 import numpy as np
 import pytest
 import torch
@@ -252,6 +253,7 @@ def test_model_menu_comes_from_the_zoo_faces_first(app, model_dirs, tmp_path, mo
     (cards / "incomplete" / "config.json").write_text("{}")
     monkeypatch.setattr(app, "MODEL_CARD_DIRS", [cards])
     monkeypatch.delenv("LEAE_HUB_ORG", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # the zoo's Hub repos: no network here
     ids = app.default_model_ids()
     local = [str(cards / name) for name in ("leae-celeba-64", "leae-cifar10-32-self-teaching", "my-own-model")]
     assert ids[:3] == local  # local folders first, in zoo order (faces first), names outside the zoo last
