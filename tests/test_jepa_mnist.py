@@ -286,6 +286,19 @@ def test_raw_pixel_knn_separates_two_shapes():
     assert scores["accuracy"] == 1.0 and scores["dim"] == 28 * 28
 
 
+def test_cosine_knn_ignores_the_length_of_embeddings():
+    """Two classes along two directions, the class-1 bank points 10x longer: Euclidean k-NN sends the short class-1
+    queries to class 0, cosine k-NN (unit-normalised rows) to class 1."""
+    bank = torch.tensor([[1.0, 0.1], [1.0, -0.1], [1.0, 0.0], [0.1, 10.0], [-0.1, 10.0], [0.0, 10.0]])
+    bank_labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    queries, labels = torch.tensor([[0.0, 1.0], [0.05, 1.0]]), torch.tensor([1, 1])
+    euclidean = M.knn_scores_of_embeddings(bank, bank_labels, queries, labels, k=3)
+    cosine = M.knn_scores_of_embeddings(bank, bank_labels, queries, labels, k=3, distance="cosine")
+    assert (euclidean["accuracy"], cosine["accuracy"]) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="'manhattan'"):
+        M.knn_scores_of_embeddings(bank, bank_labels, queries, labels, distance="manhattan")
+
+
 @pytest.mark.skipif(
     not (data_dir() / "mnist-full").is_dir(), reason=f"full MNIST not found at {data_dir() / 'mnist-full'}"
 )

@@ -113,11 +113,10 @@ def lab_scores(record: dict[str, Any]) -> dict[str, dict[str, float]]:
     bank_labels = torch.from_numpy(record["bank_labels"]).long()
     queries = torch.from_numpy(record["queries"]).float()
     labels = torch.from_numpy(record["query_labels"]).long()
-    scores = {}
-    for metric, transform in (("euclidean", lambda t: t), ("cosine", torch.nn.functional.normalize)):
-        predictions = M.knn_predict(transform(bank), bank_labels, transform(queries), k=M.KNN_K)
-        scores[metric] = M.weighted_scores(labels, predictions)
-    return scores
+    return {
+        distance: M.knn_scores_of_embeddings(bank, bank_labels, queries, labels, k=M.KNN_K, distance=distance)
+        for distance in ("euclidean", "cosine")
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

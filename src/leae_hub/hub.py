@@ -640,9 +640,14 @@ def weights_sha256(model_dir: str | os.PathLike) -> str:
     names = names or sorted(path.name for path in folder.glob("model-*-of-*.safetensors"))
     if not names:
         raise FileNotFoundError(f"{folder} holds no model.safetensors (nor shards of it)")
+    return sha256_of_files([folder / name for name in names])
+
+
+def sha256_of_files(paths: Sequence[str | os.PathLike]) -> str:
+    """SHA-256 of the files' bytes read one after another (in 1 MiB chunks, so any size fits in memory)."""
     digest = hashlib.sha256()
-    for name in names:
-        with (folder / name).open("rb") as handle:
+    for path in paths:
+        with open(path, "rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()

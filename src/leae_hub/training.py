@@ -75,7 +75,7 @@ from .configuration_leae import PRESETS, LeaeConfig
 from .data import build_dataset, first_readable, readable_items
 from .evaluation import evaluate_model, grid_array, hole_psnr, jsonable, mean_fill, psnr, sample_grid
 from .hardware import choose_mixed_precision, cpu_isa
-from .hub import publish, render_card, repo_name, resolve_token, weights_sha256, write_card
+from .hub import publish, render_card, repo_name, resolve_token, sha256_of_files, weights_sha256, write_card
 from .image_processing_leae import LeaeImageProcessor
 from .modeling_leae import LeaeModel
 from .recipes import RECIPES, Recipe, RecipeOption, Stage, build_recipe, check_options
@@ -634,11 +634,7 @@ def _state_digest(state: dict[str, Any]) -> str:
 
 
 def _fingerprint(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    return {"bytes": path.stat().st_size, "sha256": sha256_of_files([path])}
 
 
 def checkpoint_problem(checkpoint: Path, max_steps: int | None = None) -> str | None:

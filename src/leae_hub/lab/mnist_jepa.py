@@ -115,15 +115,22 @@ def knn_scores(
     distance: str = "euclidean",
 ) -> dict[str, float]:
     """`weighted_scores` of k-NN@k on `model`'s embeddings (raw pixels for None): bank = `train` (images, labels),
-    queries = `test`. `distance`: `euclidean` (the seed's), or `cosine` (Euclidean between unit-normalised
-    embeddings, which ranks neighbours by cosine similarity)."""
+    queries = `test`; `distance` as in `knn_scores_of_embeddings`."""
+    return knn_scores_of_embeddings(embed(model, train[0]), train[1], embed(model, test[0]), test[1], k, distance)
+
+
+def knn_scores_of_embeddings(
+    bank: Tensor, bank_labels: Tensor, queries: Tensor, labels: Tensor, k: int = KNN_K, distance: str = "euclidean"
+) -> dict[str, float]:
+    """`weighted_scores` of k-NN@k with `bank` (N, D) and its labels as the memory and `queries` (M, D) as the test.
+    `distance`: `euclidean` (the seed's), or `cosine` (Euclidean between unit-normalised embeddings, which ranks
+    neighbours by cosine similarity)."""
     if distance not in ("euclidean", "cosine"):
         raise ValueError(f"distance must be 'euclidean' or 'cosine', got {distance!r}")
-    bank, queries = embed(model, train[0]), embed(model, test[0])
     if distance == "cosine":
         bank, queries = torch.nn.functional.normalize(bank, dim=1), torch.nn.functional.normalize(queries, dim=1)
-    predictions = knn_predict(bank, train[1], queries, k=k)
-    return {**weighted_scores(test[1], predictions), "k": k, "dim": int(queries.shape[1])}
+    predictions = knn_predict(bank, bank_labels, queries, k=k)
+    return {**weighted_scores(labels, predictions), "k": k, "dim": int(queries.shape[1])}
 
 
 def encoder_from_checkpoint(checkpoint: str | Path, config: LeaeConfig) -> LeaeModel:
@@ -166,6 +173,7 @@ __all__ = [
     "encoder_from_checkpoint",
     "knn_predict",
     "knn_scores",
+    "knn_scores_of_embeddings",
     "load_digits",
     "reconstruction_rows",
     "weighted_scores",
