@@ -136,9 +136,10 @@ def test_card_from_evaluate_json_parses_back_with_equal_model_index(evaluated, t
     loaded = ModelCard.load(path)
     data = loaded.data
     assert data.library_name == "transformers"
-    assert data.pipeline_tag is None  # transformers 5 removed image-to-image; config.json names our pipeline
+    assert data.pipeline_tag == "image-to-image"  # the Hub's task filter (config.json names our own pipeline)
     assert data.model_name == "org/leae-test"  # the model-index name is the repo id
-    assert data.license == "apache-2.0"
+    assert data.license == "apache-2.0" and data.get("license_link") is None
+    assert not (tmp_path / "LICENSE").exists()
     assert data.tags == ["leae", "masked", "autoencoder", "image-reconstruction", "leae-hub"]
     assert data.datasets == ["uoft-cs/cifar10"]  # only Hub ids go to the YAML
 
@@ -258,11 +259,15 @@ def test_committed_celeba_card_is_current(tmp_path, monkeypatch):
         ("celeba-half", "Liu, Luo, Wang, Tang 2015", "8,468 `img_align_celeba` face images"),
     ],
 )
-def test_face_data_cards_say_non_commercial_research_only(data, source, what):
+def test_face_data_cards_say_non_commercial_research_only(data, source, what, tmp_path):
     config = leae_hub.LeaeConfig.from_preset("leae-cifar", image_size=64)
-    card = ModelCard(str(hub.render_card(config, repo_id="leae-hub/leae-x", recipe="self-teaching", data=data)))
+    rendered = hub.render_card(config, repo_id="leae-hub/leae-x", recipe="self-teaching", data=data)
+    card = ModelCard.load(hub.write_card(tmp_path, rendered))
     assert card.data.license == "other" and card.data.license_name == "non-commercial-research-only"
-    assert card.data.datasets is None  # neither is a Hub dataset
+    assert card.data.license_link == "LICENSE"  # a relative link: the file beside the card in the repo
+    assert "non-commercial research only" in (tmp_path / "LICENSE").read_text()
+    assert card.data.datasets == list(zoo.data_source(data).hub_datasets) and len(card.data.datasets) == 1
+    assert card.data.pipeline_tag == "image-to-image"
     notice = next(line for line in card.text.splitlines() if line.startswith("> **Non-commercial research use only.**"))
     assert source in notice and f"Trained on {zoo.data_source(data).description}" in notice and what in notice
     assert f"Training data: {zoo.data_source(data).description}." in card.text
@@ -352,7 +357,7 @@ def test_publish_is_one_commit_and_loads_bit_equal(fake_hub: FakeHub, evaluated,
     }
     readme = ModelCard(upload.added["README.md"].decode())
     assert readme.data.tags == ["leae", "self-teaching", "autoencoder", "image-reconstruction", "leae-hub"]
-    assert readme.data.library_name == "transformers" and readme.data.pipeline_tag is None
+    assert readme.data.library_name == "transformers" and readme.data.pipeline_tag == "image-to-image"
     assert model_index_values(readme)["ssim"] == metrics["reconstruction"]["ssim"]
 
     loaded = AutoModel.from_pretrained(REPO_ID, token=TOKEN)

@@ -179,7 +179,12 @@ def test_dry_run_writes_exactly_the_repo(dry_runs, name):
     assert f'AutoModel.from_pretrained("{ORG}/{name}", trust_remote_code=True, revision=revision)' in text
     assert f'pipeline(model="{ORG}/{name}", trust_remote_code=True, revision=revision)' in text
     assert card.data.model_name == f"{ORG}/{name}"  # the model-index name
-    assert card.data.pipeline_tag is None  # transformers 5 has no image-to-image task
+    assert card.data.pipeline_tag == "image-to-image"  # the Hub's task filter
+    if card.data.license == "other":  # face data: the license file the card links to goes up with it
+        assert (
+            card.data.license_link == "LICENSE"
+            and (out / "LICENSE").read_text() == hub.LICENSE_TEXTS[card.data.license_name]
+        )
     evaluation = json.loads((out / "eval.json").read_text())
     values = model_index_values(card)
     assert values["psnr"] == evaluation["reconstruction"]["psnr"]
@@ -299,6 +304,20 @@ def test_publish_refuses_what_it_cannot_vouch_for(tmp_path, what, damage, words)
     assert not (tmp_path / "out").exists()
 
 
+def test_a_card_that_links_its_license_goes_up_with_the_file(tmp_path):
+    folder = tiny_folder(tmp_path / "leae-tiny")
+    metrics = json.loads((folder / "eval.json").read_text())
+    hub.write_card(
+        folder,
+        hub.render_card(folder, repo_id="leae-hub/leae-tiny", recipe="self-teaching", data="utkface", metrics=metrics),
+    )
+    assert hub.prepare_repo(folder, f"{ORG}/leae-tiny", tmp_path / "out").count("LICENSE") == 1
+    assert (tmp_path / "out" / "LICENSE").read_text() == (folder / "LICENSE").read_text()
+    (folder / "LICENSE").unlink()
+    with pytest.raises(FileNotFoundError, match="links its license to LICENSE, which the folder lacks"):
+        hub.prepare_repo(folder, f"{ORG}/leae-tiny", tmp_path / "out2")
+
+
 def test_a_stray_file_goes_up_only_when_included(tmp_path):
     folder = tiny_folder(tmp_path / "leae-tiny")
     (folder / "notes.md").write_text("how it was trained\n")
@@ -351,10 +370,10 @@ def test_card_only_entry(fake_hub: FakeHub, tmp_path, monkeypatch):
         hub.publish(ZOO_FOLDERS[0], f"{ORG}/{ZOO_FOLDERS[0].name}", card_only=True)
     assert fake_hub.attempts == []
 
-    assert hub.prepare_repo(CARD_ONLY, repo_id, tmp_path / "dry", card_only=True) == ["README.md"]
+    assert hub.prepare_repo(CARD_ONLY, repo_id, tmp_path / "dry", card_only=True) == ["LICENSE", "README.md"]
     hub.publish(CARD_ONLY, repo_id, card_only=True)
     _, upload = fake_hub.repos[repo_id].commits
-    assert list(upload.added) == ["README.md"]
+    assert sorted(upload.added) == ["LICENSE", "README.md"]
     readme = upload.added["README.md"].decode()
     assert hub.NOT_TRAINED in readme and "holds no weights yet" in readme
     assert f'"{repo_id}"' in readme and "leae-hub/" not in readme
@@ -362,6 +381,8 @@ def test_card_only_entry(fake_hub: FakeHub, tmp_path, monkeypatch):
 
     trained_card = tmp_path / "trained"
     trained_card.mkdir()
-    shutil.copy(ZOO_FOLDERS[0] / "README.md", trained_card / "README.md")
+    for name in ("README.md", "LICENSE"):
+        if (ZOO_FOLDERS[0] / name).exists():
+            shutil.copy(ZOO_FOLDERS[0] / name, trained_card / name)
     with pytest.raises(ValueError, match="does not say the model is not trained"):
         hub.prepare_repo(trained_card, f"{ORG}/{ZOO_FOLDERS[0].name}", tmp_path / "dry2", card_only=True)

@@ -53,7 +53,8 @@ def test_the_zoo_has_five_trained_entries():
 
 @pytest.mark.parametrize("folder", ZOO, ids=[folder.name for folder in ZOO])
 def test_zoo_folder_loads_and_its_card_carries_its_evaluation(folder):
-    assert {path.name for path in folder.iterdir()} - {"inpainting.png"} == STAGED_FILES  # the figure of a pair
+    # the figure of a pair, and the license file a face model's card links to
+    assert {path.name for path in folder.iterdir()} - {"inpainting.png", "LICENSE"} == STAGED_FILES
     model, info = AutoModel.from_pretrained(folder, output_loading_info=True)
     assert not any(info.values()), info
     assert all(p.dtype == torch.float32 for p in model.parameters())
@@ -98,7 +99,14 @@ def test_staged_card_names_the_zoo_repo_and_states_its_data(folder):
     source = zoo.data_source(entry.data)
     assert source.description in text
     assert (zoo.NON_COMMERCIAL in text) == source.non_commercial
-    assert ModelCard(text).data.license == ("other" if source.non_commercial else "apache-2.0")
+    data = ModelCard(text).data
+    assert data.license == ("other" if source.non_commercial else "apache-2.0")
+    assert data.pipeline_tag == "image-to-image" and data.datasets == list(source.hub_datasets)
+    if source.non_commercial:
+        assert data.license_link == "LICENSE"
+        assert (folder / "LICENSE").read_text() == hub.LICENSE_TEXTS[data.license_name]
+    for result in data.eval_results or []:
+        assert result.dataset_type in source.hub_datasets, result.dataset_type  # model-index types are Hub ids
 
 
 def test_every_card_only_entry_is_staged():
@@ -134,7 +142,7 @@ def test_stage_zoo_stages_a_face_run_with_its_data_notice(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ready to publish as leae-hub/leae-faces-128" in result.stdout
     folder = tmp_path / "cards" / "leae-faces-128"
-    assert {path.name for path in folder.iterdir()} - {"inpainting.png"} == STAGED_FILES  # the figure of a pair
+    assert {path.name for path in folder.iterdir()} == STAGED_FILES | {"LICENSE"}
     card = ModelCard.load(folder / "README.md")
     assert card.data.license == "other" and card.data.model_name == "leae-hub/leae-faces-128"
     assert _card_metrics(folder) == {"psnr": 12.5}

@@ -11,13 +11,12 @@ with `huggingface_hub.ModelCardData`. The YAML front matter carries `library_nam
 `AutoModel`, after `import leae_hub` or with `trust_remote_code=True`, so the Hub's transformers integration, snippet
 and download counting apply), the tags `leae`, the recipe, `autoencoder`, `image-reconstruction` and `leae-hub`,
 the training `datasets` (Hub ids only), the license (`other`, non-commercial research, for UTKFace and CelebA: see
-`leae_hub.zoo.DATA_SOURCES`), and a `model-index` named after the repo id and built from the JSON of
-`training/evaluate.py` (`MODEL_INDEX_METRICS`: numeric values only, copied exactly; a metric that is
-unavailable appears in the card's table with its reason, from the JSON's `unavailable` field, but not in the
-model-index). There is no `pipeline_tag`:
-transformers 5 removed its `image-to-image` task and no built-in task reconstructs images; instead the published
-`config.json` names the custom `leae-reconstruction` pipeline (`custom_pipelines`), which
-`pipeline(model=..., trust_remote_code=True)` loads from the repo.
+`leae_hub.zoo.DATA_SOURCES`, with `license_link: LICENSE` and that file written beside the card), `pipeline_tag:
+image-to-image` (the Hub's task filter; transformers 5 itself has no such pipeline task, so the published
+`config.json` names the custom `leae-reconstruction` pipeline, `custom_pipelines`, which `pipeline(model=...,
+trust_remote_code=True)` loads from the repo), and a `model-index` named after the repo id and built from the JSON of
+`training/evaluate.py` (`MODEL_INDEX_METRICS`: numeric values only, copied exactly; a metric that is unavailable
+appears in the card's table with its reason, from the JSON's `unavailable` field, but not in the model-index).
 
 `publish` uploads a model folder (weights, config, preprocessor config, card, eval.json, images) as ONE commit, plus
 the remote code (`REMOTE_CODE_FILES`): the code is copied from this installed package at publish time, never from the
@@ -68,13 +67,36 @@ from .zoo import DATA_SOURCES, data_source
 LIBRARY_NAME = "transformers"
 BASE_TAGS = ("leae", "autoencoder", "image-reconstruction", "leae-hub")
 NOT_TRAINED = "**Not trained yet.**"  # how a card says it has no weights (the template's not-trained note)
-NON_COMMERCIAL_LICENSE = {"license": "other", "license_name": "non-commercial-research-only"}
+# The Hub's task filter has `image-to-image` (its own list, independent of transformers' pipelines, which in version 5
+# has no such task: the repos name their own `leae-reconstruction` pipeline in config.json instead).
+PIPELINE_TAG = "image-to-image"
+LICENSE_FILE = "LICENSE"
+NON_COMMERCIAL_LICENSE = {
+    "license": "other",
+    "license_name": "non-commercial-research-only",
+    "license_link": LICENSE_FILE,
+}
+# The LICENSE file of a repo whose card says `license_link: LICENSE`, by `license_name`; the card itself names the
+# training data and quotes its terms.
+LICENSE_TEXTS = {
+    "non-commercial-research-only": (
+        "Non-commercial research use only\n"
+        "=================================\n\n"
+        "The model weights in this repository (model.safetensors and its configuration) were trained on face photos\n"
+        "whose data set is available for non-commercial research purposes only (the model card, README.md, names\n"
+        "the data set and quotes its terms). The weights carry the same restriction: you may use, copy and modify\n"
+        "them for non-commercial research only. The photos' copyright stays with their owners.\n\n"
+        "The code files of this repository (configuration_leae.py, modeling_leae.py, image_processing_leae.py,\n"
+        "pipeline_leae.py) come from leae-hub (https://github.com/leae-hub/leae-hub) under the Apache License 2.0.\n"
+        "The weights are provided as is, without warranty of any kind.\n"
+    ),
+}
 TEMPLATE_SOURCE = Path(__file__).resolve().parents[2] / "model_cards" / "template.md"  # in a source checkout
 TEMPLATE_PACKAGED = Path(__file__).resolve().parent / "templates" / "model_card.md"  # an identical copy, installed
 
 # Files of a model folder that go into its repo, and what never does (paths relative to the folder). No `*.py`: the
 # code comes from this package (`REMOTE_CODE_FILES`).
-ALLOW_PATTERNS = ("*.json", "*.safetensors", "*.md", "*.png", "*.jpg", "*.jpeg", "*.yaml")
+ALLOW_PATTERNS = ("*.json", "*.safetensors", "*.md", "*.png", "*.jpg", "*.jpeg", "*.yaml", LICENSE_FILE)
 IGNORE_PATTERNS = (".*", "*/.*", "*__pycache__*", "checkpoint*", "*/checkpoint*", "runs/*", "logs/*")
 # The files a leae repo holds: anything else the patterns above would upload (a stray credentials.json, notes.md)
 # is refused unless named on purpose (`include`).
@@ -89,6 +111,7 @@ RECOGNISED_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",
     "model-*-of-*.safetensors",
+    LICENSE_FILE,
 )
 PACKAGE_DIR = Path(__file__).resolve().parent
 REMOTE_CODE_FILES = ("configuration_leae.py", "modeling_leae.py", "image_processing_leae.py", "pipeline_leae.py")
@@ -540,6 +563,7 @@ def render_card(
     tags = [BASE_TAGS[0], recipe, *BASE_TAGS[1:]]
     card_data = ModelCardData(
         library_name=LIBRARY_NAME,
+        pipeline_tag=PIPELINE_TAG,
         **license_fields,
         tags=tags,
         datasets=hub_datasets or None,
@@ -592,14 +616,21 @@ def render_card(
 
 
 def write_card(model_dir: str | os.PathLike, card: ModelCard) -> Path:
-    """Write `card` as `model_dir/README.md` (atomically) and return the path."""
+    """Write `card` as `model_dir/README.md` (atomically) and return the path; a card whose license links to
+    `LICENSE` gets that file beside it (`LICENSE_TEXTS`)."""
     folder = Path(model_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "README.md"
-    temporary = path.with_name(".README.md.tmp")
-    temporary.write_text(str(card), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    files = {"README.md": str(card)}
+    if card.data.get("license_link") == LICENSE_FILE:
+        name = card.data.get("license_name")
+        if name not in LICENSE_TEXTS:
+            raise ValueError(f"no LICENSE text for license_name {name!r}; known: {', '.join(LICENSE_TEXTS)}")
+        files[LICENSE_FILE] = LICENSE_TEXTS[name]
+    for name, text in files.items():
+        temporary = folder / f".{name}.tmp"
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, folder / name)
+    return folder / "README.md"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -762,6 +793,11 @@ def check_model_folder(model_dir: str | os.PathLike, card_only: bool = False, in
         raise ValueError(
             f"{folder / 'README.md'} is not a leae model card (no 'leae' tag; transformers' push_to_hub writes a "
             "generic one): render ours with python -m leae_hub.hub card --model ..."
+        )
+    if card.data.get("license_link") == LICENSE_FILE and LICENSE_FILE not in files:
+        raise FileNotFoundError(
+            f"{folder / 'README.md'} links its license to {LICENSE_FILE}, which the folder lacks: write the card again "
+            "(python -m leae_hub.hub card ..., or leae_hub.hub.write_card), which writes both."
         )
     if card_only and NOT_TRAINED not in text:
         raise ValueError(

@@ -154,7 +154,9 @@ DATA_SOURCES: dict[str, DataSource] = {
             "UTKFace",
             "UTKFace (Zhang, Song, Qi 2017): 22,317 aligned and cropped face photos (ages 0–116) resized from 200×200 "
             "to 128×128 RGB (data spec `utkface`: `utkface-128.zip`, byte-identical duplicates removed); 1,000 more "
-            "photos, drawn with a fixed seed, are held out as the test split",
+            "photos, drawn with a fixed seed, are held out as the test split (the same aligned and cropped photos, at "
+            "200×200, are on the Hub as `py97/UTKFace-Cropped`)",
+            ("py97/UTKFace-Cropped",),
             terms=_UTKFACE_TERMS,
             non_commercial=True,
         ),
@@ -163,7 +165,9 @@ DATA_SOURCES: dict[str, DataSource] = {
             "a CelebA subset",
             "a subset of CelebA (Liu, Luo, Wang, Tang 2015): 8,468 `img_align_celeba` face images from files "
             "000033–009000, at half resolution (89×109 RGB) (data spec `celeba-half`: `celeba-9k-half.zip`); 500 more "
-            "from the same range are held out as the test split",
+            "from the same range are held out as the test split (all of CelebA's aligned images are on the Hub as "
+            "`flwrlabs/celeba`)",
+            ("flwrlabs/celeba",),
             terms=_CELEBA_TERMS,
             non_commercial=True,
         ),
