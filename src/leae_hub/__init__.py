@@ -1,44 +1,62 @@
 """leae-hub: self-teaching autoencoders for the Hugging Face ecosystem.
 
-Importing the package registers `LeaeConfig`, `LeaeModel` and `LeaeImageProcessor` with transformers' `AutoConfig`,
-`AutoModel` and `AutoImageProcessor`, and marks them for remote code: `save_pretrained` writes `auto_map` and copies
-`configuration_leae.py`, `modeling_leae.py` and `image_processing_leae.py` next to the weights. It also registers the
-`leae-reconstruction` pipeline task (`pipeline_leae.LeaeReconstructionPipeline`) with transformers' `PIPELINE_REGISTRY`.
+`import leae_hub` is light: it imports neither torch nor transformers. The names below load on first use (PEP 562),
+and as soon as transformers is imported (before, with or after this package), `LeaeConfig`, `LeaeModel` and
+`LeaeImageProcessor` are registered with transformers' `AutoConfig`, `AutoModel` and `AutoImageProcessor` and marked
+for remote code (`save_pretrained` writes `auto_map` and copies `configuration_leae.py`, `modeling_leae.py` and
+`image_processing_leae.py` next to the weights), and the `leae-reconstruction` pipeline task
+(`pipeline_leae.LeaeReconstructionPipeline`) joins transformers' `PIPELINE_REGISTRY`: see `leae_hub.registration`.
+So `import leae_hub` then `AutoModel.from_pretrained("leae-hub/leae-faces-128")` works as with an eager import.
 """
 
-from transformers import AutoConfig, AutoImageProcessor, AutoModel
-from transformers.pipelines import PIPELINE_REGISTRY
+from __future__ import annotations
 
-from .configuration_leae import PRESETS, LeaeConfig
-from .image_processing_leae import LeaeImageProcessor
-from .modeling_leae import LeaeDecoderOutput, LeaeEncoderOutput, LeaeModel, LeaeModelOutput, LeaePreTrainedModel
-from .pipeline_leae import PIPELINE_TASK, LeaeReconstructionPipeline
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import registration
 
 __version__ = "0.1.0"
 
-AutoConfig.register(LeaeConfig.model_type, LeaeConfig, exist_ok=True)
-AutoModel.register(LeaeConfig, LeaeModel, exist_ok=True)
-# One class serves both backends (it does its own work in torch), which keeps transformers from warning about a
-# missing torchvision variant.
-AutoImageProcessor.register(
-    LeaeConfig, image_processor_classes={"pil": LeaeImageProcessor, "torchvision": LeaeImageProcessor}, exist_ok=True
-)
-LeaeConfig.register_for_auto_class()
-LeaeModel.register_for_auto_class("AutoModel")
-LeaeImageProcessor.register_for_auto_class("AutoImageProcessor")
-PIPELINE_REGISTRY.register_pipeline(
-    PIPELINE_TASK, pipeline_class=LeaeReconstructionPipeline, pt_model=AutoModel, type="image"
-)
+_EXPORTS = {
+    "PIPELINE_TASK": "pipeline_leae",
+    "PRESETS": "configuration_leae",
+    "LeaeConfig": "configuration_leae",
+    "LeaeDecoderOutput": "modeling_leae",
+    "LeaeEncoderOutput": "modeling_leae",
+    "LeaeImageProcessor": "image_processing_leae",
+    "LeaeModel": "modeling_leae",
+    "LeaeModelOutput": "modeling_leae",
+    "LeaePreTrainedModel": "modeling_leae",
+    "LeaeReconstructionPipeline": "pipeline_leae",
+}
 
-__all__ = [
-    "PIPELINE_TASK",
-    "PRESETS",
-    "LeaeConfig",
-    "LeaeDecoderOutput",
-    "LeaeEncoderOutput",
-    "LeaeImageProcessor",
-    "LeaeModel",
-    "LeaeModelOutput",
-    "LeaePreTrainedModel",
-    "LeaeReconstructionPipeline",
-]
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time `__getattr__` imports these on first use
+    from .configuration_leae import PRESETS as PRESETS
+    from .configuration_leae import LeaeConfig as LeaeConfig
+    from .image_processing_leae import LeaeImageProcessor as LeaeImageProcessor
+    from .modeling_leae import LeaeDecoderOutput as LeaeDecoderOutput
+    from .modeling_leae import LeaeEncoderOutput as LeaeEncoderOutput
+    from .modeling_leae import LeaeModel as LeaeModel
+    from .modeling_leae import LeaeModelOutput as LeaeModelOutput
+    from .modeling_leae import LeaePreTrainedModel as LeaePreTrainedModel
+    from .pipeline_leae import PIPELINE_TASK as PIPELINE_TASK
+    from .pipeline_leae import LeaeReconstructionPipeline as LeaeReconstructionPipeline
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'leae_hub' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+registration.install()
+
+__all__ = sorted(_EXPORTS)

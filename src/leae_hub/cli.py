@@ -271,10 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="leae",
         description="Self-teaching autoencoders for the Hugging Face ecosystem. `leae COMMAND --help` for details.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         commands.add_parser(name, help=help_text, description=help_text)
     return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -288,9 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "train":
         if from_command_line and "OMP_WAIT_POLICY" not in os.environ:
             # Idle OpenMP threads must sleep, not spin, on a shared CPU (training/train.py, docs/performance.md); the
-            # policy is read when torch loads, which importing leae_hub has done: start again with it set.
+            # policy is read when torch loads (not yet, unless something imported it: then start again with it set).
             os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-            os.execv(sys.executable, [sys.executable, "-m", "leae_hub.cli", "train", *arguments])
+            if "torch" in sys.modules:
+                os.execv(sys.executable, [sys.executable, "-m", "leae_hub.cli", "train", *arguments])
         from .training import main as train_main
 
         return run_command("leae train", lambda: train_main(arguments, prog="leae train"))
