@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,26 @@ def test_python_m_hub_fails_in_one_line_without_a_token(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("python -m leae_hub.hub: error: No Hugging Face token found, nothing was uploaded.")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("module", "extra"), [("accelerate", "train"), ("jinja2", "train"), ("timm", "timm")])
+def test_a_missing_optional_library_names_its_extra(module, extra, capsys):
+    def needs_it():
+        raise ModuleNotFoundError(f"No module named '{module}'", name=module)
+
+    assert cli.run_command("leae x", needs_it) == 1
+    assert capsys.readouterr().err == f'leae x: error: {module} is not installed: pip install "leae-hub[{extra}]"\n'
+    assert cli.EXTRA_OF_MODULE[module] == extra
+
+
+def test_the_core_install_is_light_and_every_named_extra_exists():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {re.split(r"[<>=!~ \[]", requirement)[0].lower() for requirement in project["dependencies"]}
+    assert core == {"torch", "transformers", "huggingface_hub", "safetensors", "numpy", "pillow"}
+    extras = project["optional-dependencies"]
+    assert set(cli.EXTRA_OF_MODULE.values()) <= set(extras)
+    for module, extra in cli.EXTRA_OF_MODULE.items():
+        names = {re.split(r"[<>=!~ \[]", requirement)[0].lower() for requirement in extras[extra]}
+        assert {"skimage": "scikit-image"}.get(module, module) in names, (module, extra)

@@ -49,6 +49,20 @@ def log_to_stderr(level: int = logging.INFO) -> None:
     package.setLevel(level)
 
 
+# The extra of pyproject.toml that installs each optional library (`pip install "leae-hub[EXTRA]"`).
+EXTRA_OF_MODULE = {
+    "accelerate": "train",
+    "jinja2": "train",
+    "timm": "timm",
+    "datasets": "datasets",
+    "pyarrow": "datasets",
+    "tensorboard": "tracking",
+    "gradio": "space",
+    "matplotlib": "lab",
+    "skimage": "lab",
+}
+
+
 def run_command(prog: str, command: Callable[[], object]) -> int:
     """Run `command`; on an error print one line naming it (no traceback unless `LEAE_TRACEBACK=1`) and return 1.
 
@@ -61,6 +75,11 @@ def run_command(prog: str, command: Callable[[], object]) -> int:
         if os.environ.get("LEAE_TRACEBACK", "") not in ("", "0"):
             raise
         text = " ".join(str(error).split())
+        missing = error.name.partition(".")[0] if isinstance(error, ModuleNotFoundError) and error.name else None
+        if missing in EXTRA_OF_MODULE:
+            extra = EXTRA_OF_MODULE[missing]
+            print(f'{prog}: error: {missing} is not installed: pip install "leae-hub[{extra}]"', file=sys.stderr)
+            return 1
         plain = isinstance(error, (ValueError, TypeError, OSError, RuntimeError)) and text
         print(f"{prog}: error: {text if plain else f'{type(error).__name__}: {text}'}", file=sys.stderr)
         return 1
@@ -299,15 +318,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
             if "torch" in sys.modules:
                 os.execv(sys.executable, [sys.executable, "-m", "leae_hub.cli", "train", *arguments])
-        from .training import main as train_main
 
-        return run_command("leae train", lambda: train_main(arguments, prog="leae train"))
+        def train() -> object:
+            from .training import main as train_main
+
+            return train_main(arguments, prog="leae train")
+
+        return run_command("leae train", train)
     if command == "evaluate":
         return run_command("leae evaluate", lambda: evaluate_main(arguments, prog="leae evaluate"))
     if command in ("card", "publish"):
-        from .hub import main as hub_main
 
-        return run_command(f"leae {command}", lambda: hub_main([command, *arguments]))
+        def hub_command() -> object:
+            from .hub import main as hub_main
+
+            return hub_main([command, *arguments])
+
+        return run_command(f"leae {command}", hub_command)
     return demo_main(arguments)
 
 
