@@ -1,9 +1,7 @@
-"""The deployable Space folder (spaces/leae-demo/build_space.py): its front matter agrees with the zoo and the installed
-gradio, and (slow) a fresh virtualenv installs it from its requirements.txt alone, like the Hugging Face builder, then
-serves it. Offline: the wheel is served from 127.0.0.1 in place of the Space repo's download URL."""
+"""The deployable Space folder (spaces/leae-demo/build_space.py): its front matter agrees with the zoo, the installed
+gradio and the Hub's rules, and (slow) a fresh virtualenv installs a folder built for another organisation from its
+requirements.txt alone, like the Hugging Face builder, then serves that organisation's repos."""
 
-import functools
-import http.server
 import importlib.util
 import os
 import re
@@ -11,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -50,29 +47,42 @@ def test_front_matter_matches_the_zoo_and_gradio():
     assert str(meta["python_version"]) in SUPPORTED_PYTHONS
     assert str(meta["sdk_version"]).split(".")[0] == gradio.__version__.split(".")[0]
     assert str(meta["sdk_version"]) == gradio.__version__, "sdk_version should be the gradio the tests run with"
-    assert meta["models"] == zoo.trained_repo_ids("leae-hub")
+    assert meta["models"] == meta["preload_from_hub"] == zoo.trained_repo_ids("leae-hub")
     assert "leae-hub/leae-celeba-128" not in meta["models"]  # a card without weights
+    assert len(meta["short_description"]) <= 60  # the Hub's limit
+    # The Space ships face photos and serves face models under non-commercial terms: not a plain Apache-2.0 Space.
+    assert (meta["license"], meta["license_link"]) == ("other", "LICENSE")
+    assert "non-commercial research" in (SPACE_DIR / "LICENSE").read_text()
 
 
 def test_readme_models_follow_the_org(builder):
     text = (SPACE_DIR / "README.md").read_text(encoding="utf-8")
     rewritten = builder.space_readme(text, zoo.trained_repo_ids("alice"))
     meta = _front_matter(rewritten)
-    assert meta["models"] == zoo.trained_repo_ids("alice")
+    assert meta["models"] == meta["preload_from_hub"] == zoo.trained_repo_ids("alice")
     assert rewritten.split("\n---\n", 1)[1] == text.split("\n---\n", 1)[1]  # the body is unchanged
     with pytest.raises(ValueError, match="front matter"):
         builder.space_readme("# no front matter\n", [])
 
 
-def test_wheel_requirement_is_pinned(builder, tmp_path):
-    wheel = tmp_path / "leae_hub-0.1.0-py3-none-any.whl"
-    wheel.write_bytes(b"wheel")
-    assert builder.wheel_requirement(wheel, ".") == "./leae_hub-0.1.0-py3-none-any.whl"
-    line = builder.wheel_requirement(wheel, "https://huggingface.co/spaces/alice/leae-demo/resolve/main/")
-    assert line == (
-        "leae-hub @ https://huggingface.co/spaces/alice/leae-demo/resolve/main/leae_hub-0.1.0-py3-none-any.whl"
-        f"#sha256={builder.sha256(wheel)}"
-    )
+def test_build_bakes_in_the_org_and_ships_the_package_source(builder, tmp_path):
+    space = builder.build_space(tmp_path / "space", org="alice")
+    assert sorted(p.name for p in space.iterdir()) == [
+        "LICENSE", "README.md", "app.py", "examples", "leae_hub", "requirements.txt",
+    ]  # fmt: skip
+    assert 'SPACE_ORG: str | None = "alice"\n' in (space / "app.py").read_text()
+    source = SPACE_DIR.parents[1] / "src" / "leae_hub"
+    for path in source.rglob("*.py"):
+        if "__pycache__" not in path.parts:
+            assert (space / "leae_hub" / path.relative_to(source)).read_bytes() == path.read_bytes(), path
+    assert not list((space / "leae_hub").rglob("__pycache__"))
+    requirements = [line for line in (space / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
+    assert requirements == [builder.CPU_TORCH_INDEX, *builder.core_requirements()]
+    assert "gradio" not in requirements and not any("leae" in line or "http" in line[2:] for line in requirements[1:])
+    gpu = builder.build_space(tmp_path / "gpu", org="alice", hardware="gpu")
+    assert builder.CPU_TORCH_INDEX not in (gpu / "requirements.txt").read_text()
+    with pytest.raises(ValueError, match="hardware must be one of cpu, gpu, got 'tpu'"):
+        builder.build_space(tmp_path / "tpu", hardware="tpu")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "file").write_text("x")
     with pytest.raises(FileExistsError, match="not empty"):
@@ -83,11 +93,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
 
 
 def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
@@ -114,44 +119,30 @@ def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
     if f"{sys.version_info.major}.{sys.version_info.minor}" not in SUPPORTED_PYTHONS:
         pytest.skip(f"Python {sys.version_info.major}.{sys.version_info.minor} is not one the Space supports")
 
-    # The Space's wheel is downloaded from the Space repo; here, from a loopback server over the built folder.
-    space = tmp_path / "space"
-    space.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(space))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        builder.build_space(space, org="leae-hub", url_base=f"http://127.0.0.1:{server.server_port}")
-        requirements = (space / "requirements.txt").read_text()
-        assert re.search(r"^leae-hub @ http://127\.0\.0\.1:\d+/leae_hub-0\.1\.0-py3-none-any\.whl#sha256=[0-9a-f]{64}$",
-                         requirements, flags=re.M), requirements  # fmt: skip
-        assert "gradio" not in requirements.replace("gradio itself", "")
-        assert sorted(p.name for p in space.iterdir()) == [
-            "README.md", "app.py", "examples", "leae_hub-0.1.0-py3-none-any.whl", "requirements.txt",
-        ]  # fmt: skip
-        assert (space / "examples" / "LICENSE.md").is_file()
+    # Built for another organisation; `--hardware gpu` because PyTorch's CPU index is out of this machine's reach (the
+    # cpu build differs only in that one requirements line: test_build_bakes_in_the_org_and_ships_the_package_source).
+    space = builder.build_space(tmp_path / "space", org="someorg", hardware="gpu")
+    assert (space / "examples" / "LICENSE.md").is_file()
 
-        # Like the Hub's builder: requirements.txt alone, in a folder without the Space's files.
-        install_dir = tmp_path / "install"
-        install_dir.mkdir()
-        shutil.copy2(space / "requirements.txt", install_dir / "requirements.txt")
-        venv = tmp_path / "venv"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-        python = venv / "bin" / "python"
-        started = time.monotonic()
-        install = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "-r", "requirements.txt", f"gradio=={version}"],
-            cwd=install_dir, capture_output=True, text=True, timeout=480,
-        )  # fmt: skip
-        assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
-        print(f"\nfresh venv install: {time.monotonic() - started:.0f} s")
-    finally:
-        server.shutdown()
-        server.server_close()
+    # Like the Hub's builder: requirements.txt alone, in a folder without the Space's files.
+    install_dir = tmp_path / "install"
+    install_dir.mkdir()
+    shutil.copy2(space / "requirements.txt", install_dir / "requirements.txt")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    started = time.monotonic()
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "-r", "requirements.txt", f"gradio=={version}"],
+        cwd=install_dir, capture_output=True, text=True, timeout=480,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    print(f"\nfresh venv install: {time.monotonic() - started:.0f} s")
     where = subprocess.run(
-        [str(python), "-c", "import leae_hub; print(leae_hub.__file__)"], capture_output=True, text=True, check=True
-    ).stdout
-    assert str(venv) in where, f"leae_hub should come from the venv, not {where}"
+        [str(python), "-c", "import leae_hub; print(leae_hub.__file__)"],
+        cwd=space, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert where.strip() == str(space / "leae_hub" / "__init__.py"), f"leae_hub should be the Space's copy: {where}"
     no_matplotlib = subprocess.run([str(python), "-c", "import matplotlib"], capture_output=True, text=True)
     assert no_matplotlib.returncode != 0, "the Space's requirements should not need matplotlib"
 
@@ -181,11 +172,13 @@ def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
             with Image.open(path) as image:
                 assert image.format == "PNG" and image.size == (64, 64)
         assert "PSNR" in report and "32×8×8" in report
-        # The Lab tab trains from the wheel's leae_hub.lab and draws with Pillow alone: the Space has no matplotlib.
+        # The Lab tab trains from the Space's leae_hub.lab and draws with Pillow alone: the Space has no matplotlib.
         landscape, report = client.predict("jepa-masked", 50, 0, api_name="/lab_mog")
         assert "step 50 of 50" in report and Image.open(landscape).format == "PNG"
         series, table = client.predict(8.0, 50, 0, api_name="/lab_noisy_tv")
         assert table.endswith("All five models trained.") and Image.open(series).format == "PNG"
+        menu = next(line for line in log.read_text().splitlines() if "zoo repos of" in line)
+        assert "zoo repos of someorg;" in menu and "someorg/leae-faces-128" in menu and "leae-hub/" not in menu
     finally:
         process.terminate()
         process.wait(timeout=30)

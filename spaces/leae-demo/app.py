@@ -45,6 +45,9 @@ MAX_FILE_SIZE = "25mb"
 QUEUE_MAX_SIZE = 32  # requests waiting beyond this are turned away ("queue is full") instead of waiting for minutes
 CONCURRENCY_LIMIT = 2  # requests of one endpoint that run at the same time (the Space's CPUs are few)
 HERE = Path(__file__).resolve().parent
+# The organisation of the zoo's Hub repos in the menu: build_space.py writes the Space's `--org` here; the
+# LEAE_HUB_ORG environment variable overrides it, and without either it is leae_hub.zoo's default (leae-hub).
+SPACE_ORG: str | None = None
 # model_cards/ next to app.py (a Space that ships its models) or at the repository root (a checkout of leae-hub).
 MODEL_CARD_DIRS = [HERE / "model_cards", *([HERE.parents[1] / "model_cards"] if len(HERE.parents) > 1 else [])]
 EXAMPLES_DIR = HERE / "examples"  # face photos from the UTKFace test split: see examples/LICENSE.md
@@ -110,7 +113,12 @@ def default_model_ids() -> list[str]:
     """Local folders first (they need no network), then the zoo's trained Hub repos, without repeats."""
     local = local_models()
     local_names = {Path(path).name for path in local}
-    return local + [repo for repo in zoo.trained_repo_ids() if repo.split("/")[-1] not in local_names]
+    return local + [repo for repo in zoo.trained_repo_ids(hub_org()) if repo.split("/")[-1] not in local_names]
+
+
+def hub_org() -> str:
+    """The organisation of the zoo's repos: `LEAE_HUB_ORG`, else the Space's own (`SPACE_ORG`), else the zoo's."""
+    return zoo.hub_org(os.environ.get(zoo.ORG_ENV) or SPACE_ORG)
 
 
 def _zoo_entry(model_id: str) -> zoo.ZooEntry | None:
@@ -217,7 +225,7 @@ def register_twins(model_ids: list[str]) -> None:
         entry = _zoo_entry(model_id)
         if entry is None or entry.twin is None:
             continue
-        twin_id = by_name.get(entry.twin) or zoo.repo_id(entry.twin)
+        twin_id = by_name.get(entry.twin) or zoo.repo_id(entry.twin, hub_org())
         if twin_id not in keys:
             keys[twin_id] = register_models([twin_id])[0][1]
         _twins[keys[model_id]] = keys[twin_id]
@@ -1033,6 +1041,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", action="store_true", default=False, help="create a public gradio.live link")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
+    logger.info("zoo repos of %s; menu: %s", hub_org(), ", ".join(default_model_ids()))
     demo = build_demo(default=args.model)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
