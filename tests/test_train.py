@@ -49,8 +49,13 @@ def test_every_config_parses_and_runs_a_few_steps(tmp_path, config):
     assert list((tmp_path / "samples").glob("step-*.png"))
 
 
-def test_default_config_is_shapes_quick():
+def test_default_config_is_shapes_quick(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # any folder: the default is packaged, not read from a checkout
     assert train.parse_config([]).train.output_dir == "runs/shapes-quick"
+    assert train.find_default_config() == train.DEFAULT_CONFIG and train.DEFAULT_CONFIG.parent.name == "configs"
+    assert "configs/*.yaml" in (ROOT / "pyproject.toml").read_text()  # package data: it goes into the wheel
+    linked = ROOT / "training" / "configs" / "shapes-quick.yaml"  # the checkout's list of configs shows it too
+    assert linked.resolve() == train.DEFAULT_CONFIG
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,8 @@ from .views import centred_hole_mask
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CONFIG = Path("training") / "configs" / "shapes-quick.yaml"
+# The embedded default run, packaged (so `leae train` works from any folder); training/configs/ links to it.
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "shapes-quick.yaml"
 TRAINER_STATE = "trainer_state.json"  # a checkpoint's step and its files' sizes and SHA-256
 RECIPE_STATE = "recipe_state.safetensors"
 LEGACY_RECIPE_STATE = "custom_checkpoint_0.pkl"  # older checkpoints: read with weights_only=True
@@ -252,11 +253,8 @@ def _plain(value: Any) -> Any:
 
 
 def find_default_config() -> Path | None:
-    """`training/configs/shapes-quick.yaml` of the checkout this package lives in, or of the working directory."""
-    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (root / DEFAULT_CONFIG).is_file():
-            return root / DEFAULT_CONFIG
-    return None
+    """The packaged default config (`leae_hub/configs/shapes-quick.yaml`), or None if the installation lacks it."""
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
 
 
 def build_parser(prog: str | None = None) -> HfArgumentParser:
@@ -265,8 +263,8 @@ def build_parser(prog: str | None = None) -> HfArgumentParser:
         (ModelArguments, DataArguments, recipe_arguments(), TrainArguments),
         prog=prog,
         description=(
-            "Train a leae model. --config FILE reads these settings from a YAML file (default: "
-            f"{DEFAULT_CONFIG} of the checkout); flags override it. Every recipe option is also a flag."
+            "Train a leae model. --config FILE reads these settings from a YAML file (default: the packaged "
+            f"{DEFAULT_CONFIG.name}); flags override it. Every recipe option is also a flag."
         ),
         formatter_class=_HelpFormatter,
     )
@@ -290,8 +288,9 @@ def parse_config(argv: list[str] | None = None, prog: str | None = None) -> RunC
         config_path = find_default_config()
         if config_path is None and not wants_help:
             raise FileNotFoundError(
-                f"No --config given and the default {DEFAULT_CONFIG} is not here (not a leae-hub checkout). Pass "
-                "--config FILE, e.g. one from https://github.com/leae-hub/leae-hub/tree/main/training/configs."
+                f"No --config given and the packaged default {DEFAULT_CONFIG} is missing (a broken install: "
+                "reinstall leae-hub). Pass --config FILE, e.g. one from "
+                "https://github.com/leae-hub/leae-hub/tree/main/training/configs."
             )
     values = read_config_file(config_path) if config_path is not None else {}
     parser = build_parser(prog)
