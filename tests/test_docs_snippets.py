@@ -36,3 +36,22 @@ def test_the_snippets_are_there_to_check():
         text = template.read_text(encoding="utf-8")
         assert 'AutoModel.from_pretrained("{{ repo_id }}", trust_remote_code=True, revision=revision)' in text
         assert "a later push cannot change the code you run" in " ".join(text.split())
+
+
+def test_the_readme_usage_snippet_runs_on_a_staged_model():
+    """The README's first snippet, as written, with the zoo repo replaced by its staged folder and `face.jpg` by an
+    example face of the Space."""
+    import torch
+
+    folder = ROOT / "model_cards" / "leae-faces-128"
+    face = ROOT / "spaces" / "leae-demo" / "examples" / "utkface-25_1_0_20170109213232182.jpg"
+    if not (folder / "model.safetensors").is_file() or not face.is_file():
+        pytest.skip("the staged leae-faces-128 or the Space's example face is not in this checkout")
+    block = next(b for b in python_blocks((ROOT / "README.md").read_text(encoding="utf-8")) if "model.inpaint" in b)
+    code = block.replace('"leae-hub/leae-faces-128"', repr(str(folder))).replace('"face.jpg"', repr(str(face)))
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    pixels, mask, filled = namespace["pixel_values"], namespace["mask"], namespace["filled"]
+    assert pixels.shape == filled.shape == (1, 3, 128, 128) and namespace["latents"].shape == (1, 32, 16, 16)
+    assert torch.equal(filled * (1 - mask), pixels * (1 - mask))  # known pixels unchanged
+    assert namespace["image"].size == (128, 128)
