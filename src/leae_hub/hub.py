@@ -955,7 +955,9 @@ def _parser() -> argparse.ArgumentParser:
         "--data", choices=list(DATA_SOURCES), help="the training data spec: the card says what it is, and its terms"
     )
     card.add_argument("--datasets", nargs="*", default=[], help="more training data sources (Hub ids go to the YAML)")
-    card.add_argument("--metrics", help="the JSON of training/evaluate.py")
+    card.add_argument(
+        "--metrics", help="the JSON of training/evaluate.py (copied into the folder as eval.json, beside the card)"
+    )
     card.add_argument("--training_config", help="the training YAML (embedded in the card)")
     card.add_argument("--training_command", help="default: accelerate launch training/train.py --config <config>")
     card.add_argument(
@@ -1043,8 +1045,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         inpainting_figure=args.inpainting_figure,
         inpainting_figure_models=args.inpainting_figure_models,
     )
-    path = write_card(args.output or args.model, card)
-    print(f"wrote {path}")
+    folder = Path(args.output or args.model)
+    replaced = (folder / "README.md").is_file()
+    path = write_card(folder, card)
+    print(f"{'replaced' if replaced else 'wrote'} {path}")
+    if args.metrics and Path(args.metrics).resolve() != (folder / "eval.json").resolve():
+        # The card shows these metrics: they go beside it, where publish checks the card against them.
+        evidence_replaced = (folder / "eval.json").is_file()
+        shutil.copyfile(args.metrics, folder / ".eval.json.tmp")
+        os.replace(folder / ".eval.json.tmp", folder / "eval.json")
+        print(f"{'replaced' if evidence_replaced else 'wrote'} {folder / 'eval.json'} (a copy of {args.metrics})")
     return 0
 
 
