@@ -55,3 +55,4 @@ def test_the_readme_usage_snippet_runs_on_a_staged_model():
     assert pixels.shape == filled.shape == (1, 3, 128, 128) and namespace["latents"].shape == (1, 32, 16, 16)
     assert torch.equal(filled * (1 - mask), pixels * (1 - mask))  # known pixels unchanged
     assert namespace["image"].size == (128, 128)
+    assert namespace["result"]["image"].size == (128, 128) and namespace["result"]["psnr"] > 20

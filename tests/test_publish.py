@@ -16,6 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import huggingface_hub
 import numpy as np
 import pytest
 import torch
@@ -235,6 +236,23 @@ def test_pipeline_is_registered_with_leae_hub_imported():
     with torch.no_grad():
         expected = processor.postprocess(model(processor(fixed_image())["pixel_values"]).reconstruction)[0]
     assert np.array_equal(np.asarray(result["image"]), np.asarray(expected)) and isinstance(result["psnr"], float)
+
+
+def test_leae_hub_pipeline_runs_published_and_local_folders_with_its_own_code(tmp_path, monkeypatch):
+    """A published repo (config.json names its pipeline file) and a plain folder, offline: leae_hub.pipeline uses the
+    installed classes, with no remote code and no prompt (a prompt would read stdin, which pytest closes)."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    folder = tiny_folder(tmp_path / "leae-tiny")
+    hub.prepare_repo(folder, f"{ORG}/leae-tiny", tmp_path / "published")
+    assert json.loads((tmp_path / "published" / "config.json").read_text())["custom_pipelines"]
+    image = Image.fromarray(fixed_image())
+    results = []
+    for path in (folder, tmp_path / "published"):
+        reconstruct = leae_hub.pipeline(str(path))
+        assert type(reconstruct) is leae_hub.LeaeReconstructionPipeline
+        assert type(reconstruct.model) is leae_hub.LeaeModel
+        results.append(reconstruct(image))
+    assert np.array_equal(np.asarray(results[0]["image"]), np.asarray(results[1]["image"]))
 
 
 # ---------------------------------------------------------------------------------------------------- checks

@@ -29,6 +29,7 @@ _EXPORTS = {
     "LeaeModelOutput": "modeling_leae",
     "LeaePreTrainedModel": "modeling_leae",
     "LeaeReconstructionPipeline": "pipeline_leae",
+    "pipeline": "registration",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time `__getattr__` imports these on first use
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time `__getattr__` impor
     from .modeling_leae import LeaePreTrainedModel as LeaePreTrainedModel
     from .pipeline_leae import PIPELINE_TASK as PIPELINE_TASK
     from .pipeline_leae import LeaeReconstructionPipeline as LeaeReconstructionPipeline
+    from .registration import pipeline as pipeline
 
 
 def __getattr__(name: str) -> Any:

@@ -76,6 +76,28 @@ def _register() -> None:
     )
 
 
+def pipeline(model: Any, **kwargs: Any) -> Any:
+    """The `leae-reconstruction` pipeline of `model` (a Hub repo id, a local folder or a `LeaeModel`), with leae_hub's
+    own code: `transformers.pipeline` with the task and `LeaeReconstructionPipeline` given and
+    `trust_remote_code=False`, so no remote code runs (a published repo names its own pipeline file, which this
+    skips), nothing prompts, and nothing asks the Hub for the task (it works offline). Other keywords (`revision`,
+    `device`, `dtype`, ...) go to `transformers.pipeline`.
+
+    ```python
+    >>> import leae_hub
+    >>> reconstruct = leae_hub.pipeline("leae-hub/leae-faces-128")  # doctest: +SKIP
+    >>> reconstruct("face.jpg")["psnr"]  # doctest: +SKIP
+    ```
+    """
+    from transformers import pipeline as transformers_pipeline
+
+    from .pipeline_leae import PIPELINE_TASK, LeaeReconstructionPipeline
+
+    register()
+    kwargs.setdefault("trust_remote_code", False)
+    return transformers_pipeline(PIPELINE_TASK, model=model, pipeline_class=LeaeReconstructionPipeline, **kwargs)
+
+
 def register_when_ready() -> None:
     """`register` now if transformers is imported and no watched module is half imported; else leave it to the hook."""
     with _lock:
