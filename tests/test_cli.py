@@ -100,9 +100,17 @@ def test_demo_without_a_checkout_says_where_to_get_it(monkeypatch, capsys):
 
 def test_demo_runs_the_space_app_of_the_checkout(monkeypatch):
     calls = []
-    monkeypatch.setattr(cli.os, "execv", lambda path, argv: calls.append(argv))
+    monkeypatch.setattr(cli.os, "execve", lambda path, argv, env: calls.append((argv, env["LEAE_DEMO_PROG"])))
     cli.main(["demo", "--model", "m", "--port", "7861"])
-    assert calls == [[sys.executable, str(ROOT / "spaces" / "leae-demo" / "app.py"), "--model", "m", "--port", "7861"]]
+    app = str(ROOT / "spaces" / "leae-demo" / "app.py")
+    assert calls == [([sys.executable, app, "--model", "m", "--port", "7861"], "leae demo")]
+
+
+@needs_script
+def test_demo_help_names_the_command():
+    completed = _leae("demo", "--help")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("usage: leae demo ")
 
 
 def test_python_m_hub_fails_in_one_line_without_a_token(tmp_path):

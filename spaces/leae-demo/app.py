@@ -1035,7 +1035,7 @@ def build_demo(model_ids: list[str] | None = None, default: str | None = None) -
 
 def main(argv: list[str] | None = None) -> None:
     """Run the Space: `python app.py [--model FOLDER_OR_REPO_ID] [--port PORT] [--share]`."""
-    parser = argparse.ArgumentParser(description="The leae-hub demo Space.")
+    parser = argparse.ArgumentParser(prog=os.environ.get("LEAE_DEMO_PROG"), description="The leae-hub demo Space.")
     parser.add_argument("--model", default=os.environ.get("LEAE_MODEL_ID"), help="local folder or Hub repo id")
     parser.add_argument("--port", type=int, default=None, help="server port (default: GRADIO_SERVER_PORT or 7860)")
     parser.add_argument("--share", action="store_true", default=False, help="create a public gradio.live link")

@@ -277,8 +277,9 @@ def demo_main(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    os.execv(sys.executable, [sys.executable, str(app), *argv])
-    return 0  # not reached: execv does not return
+    env = {**os.environ, "LEAE_DEMO_PROG": "leae demo"}  # the app's --help and errors name the typed command
+    os.execve(sys.executable, [sys.executable, str(app), *argv], env)
+    return 0  # not reached: execve does not return
 
 
 # ----------------------------------------------------------------------------------------------------------- main
