@@ -91,19 +91,10 @@ def save_model_folder(model: leae_hub.LeaeModel, metrics: dict, folder: Path) ->
 # ---------------------------------------------------------------------------------------------------- template
 
 
-def test_template_copies_are_identical():
+def test_one_template_packaged_and_linked_from_model_cards():
     packaged = REPO_ROOT / "src" / "leae_hub" / "templates" / "model_card.md"
-    assert hub.TEMPLATE_SOURCE == REPO_ROOT / "model_cards" / "template.md"
-    assert hub.TEMPLATE_PACKAGED == packaged
-    assert hub.TEMPLATE_SOURCE.read_text() == packaged.read_text(), (
-        "model_cards/template.md is the canonical template: copy it to src/leae_hub/templates/model_card.md"
-    )
-    assert hub.template_path() == hub.TEMPLATE_SOURCE
-
-
-def test_installed_package_uses_the_packaged_template(monkeypatch):
-    monkeypatch.setattr(hub, "TEMPLATE_SOURCE", Path("/nonexistent/model_cards/template.md"))
-    assert hub.template_path() == hub.TEMPLATE_PACKAGED
+    assert hub.template_path() == hub.TEMPLATE == packaged  # the installed package renders with its own copy
+    assert (REPO_ROOT / "model_cards" / "template.md").resolve() == packaged  # a link, not a second copy
     card = hub.render_card(leae_hub.LeaeConfig.from_preset("leae-cifar"), repo_id=REPO_ID, recipe="jepa")
     assert "## Recipe: `jepa`" in card.text and card.data.tags[:2] == ["leae", "jepa"]
 

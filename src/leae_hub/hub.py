@@ -6,7 +6,7 @@
     python -m leae_hub.hub publish --model DIR --repo_id ORG/NAME --dry_run OUT        # writes OUT, uploads nothing
     python -m leae_hub.hub publish --model model_cards/leae-celeba-128 --repo_id ORG/leae-celeba-128 --card_only
 
-Cards are rendered from the Jinja template `model_cards/template.md` (packaged as `leae_hub/templates/model_card.md`)
+Cards are rendered from the Jinja template `leae_hub/templates/model_card.md` (`model_cards/template.md` links to it)
 with `huggingface_hub.ModelCardData`. The YAML front matter carries `library_name: transformers` (the repos load with
 `AutoModel`, after `import leae_hub` or with `trust_remote_code=True`, so the Hub's transformers integration, snippet
 and download counting apply), the tags `leae`, the recipe, `autoencoder`, `image-reconstruction` and `leae-hub`,
@@ -91,8 +91,8 @@ LICENSE_TEXTS = {
         "The weights are provided as is, without warranty of any kind.\n"
     ),
 }
-TEMPLATE_SOURCE = Path(__file__).resolve().parents[2] / "model_cards" / "template.md"  # in a source checkout
-TEMPLATE_PACKAGED = Path(__file__).resolve().parent / "templates" / "model_card.md"  # an identical copy, installed
+# The card template, packaged (model_cards/template.md of a checkout links to it).
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
 
 # Files of a model folder that go into its repo, and what never does (paths relative to the folder). No `*.py`: the
 # code comes from this package (`REMOTE_CODE_FILES`).
@@ -215,8 +215,8 @@ _HUB_DATASET = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 def template_path() -> Path:
-    """The card template: `model_cards/template.md` in a source checkout, else the copy packaged with `leae_hub`."""
-    return TEMPLATE_SOURCE if TEMPLATE_SOURCE.is_file() else TEMPLATE_PACKAGED
+    """The card template packaged with `leae_hub` (`templates/model_card.md`)."""
+    return TEMPLATE
 
 
 def _load_config(model_dir_or_config: str | os.PathLike | LeaeConfig | torch.nn.Module) -> LeaeConfig:
@@ -232,25 +232,13 @@ def _load_config(model_dir_or_config: str | os.PathLike | LeaeConfig | torch.nn.
     return LeaeConfig.from_pretrained(folder)
 
 
-def _parameter_count(config: LeaeConfig) -> int:
+def _meta_model(config: LeaeConfig) -> torch.nn.Module:
+    """The model `config` describes, on the meta device (shapes only: no memory, no initialisation cost): its own
+    `latent_shape`, `compression_ratio` and parameters answer for the card."""
     from .modeling_leae import LeaeModel
 
-    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-        model = LeaeModel(config)
-    return sum(parameter.numel() for parameter in model.parameters())
-
-
-def _latent_shape(config: LeaeConfig) -> tuple[int, ...]:
-    if config.latent_type == "pooled":
-        return (config.latent_channels,)
-    reduction = 8
-    if config.encoder_backbone:
-        from .modeling_leae import LeaeModel
-
-        with torch.device("meta"):
-            reduction = LeaeModel(config).encoder.backbone.reduction
-    side = config.image_size // reduction
-    return (config.latent_channels, side, side)
+    with torch.device("meta"):
+        return LeaeModel(config)
 
 
 def _preset_name(config: LeaeConfig) -> str | None:
@@ -513,11 +501,11 @@ def render_card(
         license_fields = dict(NON_COMMERCIAL_LICENSE)
     model_name = repo_id.split("/")[-1]
 
-    latent_shape = _latent_shape(config)
+    meta_model = _meta_model(config)
+    latent_shape, compression = meta_model.latent_shape, meta_model.compression_ratio
     latent_values = math.prod(latent_shape)
-    compression = config.in_channels * config.image_size**2 / latent_values
     model_facts = (metrics or {}).get("model") or {}
-    parameters = model_facts.get("parameters") or _parameter_count(config)
+    parameters = model_facts.get("parameters") or sum(parameter.numel() for parameter in meta_model.parameters())
     preset = _preset_name(config)
     architecture = [
         ("architecture preset", f"`{preset}`" if preset else "custom"),
