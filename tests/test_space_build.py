@@ -109,6 +109,27 @@ def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float) ->
     pytest.fail(f"app.py did not serve {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
+REMOTE_LOAD = """
+import importlib.util, sys
+from pathlib import Path
+import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModel
+absent = [m for m in ("leae_hub", "timm", "accelerate", "torchvision") if importlib.util.find_spec(m)]
+assert not absent, absent
+repo, examples = sys.argv[1], Path(sys.argv[2])
+model = AutoModel.from_pretrained(repo, trust_remote_code=True).eval()
+processor = AutoImageProcessor.from_pretrained(repo, trust_remote_code=True)
+assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+pixels = processor([Image.open(p) for p in sorted(examples.glob("*.jpg"))[:4]]).pixel_values
+with torch.no_grad():
+    out = model(pixels).reconstruction
+psnr = (10 * torch.log10(1 / ((out - pixels) ** 2).mean())).item()
+assert out.shape == pixels.shape and psnr > 20, psnr
+print("reconstructed")
+"""
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
@@ -145,6 +166,21 @@ def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
     assert where.strip() == str(space / "leae_hub" / "__init__.py"), f"leae_hub should be the Space's copy: {where}"
     no_matplotlib = subprocess.run([str(python), "-c", "import matplotlib"], capture_output=True, text=True)
     assert no_matplotlib.returncode != 0, "the Space's requirements should not need matplotlib"
+
+    # The same venv holds the core's libraries and gradio's, and neither leae_hub (outside the Space's folder), timm
+    # nor accelerate: a zoo repo as publish writes it loads there from its own code and reconstructs.
+    zoo_folder = SPACE_DIR.parents[1] / "model_cards" / "leae-faces-128"
+    if (zoo_folder / "model.safetensors").is_file():
+        from leae_hub import hub
+
+        hub.prepare_repo(zoo_folder, "someorg/leae-faces-128", tmp_path / "repo")
+        loaded = subprocess.run(
+            [str(python), "-c", REMOTE_LOAD, str(tmp_path / "repo"), str(space / "examples")],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "OMP_NUM_THREADS": "1"},
+        )  # fmt: skip
+        assert loaded.returncode == 0, loaded.stdout[-3000:] + loaded.stderr[-3000:]
+        assert loaded.stdout.split()[-1] == "reconstructed", loaded.stdout
 
     # A tiny 64-px face-sized model, staged where a Space that ships its models keeps them.
     torch.manual_seed(0)
