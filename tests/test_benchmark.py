@@ -335,3 +335,20 @@ def test_train_compile_flag_compiles_the_step_in_place(tmp_path, monkeypatch):
     assert compiled == ["TrainStep"] and result["steps"] == 2 and math.isfinite(result["psnr"])
     saved = LeaeModel.from_pretrained(tmp_path / "model")
     assert list(saved.state_dict()) == list(LeaeModel(saved.config).state_dict())  # no torch.compile prefixes
+
+
+def test_import_benchmark_times_both_trees_alike_and_reports_failures(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "training" / "import_benchmark.py"
+    spec = importlib.util.spec_from_file_location("import_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "CASES", {"import leae_hub": "import leae_hub", "version": "import leae_hub.nope"})
+    times = bench.main(["--repeats", "2", "--baseline", str(bench.SRC), "--json", str(tmp_path / "t.json")])
+    assert all(len(runs) == 2 and all(t > 0 for t in runs) for runs in times["import leae_hub"].values())
+    assert times["version"]["baseline"] == [None, None]  # a case a tree cannot run is reported, not fatal
+    table = capsys.readouterr().out
+    assert "| version | fails | fails | - |" in table
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert set(report["median_s"]["import leae_hub"]) == {"this checkout", "baseline"}
