@@ -95,7 +95,18 @@ def test_demo_without_a_checkout_says_where_to_get_it(monkeypatch, capsys):
     assert cli.main(["demo", "--model", "m"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1
-    assert "spaces/leae-demo/app.py not found" in error and "git clone https://github.com/leae-hub/leae-hub" in error
+    assert "the demo app is missing from this installation" in error and "pip install 'leae-hub[space]'" in error
+
+
+@needs_script
+def test_demo_runs_from_any_folder_with_the_packaged_app(tmp_path):
+    assert (
+        cli.PACKAGED_DEMO_APP.is_file()
+        and (ROOT / "spaces" / "leae-demo" / "app.py").resolve() == cli.PACKAGED_DEMO_APP
+    )
+    completed = _leae("demo", "--help", cwd=tmp_path)  # not a checkout: the packaged copy of the app
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("usage: leae demo ")
 
 
 def test_demo_runs_the_space_app_of_the_checkout(monkeypatch):

@@ -47,7 +47,7 @@ def copy_package(out_dir: Path, repo: Path = REPO) -> Path:
     source = repo / "src" / "leae_hub"
     if not (source / "__init__.py").is_file():
         raise FileNotFoundError(f"{source} is missing: run build_space.py from a checkout of leae-hub.")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "space")  # the app is the Space's app.py
     return Path(shutil.copytree(source, out_dir / "leae_hub", ignore=ignore))
 
 

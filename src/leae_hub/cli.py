@@ -7,8 +7,9 @@
     leae demo --model runs/shapes-quick/model
 
 `leae COMMAND --help` lists each command's options. `train` is `training/train.py` (`leae_hub.training`), `evaluate`
-is `training/evaluate.py`, `card` and `publish` are `python -m leae_hub.hub card|publish`, and `demo` runs
-`spaces/leae-demo/app.py` from a leae-hub checkout.
+is `training/evaluate.py`, `card` and `publish` are `python -m leae_hub.hub card|publish`, and `demo` runs the Space's
+app (`spaces/leae-demo/app.py` in a checkout, with its example faces; elsewhere the copy packaged as
+`leae_hub/space/app.py`).
 
 A command that fails prints one line, `leae COMMAND: error: <what and the fix>`, and exits with status 1; set
 `LEAE_TRACEBACK=1` to see the traceback instead.
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 REPOSITORY = "https://github.com/leae-hub/leae-hub"
 DEMO_APP = Path("spaces") / "leae-demo" / "app.py"
+PACKAGED_DEMO_APP = Path(__file__).resolve().parent / "space" / "app.py"
 COMMANDS = {
     "train": "train a model with any recipe (training/train.py)",
     "evaluate": "measure a saved model on a data source and write the metrics as JSON (training/evaluate.py)",
@@ -260,20 +262,22 @@ def _model_folder(model: str, revision: str | None) -> Path:
 
 
 def find_demo_app() -> Path | None:
-    """`spaces/leae-demo/app.py` of the checkout this package lives in, or of the working directory."""
-    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (root / DEMO_APP).is_file():
-            return root / DEMO_APP
+    """The demo app: `spaces/leae-demo/app.py` of the working directory when it is a leae-hub checkout (its example
+    faces sit beside it), else the copy packaged with `leae_hub` (`leae_hub/space/app.py`, no example photos)."""
+    for app in (Path.cwd() / DEMO_APP, PACKAGED_DEMO_APP):
+        if app.is_file():
+            return app
     return None
 
 
 def demo_main(argv: Sequence[str]) -> int:
-    """Replace this process with the demo Space's app (it ships with the sources, not with the package)."""
+    """Replace this process with the demo Space's app (`find_demo_app`)."""
     app = find_demo_app()
     if app is None:
         print(
-            f"leae demo: {DEMO_APP} not found; it ships with the sources: git clone {REPOSITORY} && cd leae-hub && "
-            "pip install -e '.[space]' && leae demo --model MODEL",
+            f"leae demo: the demo app is missing from this installation ({PACKAGED_DEMO_APP}): reinstall it, "
+            "pip install 'leae-hub[space]', or run it from a checkout: git clone "
+            f"{REPOSITORY} && cd leae-hub && pip install -e '.[space]' && leae demo --model MODEL",
             file=sys.stderr,
         )
         return 2
