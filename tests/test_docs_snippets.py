@@ -56,3 +56,20 @@ def test_the_readme_usage_snippet_runs_on_a_staged_model():
     assert torch.equal(filled * (1 - mask), pixels * (1 - mask))  # known pixels unchanged
     assert namespace["image"].size == (128, 128)
     assert namespace["result"]["image"].size == (128, 128) and namespace["result"]["psnr"] > 20
+
+
+def test_a_card_usage_snippet_runs_on_its_staged_folder():
+    """The first snippet of a staged card, as rendered, with its repo id replaced by the folder."""
+    import torch
+
+    folder = ROOT / "model_cards" / "leae-cifar10-32-masked"
+    face = ROOT / "spaces" / "leae-demo" / "examples" / "utkface-25_1_0_20170109213232182.jpg"
+    if not (folder / "model.safetensors").is_file() or not face.is_file():
+        pytest.skip("the staged leae-cifar10-32-masked or the Space's example face is not in this checkout")
+    block = python_blocks((folder / "README.md").read_text(encoding="utf-8"))[0]
+    code = block.replace('"leae-hub/leae-cifar10-32-masked"', repr(str(folder))).replace('"image.png"', repr(str(face)))
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    pixels, mask, filled = namespace["pixel_values"], namespace["mask"], namespace["filled"]
+    assert mask.shape == (1, 1, 32, 32) and mask.mean().item() == 0.25
+    assert torch.equal(filled * (1 - mask), pixels * (1 - mask))

@@ -118,6 +118,8 @@ from PIL import Image
 from transformers import AutoImageProcessor, AutoModel
 absent = [m for m in ("leae_hub", "timm", "accelerate", "torchvision") if importlib.util.find_spec(m)]
 assert not absent, absent
+import transformers
+print("transformers", transformers.__version__)
 repo, examples = sys.argv[1], Path(sys.argv[2])
 model = AutoModel.from_pretrained(repo, trust_remote_code=True).eval()
 processor = AutoImageProcessor.from_pretrained(repo, trust_remote_code=True)
@@ -129,6 +131,26 @@ psnr = (10 * torch.log10(1 / ((out - pixels) ** 2).mean())).item()
 assert out.shape == pixels.shape and psnr > 20, psnr
 print("reconstructed")
 """
+
+
+def _transformers_floor() -> str:
+    """The lowest transformers pyproject.toml allows, as an exact version (`>=5.18` -> `5.18.0`)."""
+    import tomllib
+
+    requirements = tomllib.loads((SPACE_DIR.parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+    floor = next(r for r in requirements if r.startswith("transformers>=")).removeprefix("transformers>=")
+    return floor if floor.count(".") == 2 else f"{floor}.0"
+
+
+def _load_remotely(python: Path, repo: Path, examples: Path, tmp_path: Path, expect_transformers: str = "") -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "OMP_NUM_THREADS": "1"}
+    loaded = subprocess.run(
+        [str(python), "-c", REMOTE_LOAD, str(repo), str(examples)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert loaded.returncode == 0, loaded.stdout[-3000:] + loaded.stderr[-3000:]
+    assert loaded.stdout.split()[-1] == "reconstructed", loaded.stdout
+    assert f"transformers {expect_transformers}" in loaded.stdout, loaded.stdout
 
 
 @pytest.mark.slow
@@ -168,20 +190,15 @@ def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
     no_matplotlib = subprocess.run([str(python), "-c", "import matplotlib"], capture_output=True, text=True)
     assert no_matplotlib.returncode != 0, "the Space's requirements should not need matplotlib"
 
-    # The same venv holds the core's libraries and gradio's, and neither leae_hub (outside the Space's folder), timm
-    # nor accelerate: a zoo repo as publish writes it loads there from its own code and reconstructs.
+    # The same venv holds the core's libraries and gradio's, and neither leae_hub (outside the Space's folder), timm,
+    # accelerate nor torchvision: a zoo repo as publish writes it loads there from its own code and reconstructs.
     zoo_folder = SPACE_DIR.parents[1] / "model_cards" / "leae-faces-128"
+    repo = tmp_path / "repo"
     if (zoo_folder / "model.safetensors").is_file():
         from leae_hub import hub
 
-        hub.prepare_repo(zoo_folder, "someorg/leae-faces-128", tmp_path / "repo")
-        loaded = subprocess.run(
-            [str(python), "-c", REMOTE_LOAD, str(tmp_path / "repo"), str(space / "examples")],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "OMP_NUM_THREADS": "1"},
-        )  # fmt: skip
-        assert loaded.returncode == 0, loaded.stdout[-3000:] + loaded.stderr[-3000:]
-        assert loaded.stdout.split()[-1] == "reconstructed", loaded.stdout
+        hub.prepare_repo(zoo_folder, "someorg/leae-faces-128", repo)
+        _load_remotely(python, repo, space / "examples", tmp_path)
 
     # A tiny 64-px face-sized model, staged where a Space that ships its models keeps them.
     torch.manual_seed(0)
@@ -219,3 +236,13 @@ def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+    # And at the transformers floor of pyproject.toml (pip moves transformers and its pins down in place).
+    if repo.is_dir():
+        floor = _transformers_floor()
+        down = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", f"transformers=={floor}"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
+        _load_remotely(python, repo, space / "examples", tmp_path, expect_transformers=floor)
