@@ -127,11 +127,11 @@ def check_writable(path: Path) -> None:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write strict JSON atomically: to a temporary file next to `path`, then `os.replace`."""
+    """Write strict JSON atomically (`hub.write_atomically`)."""
+    from .hub import write_atomically
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
 
 
 def summary_table(metrics: dict[str, Any]) -> str:

@@ -603,6 +603,18 @@ def render_card(
     )
 
 
+def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write `data` (text as UTF-8) to `path` so that a reader sees the old file or the new one, never a part: to a
+    temporary file beside it, then `os.replace`."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if isinstance(data, str):
+        temporary.write_text(data, encoding="utf-8")
+    else:
+        temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
 def write_card(model_dir: str | os.PathLike, card: ModelCard) -> Path:
     """Write `card` as `model_dir/README.md` (atomically) and return the path; a card whose license links to
     `LICENSE` gets that file beside it (`LICENSE_TEXTS`)."""
@@ -615,9 +627,7 @@ def write_card(model_dir: str | os.PathLike, card: ModelCard) -> Path:
             raise ValueError(f"no LICENSE text for license_name {name!r}; known: {', '.join(LICENSE_TEXTS)}")
         files[LICENSE_FILE] = LICENSE_TEXTS[name]
     for name, text in files.items():
-        temporary = folder / f".{name}.tmp"
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, folder / name)
+        write_atomically(folder / name, text)
     return folder / "README.md"
 
 
@@ -1040,8 +1050,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.metrics and Path(args.metrics).resolve() != (folder / "eval.json").resolve():
         # The card shows these metrics: they go beside it, where publish checks the card against them.
         evidence_replaced = (folder / "eval.json").is_file()
-        shutil.copyfile(args.metrics, folder / ".eval.json.tmp")
-        os.replace(folder / ".eval.json.tmp", folder / "eval.json")
+        write_atomically(folder / "eval.json", Path(args.metrics).read_bytes())
         print(f"{'replaced' if evidence_replaced else 'wrote'} {folder / 'eval.json'} (a copy of {args.metrics})")
     return 0
 

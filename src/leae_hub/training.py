@@ -75,7 +75,16 @@ from .configuration_leae import PRESETS, LeaeConfig
 from .data import build_dataset, first_readable, readable_items
 from .evaluation import evaluate_model, grid_array, hole_psnr, jsonable, mean_fill, psnr, sample_grid
 from .hardware import choose_mixed_precision, cpu_isa
-from .hub import publish, render_card, repo_name, resolve_token, sha256_of_files, weights_sha256, write_card
+from .hub import (
+    publish,
+    render_card,
+    repo_name,
+    resolve_token,
+    sha256_of_files,
+    weights_sha256,
+    write_atomically,
+    write_card,
+)
 from .image_processing_leae import LeaeImageProcessor
 from .modeling_leae import LeaeModel
 from .recipes import RECIPES, Recipe, RecipeOption, Stage, build_recipe, check_options
@@ -797,11 +806,11 @@ def prepare_output_dir(config: RunConfig, output_dir: Path, step: int, keep: fro
                 os.replace(aside / name, output_dir / name)
         logger.warning("%s held an earlier run: moved it to %s", output_dir, aside)
     output_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(output_dir / "train_config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_atomically(output_dir / "train_config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     metrics = output_dir / "metrics.jsonl"
     if metrics.exists():
         rows = [line for line in metrics.read_text().splitlines(keepends=True) if _row_step(line) <= step]
-        _write_atomically(metrics, "".join(rows))
+        write_atomically(metrics, "".join(rows))
 
 
 def _aside_name(output_dir: Path) -> Path:
@@ -820,12 +829,6 @@ def _row_step(line: str) -> float:
         return int(json.loads(line)["step"])
     except (ValueError, KeyError, TypeError):
         return math.inf
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def _comparable(values: dict[str, Any], ignored: set[str]) -> dict[str, Any]:
