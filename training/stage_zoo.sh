@@ -19,7 +19,8 @@
 # RUN_DIR/jepa/final_metrics.json for a JEPA run with a decoder probe); the hardware line from this machine (stage on
 # the machine that trained; a GPU if torch sees one), the run's process count (metrics.jsonl), its precision as
 # trained (final_metrics.json, what `auto` chose; train_config.yaml for older runs) and OMP_NUM_THREADS if set;
-# HARDWARE="..." replaces it. Output root: $MODEL_CARDS (model_cards).
+# HARDWARE="..." replaces it. WALL_TIME_S replaces the wall time of final_metrics.json, which counts only the last
+# process of a run resumed from a checkpoint (give the sum of its parts). Output root: $MODEL_CARDS (model_cards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if (($# < 5)); then
@@ -85,6 +86,7 @@ if not hardware:
         device = f"{cpu} CPU, {os.cpu_count()} cores, {processes} process{'es' if processes > 1 else ''}{per_process}"
         precision += ", no GPU"
     hardware = f"{device}, {precision}"
+wall = float(os.environ.get("WALL_TIME_S") or wall)
 info = {"steps": steps, "wall_time_s": round(wall), "seed": config.get("seed", 0), "hardware": hardware}
 if isinstance(steps, int) and "batch_size" in config:  # one stage: every step saw a batch on each process
     info["images_seen"] = steps * int(config["batch_size"]) * int(config.get("gradient_accumulation_steps", 1)) * processes
