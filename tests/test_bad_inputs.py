@@ -600,8 +600,9 @@ def test_cli_card_with_a_bad_json_file_names_it(capsys, tmp_path, flag, text, wo
 
 
 def test_accelerate_launch_quiet_prints_the_one_line_error_alone(tmp_path):
+    """Two processes: the first names the bad setting, the other exits in silence; no traceback after the line."""
     launcher = Path(sys.executable).with_name("accelerate")
-    command = [str(launcher), "launch", "-q", "--cpu", "--num_processes", "1", "--num_machines", "1"]
+    command = [str(launcher), "launch", "-q", "--cpu", "--num_processes", "2", "--num_machines", "1"]
     command += ["--mixed_precision", "no", "--dynamo_backend", "no", str(SHAPES.parents[2] / "training" / "train.py")]
     done = subprocess.run(
         [*command, "--max_steps", "0", "--output_dir", str(tmp_path / "run")],
@@ -610,6 +611,23 @@ def test_accelerate_launch_quiet_prints_the_one_line_error_alone(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and done.stderr.count("error:") == 1, done.stderr
     assert "training/train.py: error: max_steps must be at least 1, got 0" in done.stderr
+
+
+def test_a_bad_setting_is_named_by_the_first_process_only(monkeypatch, capsys):
+    """Another process waits for the launcher to stop it (the first one names the error); alive after the grace time,
+    it names the error itself, once, argparse's usage included."""
+    waits = []
+    monkeypatch.setattr(training.time, "sleep", lambda seconds: waits.append(capsys.readouterr()))
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(ValueError, match="learning_rate must be a positive number, got -1.0"):
+        training.main(["--learning_rate", "-1"])
+    with pytest.raises(SystemExit):
+        training.main(["--max_steps", "many"])
+    assert waits == [("", ""), ("", "")]  # nothing printed while it waits
+    assert "invalid int value: 'many'" in capsys.readouterr().err
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ValueError, match="learning_rate must be a positive number, got -1.0"):
+        training.main(["--learning_rate", "-1"])
 
 
 def test_cli_unknown_data_spec(capsys, tmp_path):

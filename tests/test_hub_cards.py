@@ -99,6 +99,21 @@ def test_one_template_packaged_and_linked_from_model_cards():
     assert "## Recipe: `jepa`" in card.text and card.data.tags[:2] == ["leae", "jepa"]
 
 
+def test_cards_and_readme_state_the_version_floors_of_pyproject():
+    """The requirements a card or the README states are the floors pyproject.toml declares (and the Space's build test
+    loads a published repo at)."""
+    import tomllib
+
+    dependencies = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    floor = {name: version for name, _, version in (r.partition(">=") for r in dependencies) if version}
+    line = f"torch {floor['torch']} or later and transformers {floor['transformers']} or later"
+    for card in [hub.TEMPLATE, *sorted((REPO_ROOT / "model_cards").glob("*/README.md"))]:
+        assert line in " ".join(card.read_text(encoding="utf-8").split()), card
+    readme = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
+    stated = f"torch ≥ {floor['torch']}, transformers ≥ {floor['transformers']}"
+    assert stated in readme and f"huggingface_hub ≥ {floor['huggingface_hub']}" in readme
+
+
 # ---------------------------------------------------------------------------------------------------- cards
 
 

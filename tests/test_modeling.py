@@ -1,3 +1,5 @@
+import importlib.util
+
 import pytest
 import torch
 from conftest import tiny_config
@@ -86,7 +88,11 @@ def test_weights_are_initialised_like_pytorch_defaults():
         ({"latent_channels": 48}, r"latent_channels=48 must divide 8 \* hidden_channels = 512"),
         ({"latent_type": "pooled", "pooled_map_channels": 33}, "pooled_map_channels=33 must divide"),
         ({"hidden_channels": 0}, "hidden_channels must be a positive integer"),
-        ({"encoder_backbone": "resnet_does_not_exist"}, "is not a timm model name"),
+        pytest.param(
+            {"encoder_backbone": "resnet_does_not_exist"},
+            "is not a timm model name",
+            marks=pytest.mark.skipif(not importlib.util.find_spec("timm"), reason="timm checks the names"),
+        ),
     ],
 )
 def test_config_validation_names_field_and_fix(overrides, message):
@@ -227,7 +233,9 @@ def test_gradient_checkpointing_recomputes_the_blocks_and_keeps_the_gradients():
         return [parameter.grad.clone() for parameter in model.parameters()]
 
     plain = gradients()
-    model.activation_checkpointing_enable()
+    # transformers 5.18 (the floor) calls it gradient_checkpointing_enable; later versions deprecate that name.
+    enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+    enable()
     calls = []
     for module in model.modules():
         if getattr(module, "gradient_checkpointing", False):

@@ -118,8 +118,9 @@ from PIL import Image
 from transformers import AutoImageProcessor, AutoModel
 absent = [m for m in ("leae_hub", "timm", "accelerate", "torchvision") if importlib.util.find_spec(m)]
 assert not absent, absent
-import transformers
-print("transformers", transformers.__version__)
+import huggingface_hub, transformers
+print("torch", torch.__version__.split("+")[0], "transformers", transformers.__version__, end=" ")
+print("huggingface_hub", huggingface_hub.__version__)
 repo, examples = sys.argv[1], Path(sys.argv[2])
 model = AutoModel.from_pretrained(repo, trust_remote_code=True).eval()
 processor = AutoImageProcessor.from_pretrained(repo, trust_remote_code=True)
@@ -133,16 +134,36 @@ print("reconstructed")
 """
 
 
-def _transformers_floor() -> str:
-    """The lowest transformers pyproject.toml allows, as an exact version (`>=5.18` -> `5.18.0`)."""
+# The README's first snippet, as written, with leae_hub (the Space's copy: run from the Space's folder) and the zoo repo
+# replaced by a published folder: the core install at work (Auto classes, inpaint, the pipeline).
+README_SNIPPET = """
+import re, sys
+import torch
+readme, repo, face = sys.argv[1:]
+block = next(b for b in re.findall(r"```python\\n(.*?)```", open(readme).read(), flags=re.S) if "model.inpaint" in b)
+namespace = {}
+exec(block.replace('"leae-hub/leae-faces-128"', repr(repo)).replace('"face.jpg"', repr(face)), namespace)
+pixels, mask, filled = namespace["pixel_values"], namespace["mask"], namespace["filled"]
+assert torch.equal(filled * (1 - mask), pixels * (1 - mask)) and namespace["result"]["psnr"] > 20
+print("snippet ran")
+"""
+
+
+def core_floors() -> dict[str, str]:
+    """The lowest torch, transformers and huggingface_hub that pyproject.toml allows, as exact versions (`>=5.18` ->
+    `5.18.0`)."""
     import tomllib
 
     requirements = tomllib.loads((SPACE_DIR.parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
-    floor = next(r for r in requirements if r.startswith("transformers>=")).removeprefix("transformers>=")
-    return floor if floor.count(".") == 2 else f"{floor}.0"
+    floors = {}
+    for requirement in requirements:
+        name, _, version = requirement.partition(">=")
+        if name in ("torch", "transformers", "huggingface_hub"):
+            floors[name] = version if version.count(".") == 2 else f"{version}.0"
+    return floors
 
 
-def _load_remotely(python: Path, repo: Path, examples: Path, tmp_path: Path, expect_transformers: str = "") -> None:
+def _load_remotely(python: Path, repo: Path, examples: Path, tmp_path: Path, expect: str = "") -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "OMP_NUM_THREADS": "1"}
     loaded = subprocess.run(
         [str(python), "-c", REMOTE_LOAD, str(repo), str(examples)],
@@ -150,7 +171,7 @@ def _load_remotely(python: Path, repo: Path, examples: Path, tmp_path: Path, exp
     )  # fmt: skip
     assert loaded.returncode == 0, loaded.stdout[-3000:] + loaded.stderr[-3000:]
     assert loaded.stdout.split()[-1] == "reconstructed", loaded.stdout
-    assert f"transformers {expect_transformers}" in loaded.stdout, loaded.stdout
+    assert expect in loaded.stdout, loaded.stdout
 
 
 @pytest.mark.slow
@@ -237,12 +258,21 @@ def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
         process.terminate()
         process.wait(timeout=30)
 
-    # And at the transformers floor of pyproject.toml (pip moves transformers and its pins down in place).
+    # And at the floors of pyproject.toml: pip moves torch, transformers and huggingface_hub down in place (PyPI's
+    # CUDA build of torch 2.5, about a minute the first time, from pip's cache after).
     if repo.is_dir():
-        floor = _transformers_floor()
+        floors = core_floors()
+        pins = [f"{name}=={version}" for name, version in floors.items()]
         down = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", f"transformers=={floor}"],
-            capture_output=True, text=True, timeout=300,
+            [str(python), "-m", "pip", "install", "--quiet", *pins],
+            capture_output=True, text=True, timeout=480,
         )  # fmt: skip
         assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
-        _load_remotely(python, repo, space / "examples", tmp_path, expect_transformers=floor)
+        expect = " ".join(f"{name} {version}" for name, version in floors.items())
+        _load_remotely(python, repo, space / "examples", tmp_path, expect=expect)
+        readme, face = SPACE_DIR.parents[1] / "README.md", space / "examples" / "utkface-25_1_0_20170109213232182.jpg"
+        snippet = subprocess.run(
+            [str(python), "-c", README_SNIPPET, str(readme), str(repo), str(face)],
+            cwd=space, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )  # fmt: skip
+        assert snippet.stdout.strip().endswith("snippet ran"), snippet.stdout[-3000:] + snippet.stderr[-3000:]

@@ -35,6 +35,7 @@ import dataclasses
 import difflib
 import errno
 import hashlib
+import io
 import json
 import logging
 import math
@@ -1252,9 +1253,33 @@ def summary_line(result: dict[str, float], model_dir: Path) -> str:
     )
 
 
+REPORT_GRACE_S = 30.0  # how long a process other than the first waits for the first to report a bad setting
+
+
+def _parse_config_reported_once(argv: list[str] | None = None, prog: str | None = None) -> RunConfig:
+    """`parse_config`, where only the first process of a launch (RANK 0, or no launcher) reports a bad setting.
+
+    Every process parses the same settings and fails alike. The others keep their message and wait: the first one
+    names the error and exits, and the launcher then stops them, so the message is printed once. A process still alive
+    after `REPORT_GRACE_S` (its settings failed where the first one's did not) prints its own and exits.
+    """
+    if int(os.environ.get("RANK", "0") or 0) == 0:
+        return parse_config(argv, prog)
+    message = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(message):
+            return parse_config(argv, prog)
+    except (Exception, SystemExit) as error:
+        if isinstance(error, SystemExit) and not error.code:  # --help: the first process prints it
+            raise
+        time.sleep(REPORT_GRACE_S)
+        sys.stderr.write(message.getvalue())
+        raise
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> dict[str, float]:
     """Parse the settings, train, and print the result line (on the main process) to stdout."""
-    config = parse_config(argv, prog)
+    config = _parse_config_reported_once(argv, prog)
     result = train(config)
     if result:
         print(summary_line(result, Path(config.train.output_dir) / "model"))
