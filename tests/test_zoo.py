@@ -87,6 +87,36 @@ def test_readme_zoo_table_agrees_with_each_evaluation():
         assert row["hole PSNR (35 % square)"] == f"{evaluation['inpainting']['psnr_hole']:.2f} dB", folder.name
 
 
+def test_inpainting_tables_of_the_results_agree_with_their_evaluations():
+    """Table h of docs/results.md: every row of a face model and of the mean-colour floor is, cell for cell, one of the
+    evaluations in docs/results/faces128-inpainting/, and every one of those evaluations has its row."""
+    from leae_hub.evaluation import HOLE_KINDS
+
+    def cells(evaluation: dict, fill: str) -> list[str]:
+        clean = evaluation["reconstruction"]
+        row = [f"{clean['psnr']:.2f}", f"{clean['ssim']:.3f}"] if fill == "model" else ["–", "–"]
+        for kind in HOLE_KINDS:
+            scores = evaluation["holes"][kind][fill]
+            row += [f"{scores['psnr_hole']:.2f}", f"{scores['ssim_hole']:.3f}"]
+            row += [f"{scores['psnr_total']:.2f}", f"{scores['ssim_total']:.3f}"]
+        return row
+
+    folder = ROOT / "docs" / "results" / "faces128-inpainting"
+    evaluations = {path.name: json.loads(path.read_text()) for path in folder.glob("*.json")}
+    expected = {name: cells(evaluation, "model") for name, evaluation in evaluations.items()}
+    floors = [cells(evaluation, "mean_fill") for evaluation in evaluations.values()]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in (ROOT / "docs" / "results.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith(("| faces128-", "| mean-colour fill (floor)")) and line.count("|") == 20
+    ]
+    assert len(rows) >= len(evaluations)
+    for name, *numbers in rows:
+        assert numbers in (floors if name.startswith("mean-colour") else expected.values()), name
+    shown = [numbers for _, *numbers in rows]
+    assert all(row in shown for row in expected.values()), [name for name, row in expected.items() if row not in shown]
+
+
 @pytest.mark.parametrize("folder", CARD_FOLDERS, ids=[folder.name for folder in CARD_FOLDERS])
 def test_staged_card_names_the_zoo_repo_and_states_its_data(folder):
     entry = zoo.entry(folder.name)  # every staged folder is in the zoo
