@@ -20,6 +20,7 @@ import torch
 from huggingface_hub.errors import OfflineModeIsEnabled
 from PIL import Image
 from safetensors.torch import load_file, save_file
+from transformers import AutoModel
 
 from leae_hub import LeaeConfig, LeaeImageProcessor, LeaeModel, cli, hub, training
 from leae_hub.data import MAX_MEMBER_BYTES, UnreadableImageError, build_dataset
@@ -192,13 +193,21 @@ def test_encoder_only_weights_are_refused_unless_allowed(saved, model):
     assert info["missing_keys"] and torch.equal(loaded.encoder.backbone.stem.weight, model.encoder.backbone.stem.weight)
 
 
-def test_another_model_type_is_refused_unless_allowed(saved):
+def test_another_model_type_is_refused_unless_allowed(saved, caplog):
+    """leae's own class refuses; transformers' AutoModel dispatches on the type the folder declares (its own rule,
+    which leae_hub does not patch) and its load report names every weight it did not find, so it is not silent."""
     config = json.loads((saved / "config.json").read_text())
     config["model_type"] = "bert"
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="holds a model of type 'bert', not 'leae_autoencoder'"):
         LeaeModel.from_pretrained(saved)
     assert isinstance(LeaeModel.from_pretrained(saved, allow_other_model_type=True), LeaeModel)
+    small = {"vocab_size": 8, "hidden_size": 4, "num_hidden_layers": 1, "num_attention_heads": 1}
+    (saved / "config.json").write_text(json.dumps({**config, **small, "intermediate_size": 4}))
+    with caplog.at_level("WARNING"):
+        assert type(AutoModel.from_pretrained(saved)).__name__ == "BertModel"
+    report = caplog.text
+    assert "embeddings.word_embeddings.weight" in report and "MISSING" in report and "UNEXPECTED" in report
 
 
 def test_another_architecture_is_refused(saved):

@@ -175,10 +175,12 @@ def _load_remotely(python: Path, repo: Path, examples: Path, tmp_path: Path, exp
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
     """Build the Space, install it into a fresh venv from requirements.txt alone (plus gradio at sdk_version, as the
-    Space SDK does), start app.py with a model staged in the Space's model_cards/, and reconstruct one example."""
+    Space SDK does), start app.py with a model staged in the Space's model_cards/, and reconstruct one example. A
+    published zoo repo loads from its own code there (newest versions) and in a second venv at the version floors,
+    where the README's snippet also runs with the core."""
     gradio_client = pytest.importorskip("gradio_client")
     version = _front_matter((SPACE_DIR / "README.md").read_text(encoding="utf-8"))["sdk_version"]
     if f"{sys.version_info.major}.{sys.version_info.minor}" not in SUPPORTED_PYTHONS:
@@ -258,16 +260,20 @@ def test_space_installs_from_its_requirements_and_serves(builder, tmp_path):
         process.terminate()
         process.wait(timeout=30)
 
-    # And at the floors of pyproject.toml: pip moves torch, transformers and huggingface_hub down in place (PyPI's
-    # CUDA build of torch 2.5, about a minute the first time, from pip's cache after).
+    # And at the floors of pyproject.toml, in a second fresh venv holding just torch, transformers and huggingface_hub
+    # at their floors, safetensors and pillow (and what they pull in): PyPI's CUDA build of torch 2.5, about a minute
+    # the first time, from pip's cache after.
     if repo.is_dir():
         floors = core_floors()
+        floor_venv = tmp_path / "floor-venv"
+        subprocess.run([sys.executable, "-m", "venv", str(floor_venv)], check=True, timeout=120)
+        python = floor_venv / "bin" / "python"
         pins = [f"{name}=={version}" for name, version in floors.items()]
-        down = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", *pins],
+        install = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", *pins, "safetensors", "pillow"],
             capture_output=True, text=True, timeout=480,
         )  # fmt: skip
-        assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
+        assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
         expect = " ".join(f"{name} {version}" for name, version in floors.items())
         _load_remotely(python, repo, space / "examples", tmp_path, expect=expect)
         readme, face = SPACE_DIR.parents[1] / "README.md", space / "examples" / "utkface-25_1_0_20170109213232182.jpg"
