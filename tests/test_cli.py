@@ -75,7 +75,7 @@ def test_evaluate_writes_the_metrics(tmp_path, capsys):
 @pytest.mark.parametrize("command", ["card", "publish"])
 def test_card_and_publish_are_the_hub_commands(monkeypatch, command):
     calls = []
-    monkeypatch.setattr("leae_hub.hub.main", lambda argv: calls.append(argv) or 0)
+    monkeypatch.setattr(cli, "hub_main", lambda argv: calls.append(argv) or 0)
     assert cli.main([command, "--model", "m", "--repo_id", "org/x"]) == 0
     assert calls == [[command, "--model", "m", "--repo_id", "org/x"]]
 
@@ -130,7 +130,7 @@ def test_python_m_hub_fails_in_one_line_without_a_token(tmp_path):
     ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 1
-    assert result.stderr.startswith("python -m leae_hub.hub: error: No Hugging Face token found, nothing was uploaded.")
+    assert result.stderr.startswith("leae publish: error: No Hugging Face token found, nothing was uploaded.")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 

@@ -14,7 +14,7 @@ from huggingface_hub import ModelCard
 from transformers import AutoModel
 
 import leae_hub
-from leae_hub import hub, zoo
+from leae_hub import cli, hub, zoo
 from leae_hub.data import build_dataset
 from leae_hub.evaluation import Unavailable, evaluate_model, sample_grid, split_unavailable
 
@@ -252,9 +252,9 @@ def test_committed_celeba_card_is_current(tmp_path, monkeypatch):
     output = tmp_path / "celeba"
     command = [item if item != "model_cards/leae-celeba-128" else str(output) for item in CELEBA_COMMAND]
     monkeypatch.chdir(REPO_ROOT)  # the training config path is relative to the repository root
-    hub.main(command)
-    assert (output / "README.md").read_text() == committed.read_text(), (
-        "re-render the card: python -m leae_hub.hub " + " ".join(repr(c) if " " in c else c for c in CELEBA_COMMAND)
+    cli.hub_main(command)
+    assert (output / "README.md").read_text() == committed.read_text(), "re-render the card: leae " + " ".join(
+        repr(c) if " " in c else c for c in CELEBA_COMMAND
     )
 
 
@@ -296,7 +296,7 @@ def test_card_cli_renders_into_the_model_folder(evaluated, tmp_path, capsys):
     model.save_pretrained(tmp_path / "model")
     (tmp_path / "eval.json").write_text(json.dumps(metrics))
     (tmp_path / "cfg.yaml").write_text("recipe: masked\n")
-    hub.main(
+    cli.hub_main(
         ["card", "--model", str(tmp_path / "model"), "--repo_id", REPO_ID, "--recipe", "masked",
          "--datasets", "uoft-cs/cifar10", "--metrics", str(tmp_path / "eval.json"),
          "--training_config", str(tmp_path / "cfg.yaml"), "--sample_grid", "samples.png"]
@@ -386,7 +386,7 @@ def test_publish_cli_uses_hf_token(fake_hub: FakeHub, evaluated, tmp_path, monke
     folder = save_model_folder(*evaluated, tmp_path / "model")
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     fake_hub.token = TOKEN
-    assert hub.main(["publish", "--model", str(folder), "--repo_id", REPO_ID]) == 0
+    assert cli.hub_main(["publish", "--model", str(folder), "--repo_id", REPO_ID]) == 0
     output = capsys.readouterr().out
     assert f"published {folder} to {REPO_ID}" in output and TOKEN not in output
     assert len(fake_hub.repos[REPO_ID].commits) == 2 and not fake_hub.repos[REPO_ID].private

@@ -1,4 +1,4 @@
-"""What `python -m leae_hub.hub publish` puts in a repo, and that the repo works as it is, without `leae_hub`.
+"""What `leae publish` puts in a repo, and that the repo works as it is, without `leae_hub`.
 
 Every trained zoo folder (`model_cards/*/` with weights) is dry-run published under another organisation, then loaded in
 a subprocess where `import leae_hub` fails: `AutoModel` and the custom pipeline must come from the repo's own code
@@ -29,7 +29,7 @@ from transformers import AutoImageProcessor, AutoModel, pipeline
 from transformers.dynamic_module_utils import get_relative_imports
 
 import leae_hub
-from leae_hub import hub
+from leae_hub import cli, hub
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO_FOLDERS = sorted(path.parent for path in (ROOT / "model_cards").glob("*/model.safetensors"))
@@ -119,7 +119,7 @@ def dry_runs(tmp_path_factory) -> dict[str, Path]:
     for name, folder in folders.items():
         outputs[name] = base / "repos" / name
         command = ["publish", "--model", str(folder), "--repo_id", f"{ORG}/{name}", "--dry_run", str(outputs[name])]
-        assert hub.main(command) == 0
+        assert cli.hub_main(command) == 0
     work = base / "work"
     work.mkdir()
     np.save(work / "image.npy", fixed_image())
@@ -271,7 +271,8 @@ def test_dry_run_refuses_what_a_publish_would_refuse(tmp_path):
     metrics["reconstruction"]["psnr"] += 0.5  # eval.json no longer the card's source
     (folder / "eval.json").write_text(json.dumps(metrics))
     with pytest.raises(ValueError, match=r"was not rendered from .*eval\.json.*psnr"):
-        hub.main(["publish", "--model", str(folder), "--repo_id", f"{ORG}/leae-tiny", "--dry_run", str(tmp_path / "o")])
+        command = ["publish", "--model", str(folder), "--repo_id", f"{ORG}/leae-tiny"]
+        cli.hub_main([*command, "--dry_run", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists() and not (tmp_path / "out1").exists()
 
 
@@ -362,7 +363,7 @@ def test_publish_under_another_org_names_that_org(fake_hub: FakeHub, tmp_path, m
     repo_id = f"{ORG}/{folder.name}"
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     fake_hub.token = TOKEN
-    assert hub.main(["publish", "--model", str(folder), "--repo_id", repo_id]) == 0
+    assert cli.hub_main(["publish", "--model", str(folder), "--repo_id", repo_id]) == 0
     assert TOKEN not in capsys.readouterr().out
 
     initial, upload = fake_hub.repos[repo_id].commits

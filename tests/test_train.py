@@ -14,8 +14,9 @@ from fakehub import FakeHub, fake_hub_fixture  # noqa: F401  (fake_hub_fixture r
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-import leae_hub.training as train
+from leae_hub import trainer
 from leae_hub.recipes import RECIPES, ObjectiveOutput, Recipe, Stage, register_recipe
+from leae_hub.trainer import checkpoints, loop, run_folder, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "training" / "configs").glob("*.yaml"))
@@ -38,9 +39,9 @@ def _tiny_args(config: Path, output_dir: Path, steps: int, *extra: str) -> list[
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_every_config_parses_and_runs_a_few_steps(tmp_path, config):
-    parsed = train.parse_config(["--config", str(config)])
-    assert parsed.recipe in train.RECIPES
-    result = train.main(_tiny_args(config, tmp_path, 3))
+    parsed = trainer.parse_config(["--config", str(config)])
+    assert parsed.recipe in loop.RECIPES
+    result = trainer.main(_tiny_args(config, tmp_path, 3))
     assert set(result) >= {"psnr", "baseline_psnr", "steps"}
     model = AutoModel.from_pretrained(tmp_path / "model")
     assert model.dtype == torch.float32
@@ -51,11 +52,13 @@ def test_every_config_parses_and_runs_a_few_steps(tmp_path, config):
 
 def test_default_config_is_shapes_quick(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # any folder: the default is packaged, not read from a checkout
-    assert train.parse_config([]).train.output_dir == "runs/shapes-quick"
-    assert train.find_default_config() == train.DEFAULT_CONFIG and train.DEFAULT_CONFIG.parent.name == "configs"
+    assert trainer.parse_config([]).train.output_dir == "runs/shapes-quick"
+    assert (
+        settings.find_default_config() == settings.DEFAULT_CONFIG and settings.DEFAULT_CONFIG.parent.name == "configs"
+    )
     assert "configs/*.yaml" in (ROOT / "pyproject.toml").read_text()  # package data: it goes into the wheel
     linked = ROOT / "training" / "configs" / "shapes-quick.yaml"  # the checkout's list of configs shows it too
-    assert linked.resolve() == train.DEFAULT_CONFIG
+    assert linked.resolve() == settings.DEFAULT_CONFIG
 
 
 @pytest.mark.parametrize(
@@ -76,32 +79,32 @@ def test_default_config_is_shapes_quick(tmp_path, monkeypatch):
 )
 def test_bad_config_values_are_named(argv, message):
     with pytest.raises(ValueError, match=message):
-        train.parse_config(argv)
+        trainer.parse_config(argv)
 
 
 def test_misspelled_yaml_key_is_named(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("recipe: masked\nlearning_rte: 0.001\nmax_steps: 3\n")
     with pytest.raises(ValueError, match="Unknown key 'learning_rte'.*Did you mean 'learning_rate'"):
-        train.parse_config(["--config", str(config)])
+        trainer.parse_config(["--config", str(config)])
 
 
 def test_option_that_does_not_fit_the_recipe(tmp_path):
     with pytest.raises(ValueError, match=r"Unknown option\(s\) \['views'\] for recipe 'masked'"):
-        train.main(_tiny_args(ROOT / "training/configs/cifar10-32-masked.yaml", tmp_path, 1, "--views", "crop"))
+        trainer.main(_tiny_args(ROOT / "training/configs/cifar10-32-masked.yaml", tmp_path, 1, "--views", "crop"))
 
 
 def test_refuses_to_mix_runs(tmp_path):
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
-    train.main(_tiny_args(shapes, tmp_path, 1))
+    trainer.main(_tiny_args(shapes, tmp_path, 1))
     with pytest.raises(ValueError, match="holds a run with a different config.*learning_rate.*--overwrite"):
-        train.main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1"))
-    train.main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1", "--overwrite", "true"))
+        trainer.main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1"))
+    trainer.main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1", "--overwrite", "true"))
     # Resuming with other settings would mix two runs as well.
     resume = ("--resume_from_checkpoint", "latest", "--checkpoint_every", "1")
-    train.main(_tiny_args(shapes, tmp_path / "resumed", 1, "--learning_rate", "0.1", *resume))
+    trainer.main(_tiny_args(shapes, tmp_path / "resumed", 1, "--learning_rate", "0.1", *resume))
     with pytest.raises(ValueError, match="holds a run with a different config.*learning_rate.*--overwrite"):
-        train.main(_tiny_args(shapes, tmp_path / "resumed", 2, "--learning_rate", "0.2", *resume))
+        trainer.main(_tiny_args(shapes, tmp_path / "resumed", 2, "--learning_rate", "0.2", *resume))
 
 
 @pytest.mark.parametrize(
@@ -116,21 +119,21 @@ def test_resume_is_exact(tmp_path, monkeypatch, config, extra):
     config = ROOT / "training" / "configs" / f"{config}.yaml"
     extra = [*extra, "--checkpoint_every", "4", "--warmup_steps", "2"]
     reference = tmp_path / "uninterrupted"
-    train.main(_tiny_args(config, reference, 10, *extra))
+    trainer.main(_tiny_args(config, reference, 10, *extra))
 
-    save_checkpoint = train.save_checkpoint
+    save_checkpoint = checkpoints.save_checkpoint
 
     def save_then_stop(accelerator, output_dir, step, keep, recipe):
         save_checkpoint(accelerator, output_dir, step, keep, recipe)
         raise KeyboardInterrupt  # the run is stopped right after its first checkpoint
 
     resumed = tmp_path / "resumed"
-    monkeypatch.setattr(train, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        train.main(_tiny_args(config, resumed, 10, *extra))
-    monkeypatch.setattr(train, "save_checkpoint", save_checkpoint)
-    assert [p.name for p in train._checkpoints(resumed / "checkpoints")] == ["checkpoint-4"]
-    train.main(_tiny_args(config, resumed, 10, *extra, "--resume_from_checkpoint", "latest"))
+        trainer.main(_tiny_args(config, resumed, 10, *extra))
+    monkeypatch.setattr(loop, "save_checkpoint", save_checkpoint)
+    assert [p.name for p in checkpoints.list_checkpoints(resumed / "checkpoints")] == ["checkpoint-4"]
+    trainer.main(_tiny_args(config, resumed, 10, *extra, "--resume_from_checkpoint", "latest"))
     expected = load_file(reference / "model" / "model.safetensors")
     got = load_file(resumed / "model" / "model.safetensors")
     assert expected.keys() == got.keys()
@@ -159,7 +162,7 @@ def test_two_process_cpu_run(tmp_path):
 
 def test_push_to_hub_publishes_one_commit(tmp_path, fake_hub):
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
-    train.main(_tiny_args(shapes, tmp_path / "run", 2, "--push_to_hub", "org/leae-shapes"))
+    trainer.main(_tiny_args(shapes, tmp_path / "run", 2, "--push_to_hub", "org/leae-shapes"))
     commits = fake_hub.commits_touching("org/leae-shapes", "README.md")
     assert len(commits) == 1
     files = set(commits[0].files)
@@ -177,19 +180,19 @@ def test_push_to_hub_without_token_fails_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr("leae_hub.hub.get_token", lambda: None)  # no login cache either
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
     with pytest.raises(RuntimeError, match="HF_TOKEN"):
-        train.main(_tiny_args(shapes, tmp_path, 2, "--push_to_hub", "org/leae-shapes"))
+        trainer.main(_tiny_args(shapes, tmp_path, 2, "--push_to_hub", "org/leae-shapes"))
     assert not (tmp_path / "metrics.jsonl").exists()
 
 
 def test_saved_model_reproduces_the_printed_psnr(tmp_path, capsys):
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
-    result = train.main(_tiny_args(shapes, tmp_path, 3))
+    result = trainer.main(_tiny_args(shapes, tmp_path, 3))
     assert f"held-out PSNR {result['psnr']:.2f} dB vs per-image-mean baseline {result['baseline_psnr']:.2f}" in (
         capsys.readouterr().out
     )
-    held_out = train.build_dataset("synthetic-shapes:64", "test", 32, 3, seed=0)
+    held_out = loop.build_dataset("synthetic-shapes:64", "test", 32, 3, seed=0)
     images = torch.stack([held_out[i]["pixel_values"] for i in range(16)])
-    reloaded = train.evaluate_psnr(AutoModel.from_pretrained(tmp_path / "model"), images)
+    reloaded = loop.evaluate_psnr(AutoModel.from_pretrained(tmp_path / "model"), images)
     assert reloaded["psnr"] == pytest.approx(result["psnr"], abs=1e-4)
     assert reloaded["baseline_psnr"] == pytest.approx(result["baseline_psnr"], abs=1e-6)
 
@@ -244,7 +247,7 @@ def _toy_args(output_dir: Path, steps: int, *extra: str) -> list[str]:
 def test_a_recipe_registered_by_a_test_trains_with_its_own_options(tmp_path, toy_recipe):
     config = tmp_path / "toy.yaml"
     config.write_text(f"recipe: toy-test\ngain: 0.5\nmax_steps: 2\noutput_dir: {tmp_path / 'run'}\n")
-    result = train.main(["--config", str(config), *TINY, "--gain", "0.75"])
+    result = trainer.main(["--config", str(config), *TINY, "--gain", "0.75"])
     assert result["steps"] == 2
     saved = yaml.safe_load((tmp_path / "run" / "train_config.yaml").read_text())
     assert saved["recipe"] == "toy-test" and saved["gain"] == 0.75 and saved["pre_steps"] == 0
@@ -252,39 +255,39 @@ def test_a_recipe_registered_by_a_test_trains_with_its_own_options(tmp_path, toy
     assert AutoModel.from_pretrained(tmp_path / "run" / "model") is not None
     with pytest.raises(ValueError, match="Unknown key 'gian'.*Did you mean 'gain'"):
         (tmp_path / "bad.yaml").write_text("recipe: toy-test\ngian: 0.5\nmax_steps: 2\n")
-        train.parse_config(["--config", str(tmp_path / "bad.yaml")])
+        trainer.parse_config(["--config", str(tmp_path / "bad.yaml")])
     with pytest.raises(ValueError, match=r"Unknown option\(s\) \['gain'\] for recipe 'masked'"):
-        train.parse_config(["--config", str(ROOT / "training/configs/cifar10-32-masked.yaml"), "--gain", "2"])
+        trainer.parse_config(["--config", str(ROOT / "training/configs/cifar10-32-masked.yaml"), "--gain", "2"])
     # A resumed run with another recipe option is another run.
     with pytest.raises(ValueError, match="holds a run with a different config.*gain.*--overwrite"):
-        train.main(["--config", str(config), *TINY, "--gain", "0.5", *RESUME])
+        trainer.main(["--config", str(config), *TINY, "--gain", "0.5", *RESUME])
 
 
 def test_help_lists_every_recipe_option_with_its_recipes(toy_recipe, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")  # no line breaks inside hyphenated words
     with pytest.raises(SystemExit) as exit_info:
-        train.parse_config(["--help"], prog="leae train")
+        trainer.parse_config(["--help"], prog="leae train")
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "usage: leae train" in text
     assert "--gain GAIN [toy-test] multiplies the reconstruction (recipe default 1.0)" in text
     assert "--crop_ratio CROP_RATIO, --crop-ratio CROP_RATIO [masked, self-teaching] crop side" in text
     assert "--decoder_probe_steps DECODER_PROBE_STEPS, --decoder-probe-steps DECODER_PROBE_STEPS [jepa]" in text
-    for name, recipe in train.RECIPES.items():
+    for name, recipe in loop.RECIPES.items():
         for option in recipe.options():
             assert f"--{option.name} " in text, f"{name}: --{option.name} is not in --help"
 
 
 def test_declared_stages_run_in_order_into_their_folders_and_a_finished_stage_is_skipped(tmp_path, toy_recipe):
     run = tmp_path / "run"
-    train.main(_toy_args(run, 2, "--pre_steps", "1", "--gain", "0.5"))
+    trainer.main(_toy_args(run, 2, "--pre_steps", "1", "--gain", "0.5"))
     warmup = yaml.safe_load((run / "warmup" / "train_config.yaml").read_text())
     final = yaml.safe_load((run / "train_config.yaml").read_text())
     assert (warmup["gain"], warmup["max_steps"], warmup["init_from"]) == (2.0, 1, None)
     assert (final["gain"], final["max_steps"], final["init_from"]) == (0.5, 2, str(run / "warmup" / "model"))
     assert [json.loads(line)["step"] for line in (run / "warmup" / "metrics.jsonl").read_text().splitlines()] == [1]
     before = (run / "warmup" / "metrics.jsonl").read_text()
-    train.main(_toy_args(run, 3, "--pre_steps", "1", "--gain", "0.5", *RESUME))
+    trainer.main(_toy_args(run, 3, "--pre_steps", "1", "--gain", "0.5", *RESUME))
     assert (run / "warmup" / "metrics.jsonl").read_text() == before  # the warm-up stage was done already
     assert json.loads((run / "final_metrics.json").read_text())["steps"] == 3
 
@@ -292,7 +295,7 @@ def test_declared_stages_run_in_order_into_their_folders_and_a_finished_stage_is
 def test_jepa_with_decoder_probe_resumes_in_the_probe_stage(tmp_path):
     """The declared JEPA stages keep today's layout: the encoder in OUTPUT/jepa/, the probe in OUTPUT/."""
     jepa = ROOT / "training" / "configs" / "cifar10-32-jepa.yaml"
-    train.main(_tiny_args(jepa, tmp_path, 2))
+    trainer.main(_tiny_args(jepa, tmp_path, 2))
     assert (tmp_path / "jepa" / "model" / "config.json").exists() and (tmp_path / "model" / "config.json").exists()
     encoder = yaml.safe_load((tmp_path / "jepa" / "train_config.yaml").read_text())
     probe = yaml.safe_load((tmp_path / "train_config.yaml").read_text())
@@ -303,7 +306,7 @@ def test_jepa_with_decoder_probe_resumes_in_the_probe_stage(tmp_path):
         str(tmp_path / "jepa/model"),
     )
     encoder_log = (tmp_path / "jepa" / "metrics.jsonl").read_text()
-    result = train.main(_tiny_args(jepa, tmp_path, 2, "--decoder_probe_steps", "4", *RESUME))
+    result = trainer.main(_tiny_args(jepa, tmp_path, 2, "--decoder_probe_steps", "4", *RESUME))
     assert result["steps"] == 4
     assert (tmp_path / "jepa" / "metrics.jsonl").read_text() == encoder_log
     steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -313,15 +316,25 @@ def test_jepa_with_decoder_probe_resumes_in_the_probe_stage(tmp_path):
 def test_run_folders_written_before_recipes_owned_their_options_still_resume(tmp_path):
     """Older train_config.yaml files list every recipe's options (unset as null, decoder_probe_steps: 0)."""
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
-    train.main(_tiny_args(shapes, tmp_path, 1, "--checkpoint_every", "1"))
+    trainer.main(_tiny_args(shapes, tmp_path, 1, "--checkpoint_every", "1"))
     saved = tmp_path / "train_config.yaml"
     values = yaml.safe_load(saved.read_text())
-    for recipe in train.RECIPES.values():
+    for recipe in loop.RECIPES.values():
         for option in recipe.options():
             values.setdefault(option.name, None)
     values.update(sigreg_slices=None, judge=None, decoder_probe_steps=0)  # unset then: null
     saved.write_text(yaml.safe_dump(values, sort_keys=False))
-    assert train.main(_tiny_args(shapes, tmp_path, 2, *RESUME))["steps"] == 2
+    assert trainer.main(_tiny_args(shapes, tmp_path, 2, *RESUME))["steps"] == 2
     saved.write_text(yaml.safe_dump(values, sort_keys=False))
     with pytest.raises(ValueError, match=r"differs in: crop_ratio\)"):
-        train.main(_tiny_args(shapes, tmp_path, 3, "--crop_ratio", "0.3", *RESUME))
+        trainer.main(_tiny_args(shapes, tmp_path, 3, "--crop_ratio", "0.3", *RESUME))
+
+
+def test_the_old_import_path_still_reaches_the_trainer():
+    """`leae_hub.training` (before the trainer became a package) re-exports what code may have imported from it."""
+    import leae_hub.training as old
+
+    for name in old.__all__:
+        owner = next(m for m in (trainer, settings, checkpoints, loop, run_folder) if hasattr(m, name))
+        assert getattr(old, name) is getattr(owner, name), name
+    assert old.main is trainer.main and old.parse_config is trainer.parse_config

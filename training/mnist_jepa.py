@@ -31,7 +31,7 @@ from transformers import AutoModel  # noqa: E402
 from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
 from leae_hub.evaluation import grid_array  # noqa: E402
 from leae_hub.lab import mnist_jepa as M  # noqa: E402
-from leae_hub.training import ModelArguments  # noqa: E402
+from leae_hub.trainer import ModelArguments  # noqa: E402
 
 SCORE_COLUMNS = ("accuracy", "precision", "recall", "f1")
 

@@ -1,4 +1,4 @@
-"""Train a leae model with any recipe, on one CPU, one GPU or many (the code lives in `leae_hub.training`).
+"""Train a leae model with any recipe, on one CPU, one GPU or many (the code lives in `leae_hub.trainer`).
 
     accelerate launch -q training/train.py                                 # the embedded default: shapes-quick.yaml
     accelerate launch -q training/train.py --config training/configs/cifar10-32-masked.yaml --max_steps 2000
@@ -20,7 +20,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import sys  # noqa: E402
 
 from leae_hub.cli import log_to_stderr, run_command  # noqa: E402
-from leae_hub.training import main  # noqa: E402
+from leae_hub.trainer import main  # noqa: E402
 
 if __name__ == "__main__":
     log_to_stderr()

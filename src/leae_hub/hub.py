@@ -1,10 +1,12 @@
 """Model cards and publishing to the Hugging Face Hub.
 
-    python -m leae_hub.hub card --model DIR --repo_id ORG/NAME --recipe masked --data cifar10 \\
+    leae card --model DIR --repo_id ORG/NAME --recipe masked --data cifar10 \\
         --metrics eval.json --training_config cfg.yaml --sample_grid samples.png       # writes DIR/README.md
-    python -m leae_hub.hub publish --model DIR --repo_id ORG/NAME [--private]          # one commit
-    python -m leae_hub.hub publish --model DIR --repo_id ORG/NAME --dry_run OUT        # writes OUT, uploads nothing
-    python -m leae_hub.hub publish --model model_cards/leae-celeba-128 --repo_id ORG/leae-celeba-128 --card_only
+    leae publish --model DIR --repo_id ORG/NAME [--private]                            # one commit
+    leae publish --model DIR --repo_id ORG/NAME --dry_run OUT                          # writes OUT, uploads nothing
+    leae publish --model model_cards/leae-celeba-128 --repo_id ORG/leae-celeba-128 --card_only
+
+(the commands' options live in `leae_hub.cli`; `python -m leae_hub.hub card|publish ...` runs the same.)
 
 Cards are rendered from the Jinja template `leae_hub/templates/model_card.md` (`model_cards/template.md` links to it)
 with `huggingface_hub.ModelCardData`. The YAML front matter carries `library_name: transformers` (the repos load with
@@ -31,7 +33,6 @@ that says "Not trained yet"; a folder without weights is refused otherwise. It d
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import hashlib
 import json
@@ -62,7 +63,7 @@ from .configuration_leae import PRESETS, LeaeConfig
 from .evaluation import HOLE_KINDS, Unavailable, hole_kind_title, metric
 from .pipeline_leae import PIPELINE_TASK, LeaeReconstructionPipeline
 from .recipes import RECIPES, RecipeCard
-from .zoo import DATA_SOURCES, data_source
+from .zoo import data_source
 
 LIBRARY_NAME = "transformers"
 BASE_TAGS = ("leae", "autoencoder", "image-reconstruction", "leae-hub")
@@ -722,7 +723,7 @@ def _check_card_matches_metrics(folder: Path, card: ModelCard, text: str, weight
         differ = sorted(k for k in expected.keys() | actual.keys() if expected.get(k) != actual.get(k))
         raise ValueError(
             f"{folder / 'README.md'} was not rendered from {folder / 'eval.json'}: the model-index differs in "
-            f"{', '.join(differ)}. Re-render the card: python -m leae_hub.hub card --model {folder} "
+            f"{', '.join(differ)}. Re-render the card: leae card --model {folder} "
             f"--metrics {folder / 'eval.json'} ..."
         )
     rows, representation_rows, _ = _evaluation_rows(metrics)
@@ -782,7 +783,7 @@ def check_model_folder(model_dir: str | os.PathLike, card_only: bool = False, in
         if "preprocessor_config.json" not in files:
             missing.append("preprocessor_config.json (LeaeImageProcessor(image_size=...).save_pretrained(folder))")
     if "README.md" not in files:
-        missing.append("README.md (the model card: python -m leae_hub.hub card --model ...)")
+        missing.append("README.md (the model card: leae card --model ...)")
     if missing:
         raise FileNotFoundError(f"{folder} is not ready to publish; missing: " + "; ".join(missing))
     text = (folder / "README.md").read_text(encoding="utf-8")
@@ -790,12 +791,12 @@ def check_model_folder(model_dir: str | os.PathLike, card_only: bool = False, in
     if "leae" not in (card.data.tags or []):
         raise ValueError(
             f"{folder / 'README.md'} is not a leae model card (no 'leae' tag; transformers' push_to_hub writes a "
-            "generic one): render ours with python -m leae_hub.hub card --model ..."
+            "generic one): render ours with leae card --model ..."
         )
     if card.data.get("license_link") == LICENSE_FILE and LICENSE_FILE not in files:
         raise FileNotFoundError(
             f"{folder / 'README.md'} links its license to {LICENSE_FILE}, which the folder lacks: write the card again "
-            "(python -m leae_hub.hub card ..., or leae_hub.hub.write_card), which writes both."
+            "(leae card ..., or leae_hub.hub.write_card), which writes both."
         )
     if card_only and NOT_TRAINED not in text:
         raise ValueError(
@@ -934,127 +935,6 @@ def publish(
         return api.create_commit(repo_id, operations, commit_message=message)
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m leae_hub.hub", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    card = commands.add_parser("card", help="render the model card (README.md) only; nothing is uploaded")
-    source = card.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="a folder written by save_pretrained")
-    source.add_argument("--preset", choices=PRESETS, help="an architecture preset (a card before training)")
-    card.add_argument("--repo_id", required=True, help="ORG/NAME on the Hub")
-    card.add_argument("--recipe", required=True, choices=[name for name, cls in RECIPES.items() if cls.card])
-    card.add_argument(
-        "--data", choices=list(DATA_SOURCES), help="the training data spec: the card says what it is, and its terms"
-    )
-    card.add_argument("--datasets", nargs="*", default=[], help="more training data sources (Hub ids go to the YAML)")
-    card.add_argument(
-        "--metrics", help="the JSON of training/evaluate.py (copied into the folder as eval.json, beside the card)"
-    )
-    card.add_argument("--training_config", help="the training YAML (embedded in the card)")
-    card.add_argument("--training_command", help="default: accelerate launch training/train.py --config <config>")
-    card.add_argument(
-        "--training_info", help="a JSON with steps, images_seen, wall_time_s (or train_wall_time_s), seed, hardware"
-    )
-    card.add_argument("--sample_grid", help="path of the sample image inside the repo, e.g. samples.png")
-    card.add_argument("--inpainting_figure", help="path of an inpainting figure inside the repo, e.g. inpainting.png")
-    card.add_argument(
-        "--inpainting_figure_models", nargs="*", default=[], help="the repo names of its model rows, top to bottom"
-    )
-    card.add_argument("--license", help="default: apache-2.0, or other (non-commercial) for UTKFace / CelebA data")
-    card.add_argument("--base_model")
-    card.add_argument("--eval_dataset", help="Hub dataset id for the model-index (default: from the metrics)")
-    card.add_argument("--not_trained", metavar="NOTE", help="state that the model is not trained yet")
-    card.add_argument("--output", help="folder to write README.md to (default: --model)")
-
-    push = commands.add_parser("publish", help="upload a model folder in one commit (token: HF_TOKEN or login)")
-    push.add_argument("--model", required=True, help="the folder to upload (with its README.md card)")
-    push.add_argument("--repo_id", required=True, help="ORG/NAME on the Hub")
-    push.add_argument("--private", action="store_true", help="create the repo as private")
-    push.add_argument("--commit_message")
-    push.add_argument("--card_only", action="store_true", help="publish the card of a model not trained yet, alone")
-    push.add_argument("--dry_run", metavar="OUT_DIR", help="write the repo's files to OUT_DIR and upload nothing")
-    push.add_argument(
-        "--include", nargs="+", default=[], metavar="FILE", help="publish these files of the folder too (on purpose)"
-    )
-    return parser
-
-
-def _training_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
-    training: dict[str, Any] = {}
-    if args.training_info:
-        info = read_json_object(args.training_info, "--training_info")
-        for key in ("steps", "images_seen", "seed", "hardware", "command"):
-            if info.get(key) is not None:
-                training[key] = info[key]
-        wall = info.get("wall_time_s", info.get("train_wall_time_s"))
-        if wall is not None:
-            training["wall_time_s"] = wall
-    if args.training_config:
-        path = Path(args.training_config)
-        training["config_path"] = args.training_config
-        if path.is_file():
-            training["config"] = path.read_text(encoding="utf-8")
-        training.setdefault("command", f"accelerate launch training/train.py --config {args.training_config}")
-    if args.training_command:
-        training["command"] = args.training_command
-    return training or None
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "publish" and args.dry_run:
-        files = prepare_repo(args.model, args.repo_id, args.dry_run, card_only=args.card_only, include=args.include)
-        print(f"dry run: wrote the {len(files)} files of {args.repo_id} to {args.dry_run} ({', '.join(files)})")
-        return 0
-    if args.command == "publish":
-        info = publish(
-            args.model,
-            args.repo_id,
-            private=args.private,
-            commit_message=args.commit_message,
-            card_only=args.card_only,
-            include=args.include,
-        )
-        print(f"published {args.model} to {args.repo_id}: {info.commit_url}")
-        return 0
-    if args.model is None and args.output is None:
-        raise SystemExit("card --preset needs --output DIR (where README.md goes)")
-    source = args.model if args.model is not None else LeaeConfig.from_preset(args.preset)
-    metrics = read_json_object(args.metrics, "--metrics") if args.metrics else None
-    card = render_card(
-        source,
-        repo_id=args.repo_id,
-        recipe=args.recipe,
-        datasets=args.datasets,
-        metrics=metrics,
-        training=_training_from_args(args),
-        sample_grid=args.sample_grid,
-        license=args.license,
-        base_model=args.base_model,
-        not_trained_note=args.not_trained,
-        eval_dataset=args.eval_dataset,
-        data=args.data,
-        inpainting_figure=args.inpainting_figure,
-        inpainting_figure_models=args.inpainting_figure_models,
-    )
-    folder = Path(args.output or args.model)
-    replaced = (folder / "README.md").is_file()
-    path = write_card(folder, card)
-    print(f"{'replaced' if replaced else 'wrote'} {path}")
-    if args.metrics and Path(args.metrics).resolve() != (folder / "eval.json").resolve():
-        # The card shows these metrics: they go beside it, where publish checks the card against them.
-        evidence_replaced = (folder / "eval.json").is_file()
-        write_atomically(folder / "eval.json", Path(args.metrics).read_bytes())
-        print(f"{'replaced' if evidence_replaced else 'wrote'} {folder / 'eval.json'} (a copy of {args.metrics})")
-    return 0
-
-
 __all__ = [
     "ALLOW_PATTERNS",
     "CONFIG_AUTO_MAP",
@@ -1067,7 +947,6 @@ __all__ = [
     "recipe_card",
     "REMOTE_CODE_FILES",
     "check_model_folder",
-    "main",
     "model_index_results",
     "prepare_repo",
     "publish",
@@ -1080,7 +959,7 @@ __all__ = [
 ]
 
 
-if __name__ == "__main__":
-    from .cli import run_command
+if __name__ == "__main__":  # `python -m leae_hub.hub card|publish ...`: the same as `leae card|publish ...`
+    from .cli import main
 
-    sys.exit(run_command("python -m leae_hub.hub", main))
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,73 @@
+"""The layer rules of docs/architecture.md, read from the imports with `ast`: the remote-code files import nothing else
+from the package, the layers below the trainer never import it or the command line, and no two modules import each
+other, directly or around a circle (a `__main__` block, which runs only as a program, is not an import)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "leae_hub"
+REMOTE_CODE = {"configuration_leae", "modeling_leae", "image_processing_leae", "pipeline_leae"}
+UPPER = ("cli", "trainer", "training", "space", "lab")  # entry points and the trainer
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_main_block(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and isinstance(test, ast.Compare) and ast.unparse(test) == "__name__ == '__main__'"
+
+
+def _imports(path: Path) -> set[str]:
+    """The package modules `path` imports (relative to the package: `hub`, `trainer.settings`), anywhere in it."""
+    name = _module_name(path)
+    here = [part for part in (name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]) if part]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if _is_main_block(node):
+            return
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level + 1] if node.level > 1 else here
+                target = ".".join([*base, *([node.module] if node.module else [])])
+                found.update(f"{target}.{a.name}".strip(".") if node.module is None else target for a in node.names)
+            elif node.module and node.module.split(".")[0] == "leae_hub":
+                found.add(node.module.removeprefix("leae_hub").strip("."))
+        elif isinstance(node, ast.Import):
+            found.update(a.name.removeprefix("leae_hub").strip(".") for a in node.names if a.name[:8] == "leae_hub")
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    modules = {_module_name(p) for p in PACKAGE.rglob("*.py")}
+    # `from . import hub` names a module; `from .hub import x` names hub; keep only real modules of the package
+    return {m if m in modules else m.rsplit(".", 1)[0] for m in found if m} & modules - {name}
+
+
+GRAPH = {_module_name(path): _imports(path) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+@pytest.mark.parametrize("module", sorted(REMOTE_CODE))
+def test_remote_code_files_import_only_each_other(module):
+    assert GRAPH[module] <= REMOTE_CODE, GRAPH[module] - REMOTE_CODE
+
+
+def test_lower_layers_never_import_the_trainer_or_the_command_line():
+    for module, imported in GRAPH.items():
+        if module and module.split(".")[0] not in UPPER:
+            upper = {m for m in imported if m.split(".")[0] in UPPER}
+            assert not upper, f"{module} imports {sorted(upper)}"
+    assert not {m for m in GRAPH["trainer"] | GRAPH["trainer.loop"] if m.split(".")[0] == "cli"}
+
+
+def test_no_import_circle():
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(m == goal or (m not in seen and not seen.add(m) and reaches(m, goal, seen)) for m in GRAPH[start])
+
+    circles = [m for m in GRAPH if m and reaches(m, m, set())]
+    assert not circles, circles
