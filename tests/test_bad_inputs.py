@@ -336,7 +336,7 @@ def test_training_settings(what, argv, error, words):
 def test_any_output_folder_name_gives_a_valid_card_repo_id(output_dir, repo_id):
     config = trainer.parse_config(["--config", str(SHAPES), "--output_dir", output_dir])
     assert settings.card_repo_id(config) == repo_id
-    hub.validate_repo_id(settings.card_repo_id(config))
+    hub.publishing.validate_repo_id(settings.card_repo_id(config))
 
 
 def test_the_current_folder_as_output_dir_names_the_card_after_it(tmp_path, monkeypatch):
@@ -656,13 +656,13 @@ def test_cli_evaluate_with_an_unwritable_json_fails_before_evaluating(capsys, tm
 @pytest.fixture
 def publishable(monkeypatch):
     """`leae publish` up to the token and the network: the folder's own checks pass (they have their own tests)."""
-    monkeypatch.setattr(hub, "prepare_repo", lambda *args, **kwargs: [])
+    monkeypatch.setattr(hub.publishing, "prepare_repo", lambda *args, **kwargs: [])
     return ["publish", "--model", "m", "--repo_id", "org/leae-x"]
 
 
 def test_cli_publish_without_a_token(capsys, monkeypatch, publishable):
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr(hub, "get_token", lambda: None)
+    monkeypatch.setattr(hub.publishing, "get_token", lambda: None)
     _one_line_error(capsys, cli.main(publishable), "leae publish: error: No Hugging Face token found", "HF_TOKEN")
 
 
@@ -680,5 +680,5 @@ def test_cli_publish_offline_or_without_network(capsys, monkeypatch, publishable
     def create_repo(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr(hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(hub.publishing.HfApi, "create_repo", create_repo)
     _one_line_error(capsys, cli.main(publishable), "leae publish: error:", words)

@@ -22,8 +22,12 @@ def _is_main_block(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and isinstance(test, ast.Compare) and ast.unparse(test) == "__name__ == '__main__'"
 
 
+MODULES = {_module_name(path) for path in PACKAGE.rglob("*.py")}
+
+
 def _imports(path: Path) -> set[str]:
-    """The package modules `path` imports (relative to the package: `hub`, `trainer.settings`), anywhere in it."""
+    """The package modules `path` imports (relative to the package: `hub`, `trainer.settings`; `` is the package's
+    `__init__`), anywhere in it: `from . import hub` names the module hub, `from .hub import x` names hub too."""
     name = _module_name(path)
     here = [part for part in (name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]) if part]
     found: set[str] = set()
@@ -31,25 +35,32 @@ def _imports(path: Path) -> set[str]:
     def visit(node: ast.AST) -> None:
         if _is_main_block(node):
             return
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = here[: len(here) - node.level + 1] if node.level > 1 else here
-                target = ".".join([*base, *([node.module] if node.module else [])])
-                found.update(f"{target}.{a.name}".strip(".") if node.module is None else target for a in node.names)
-            elif node.module and node.module.split(".")[0] == "leae_hub":
-                found.add(node.module.removeprefix("leae_hub").strip("."))
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = ".".join(here[: len(here) - node.level + 1])
+            target = f"{base}.{node.module}".strip(".") if node.module else base
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}".strip(".")
+                found.add(submodule if node.module is None and submodule in MODULES else target)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "leae_hub":
+            found.add(node.module.removeprefix("leae_hub").strip("."))
         elif isinstance(node, ast.Import):
             found.update(a.name.removeprefix("leae_hub").strip(".") for a in node.names if a.name[:8] == "leae_hub")
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(ast.parse(path.read_text(encoding="utf-8")))
-    modules = {_module_name(p) for p in PACKAGE.rglob("*.py")}
-    # `from . import hub` names a module; `from .hub import x` names hub; keep only real modules of the package
-    return {m if m in modules else m.rsplit(".", 1)[0] for m in found if m} & modules - {name}
+    return found - {name}
 
 
-GRAPH = {_module_name(path): _imports(path) for path in sorted(PACKAGE.rglob("*.py"))}
+# `python -m leae_hub.hub` (hub/__main__.py) is a program, not a module anything imports
+GRAPH = {_module_name(path): _imports(path) for path in sorted(PACKAGE.rglob("*.py")) if path.stem != "__main__"}
+
+
+def test_every_import_of_the_package_names_one_of_its_modules():
+    """A relative import that a move left pointing at nothing (`from .modeling_leae` one folder down) fails here, even
+    inside a function that no other test calls."""
+    for module, imported in GRAPH.items():
+        assert imported <= MODULES, f"{module} imports {sorted(imported - MODULES)}, which is not a module"
 
 
 @pytest.mark.parametrize("module", sorted(REMOTE_CODE))

@@ -177,7 +177,7 @@ def test_push_to_hub_publishes_one_commit(tmp_path, fake_hub):
 def test_push_to_hub_without_token_fails_before_training(tmp_path, monkeypatch):
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr("leae_hub.hub.get_token", lambda: None)  # no login cache either
+    monkeypatch.setattr("leae_hub.hub.publishing.get_token", lambda: None)  # no login cache either
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
     with pytest.raises(RuntimeError, match="HF_TOKEN"):
         trainer.main(_tiny_args(shapes, tmp_path, 2, "--push_to_hub", "org/leae-shapes"))

@@ -37,7 +37,7 @@ import torch
 import yaml
 from transformers import AutoModel
 
-from leae_hub import hub
+from leae_hub import cli, hub
 from leae_hub.zoo import data_source, entry, repo_id
 
 run, name, recipe, data, command, cards = sys.argv[1:]
@@ -93,7 +93,7 @@ if isinstance(steps, int) and "batch_size" in config:  # one stage: every step s
 
 with tempfile.TemporaryDirectory() as work:
     (Path(work) / "info.json").write_text(json.dumps(info))
-    hub.main([
+    cli.hub_main([
         "card", "--model", str(out), "--metrics", str(out / "eval.json"), "--recipe", recipe, "--data", data,
         "--repo_id", repo, "--training_config", str(out / "training_config.yaml"), "--training_command", command,
         "--training_info", f"{work}/info.json", "--sample_grid", "samples.png", "--output", str(out), *figure,
