@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ..evaluation import evaluate_model, jsonable, sample_grid
-from ..hub import render_card, weights_sha256, write_card
+from ..hub import render_card, weights_sha256, write_atomically, write_card
 from ..modeling_leae import LeaeModel
 from ..recipes import RECIPES
 from .settings import RunConfig, card_repo_id
@@ -36,7 +36,7 @@ def write_card_draft(
         split=config.data.eval_split,
     )
     metrics["model"]["weights_sha256"] = weights_sha256(model_dir)
-    (model_dir / "eval.json").write_text(json.dumps(jsonable(metrics), indent=2, allow_nan=False))
+    write_atomically(model_dir / "eval.json", json.dumps(jsonable(metrics), indent=2, allow_nan=False))
     with torch.inference_mode():
         sample_grid(model, eval_images[:8]).save(model_dir / "samples.png")
     if RECIPES[config.recipe].card is None:

@@ -25,7 +25,7 @@ from ..configuration_leae import LeaeConfig
 from ..data import build_dataset, first_readable, readable_items
 from ..evaluation import grid_array, hole_psnr, mean_fill, psnr
 from ..hardware import choose_mixed_precision, cpu_isa
-from ..hub import publish, resolve_token
+from ..hub import publish, resolve_token, write_atomically
 from ..image_processing_leae import LeaeImageProcessor
 from ..modeling_leae import LeaeModel
 from ..recipes import RECIPES, Recipe, Stage, build_recipe
@@ -388,7 +388,7 @@ def finish(
     result = evaluate_psnr(model, eval_images)
     result.update({"steps": steps, "train_wall_time_s": wall_time, "eval_images": int(eval_images.shape[0])})
     result["mixed_precision"] = mixed_precision
-    (output_dir / "final_metrics.json").write_text(json.dumps(result, indent=2))
+    write_atomically(output_dir / "final_metrics.json", json.dumps(result, indent=2))
     write_card_draft(config, model, eval_images, model_dir, steps, wall_time)
     if config.train.push_to_hub:
         url = publish(model_dir, config.train.push_to_hub, private=config.train.hub_private)
