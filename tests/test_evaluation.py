@@ -20,6 +20,7 @@ from PIL import Image
 import leae_hub
 from leae_hub.data import build_dataset
 from leae_hub.evaluation import (
+    HOLE_KINDS,
     MS_SSIM_WEIGHTS,
     MSSSIMSettings,
     Unavailable,
@@ -40,6 +41,7 @@ from leae_hub.evaluation import (
     psnr,
     rankme,
     sample_grid,
+    schema,
     sigreg_value,
     split_unavailable,
     ssim,
@@ -409,6 +411,27 @@ def test_evaluate_model_gives_every_field_as_strict_json():
     centre = metrics["holes"]["centre-25"]
     assert set(centre) == {"model", "mean_fill"}
     assert centre["model"]["psnr_total"] > centre["model"]["psnr_hole"]
+
+
+def test_every_metric_of_the_schema_names_a_path_of_the_result():
+    """The metric schema and `evaluate_model` agree: every declared path holds a value or the reason it is missing,
+    for every hole kind and fill and every representation source; model-index types are unique."""
+    model = tiny_model()
+    test = build_dataset("synthetic-shapes", split="test", image_size=32)
+    train = build_dataset("synthetic-shapes", split="train", image_size=32)
+    metrics = evaluate_model(model, test, train, batch_size=16, max_images=16, max_train_images=32, seed=0)
+    declared = [*schema.METRICS, schema.REPRESENTATION]
+    declared += [
+        schema.hole_metric(kind, fill, score)
+        for kind in HOLE_KINDS
+        for fill in schema.HOLE_FILLS
+        for score in schema.HOLE_SCORES
+    ]
+    sources = schema.REPRESENTATION_SOURCES.values()
+    declared += [score.under(source) for source in sources for score in schema.REPRESENTATION_SCORES]
+    assert [item.path for item in declared if item.value(metrics) is None] == []
+    types = [item.model_index.metric_type for item in schema.MODEL_INDEX if item.model_index is not None]
+    assert len(types) == len(set(types)) == len(schema.MODEL_INDEX)
 
 
 def test_mean_error_measures_a_shift_shared_by_all_images(monkeypatch):

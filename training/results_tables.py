@@ -24,9 +24,36 @@ from typing import Any
 
 import yaml
 
-from leae_hub.evaluation import HOLE_KINDS
+from leae_hub.evaluation import HOLE_KINDS, Unavailable
+from leae_hub.evaluation.schema import (
+    BASELINE_PSNR,
+    COLOUR_SHIFT,
+    HOLE_PSNR,
+    HOLE_SCORES,
+    KNN_5,
+    LINEAR_PROBE,
+    PSNR,
+    RANKME,
+    SSIM,
+    TOTAL_PSNR,
+    Metric,
+    hole_metric,
+)
 
 OPTION_KEYS = ("recipe", "views", "judge", "judge_norm", "hole_ratio", "target", "regularizer", "mixed_precision")
+# The test-split metrics of a row (its keys, in the order of the rows' JSON), and the order of their columns.
+EVALUATION = {
+    "psnr": PSNR,
+    "ssim": SSIM,
+    "mean_psnr": BASELINE_PSNR,
+    "hole_psnr": HOLE_PSNR,
+    "masked_psnr": TOTAL_PSNR,
+    "knn5": KNN_5,
+    "linear": LINEAR_PROBE,
+    "rankme": RANKME,
+    "colour_shift": COLOUR_SHIFT,
+}
+COLUMNS = ("psnr", "mean_psnr", "ssim", "colour_shift", "hole_psnr", "masked_psnr", "knn5", "linear", "rankme")
 
 
 def _last_training_row(path: Path) -> dict[str, Any]:
@@ -47,21 +74,15 @@ def run_row(folder: Path) -> dict[str, Any]:
         probe = json.loads((folder / "final_metrics.json").read_text())
         row["probe_steps"], row["probe_wall_s"] = probe["steps"], probe["train_wall_time_s"]
     row["train"] = {k: v for k, v in _last_training_row(stage / "metrics.jsonl").items() if k not in ("step", "epoch")}
-    reconstruction, inpainting = evaluation["reconstruction"], evaluation["inpainting"]
-    representation, collapse = evaluation.get("representation"), evaluation["collapse"]
-    representation = representation or {}  # absent: no labels (the reason is under evaluation["unavailable"])
-    row.update(
-        psnr=reconstruction["psnr"],
-        ssim=reconstruction["ssim"],
-        mean_psnr=reconstruction["per_image_mean_baseline_psnr"],
-        hole_psnr=inpainting["psnr_hole"],
-        masked_psnr=inpainting["psnr_total"],
-        knn5=representation.get("knn_top1", {}).get("5"),
-        linear=representation.get("linear_probe"),
-        rankme=collapse["rankme"],
-        colour_shift=max((abs(e) for e in reconstruction.get("mean_error", [])), default=None),
-    )
+    row.update({key: _value(evaluation, item) for key, item in EVALUATION.items()})
+    row["colour_shift"] = max((abs(e) for e in row["colour_shift"] or []), default=None)
     return row
+
+
+def _value(evaluation: dict[str, Any], item: Metric) -> Any:
+    """A metric of an eval.json, None where it is absent (its reason, under "unavailable", is not shown)."""
+    value = item.value(evaluation)
+    return None if isinstance(value, Unavailable) else value
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -79,40 +100,35 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     train_keys = ["latent", "prediction", "mse_masked"]
     shown_train = [key for key in train_keys if any(key in row["train"] for row in rows)]
     header = ["run", *varying, "seed", "steps", "wall s", *(f"train {k}" for k in shown_train)]
-    header += ["PSNR", "per-image-mean PSNR", "SSIM", "colour shift", "hole PSNR", "masked-image PSNR"]
-    header += ["k-NN@5", "linear", "RankMe"]
+    header += [EVALUATION[key].short for key in COLUMNS]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for row in rows:
         steps = str(row["steps"]) + (f" + {row['probe_steps']}" if "probe_steps" in row else "")
         wall = f"{row['wall_s']:.0f}" + (f" + {row['probe_wall_s']:.0f}" if "probe_wall_s" in row else "")
         cells = [row["run"], *(_fmt(row[k]) for k in varying), str(row["seed"]), steps, wall]
         cells += [_fmt(row["train"].get(k), 3) for k in shown_train]
-        cells += [_fmt(row["psnr"]), _fmt(row["mean_psnr"]), _fmt(row["ssim"], 3), _fmt(row["colour_shift"], 4)]
-        cells += [_fmt(row["hole_psnr"]), _fmt(row["masked_psnr"])]
-        cells += [_fmt(row["knn5"], 4), _fmt(row["linear"], 4), _fmt(row["rankme"], 0)]
+        cells += [_fmt(row[key], EVALUATION[key].table_decimals) for key in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def holes_markdown(folders: list[Path]) -> str:
     """Table h: clean and holed-input metrics of each run's eval.json, the mean-colour fill as the floor."""
-    header = ["model", "clean PSNR", "clean SSIM"]
+    header = ["model", f"clean {PSNR.short}", f"clean {SSIM.short}"]
     for kind in HOLE_KINDS:
-        header += [f"{kind}: hole PSNR", "hole SSIM", "image PSNR", "image SSIM"]
+        header += [f"{kind}: {HOLE_SCORES[0].short}", *(score.short for score in HOLE_SCORES[1:])]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     evaluations = [(folder.name, json.loads((folder / "eval.json").read_text())) for folder in folders]
     rows = [(name, evaluation, "model") for name, evaluation in evaluations]
     rows.append(("mean-colour fill (floor)", evaluations[0][1], "mean_fill"))
     for name, evaluation, fill in rows:
         if fill == "model":
-            clean = evaluation["reconstruction"]
-            cells = [name, _fmt(clean["psnr"]), _fmt(clean["ssim"], 3)]
+            cells = [name, *(_fmt(_value(evaluation, item), item.table_decimals) for item in (PSNR, SSIM))]
         else:
             cells = [name, "–", "–"]
         for kind in HOLE_KINDS:
-            scores = evaluation["holes"][kind][fill]
-            cells += [_fmt(scores["psnr_hole"]), _fmt(scores["ssim_hole"], 3)]
-            cells += [_fmt(scores["psnr_total"]), _fmt(scores["ssim_total"], 3)]
+            scores = (hole_metric(kind, fill, score) for score in HOLE_SCORES)
+            cells += [_fmt(_value(evaluation, item), item.table_decimals) for item in scores]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -136,61 +136,46 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def summary_table(metrics: dict[str, Any]) -> str:
     """A few headline numbers of `evaluate_model`'s result, one per line (a missing metric shows its reason)."""
-    from .evaluation import HOLE_KINDS, metric
+    from .evaluation import HOLE_KINDS, schema
 
-    def show(path: str, digits: int = 4) -> str:
-        value = metric(metrics, path)
-        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    def show(item: schema.Metric) -> str:
+        value = item.value(metrics)
+        return f"{value:.{item.summary_decimals}f}" if isinstance(value, float) else str(value)
 
-    hole_ratio = metrics["inpainting"]["hole_ratio"]
     lines = [
+        (schema.PSNR.label, f"{show(schema.PSNR)}  (per-image-mean baseline {show(schema.BASELINE_PSNR)})"),
+        (f"{schema.SSIM.short} / {schema.MS_SSIM.short}", f"{show(schema.SSIM)} / {show(schema.MS_SSIM)}"),
+        (f"{schema.LPIPS.short} / {schema.FID.short}", f"{show(schema.LPIPS)} / {show(schema.FID)}"),
         (
-            "PSNR (dB)",
-            show("reconstruction.psnr", 2)
-            + f"  (per-image-mean baseline {show('reconstruction.per_image_mean_baseline_psnr', 2)})",
-        ),
-        ("SSIM / MS-SSIM", f"{show('reconstruction.ssim')} / {show('reconstruction.ms_ssim')}"),
-        ("LPIPS / FID", f"{show('reconstruction.lpips')} / {show('reconstruction.fid')}"),
-        (
-            f"inpainting PSNR, hole {hole_ratio}",
-            f"{show('inpainting.psnr_hole', 2)} in the hole, {show('inpainting.psnr_total', 2)} overall",
+            f"inpainting PSNR, hole {schema.HOLE_RATIO.value(metrics)}",
+            f"{show(schema.HOLE_PSNR)} in the hole, {show(schema.TOTAL_PSNR)} overall",
         ),
         *(
             (
                 f"hole PSNR, {kind} (mean-colour fill)",
-                f"{show(f'holes.{kind}.model.psnr_hole', 2)} ({show(f'holes.{kind}.mean_fill.psnr_hole', 2)})",
+                "{} ({})".format(
+                    *(show(schema.hole_metric(kind, fill, schema.PSNR_IN_HOLE)) for fill in schema.HOLE_FILLS)
+                ),
             )
             for kind in (metrics.get("holes") or {})
             if kind in HOLE_KINDS
         ),
     ]
-    representation = metric(metrics, "representation")
+    representation = schema.REPRESENTATION.value(metrics)
     if isinstance(representation, dict):
         lines.append(("probe labels", representation["labels"]))
-        for name, source in (
-            ("model", "representation"),
-            ("raw pixels", "representation.baselines.raw_pixels"),
-            ("random-init encoder", "representation.baselines.random_init_encoder"),
-        ):
-            lines.append(
-                (
-                    f"k-NN@5 / k-NN@20 / probe, {name}",
-                    f"{show(source + '.knn_top1.5')} / {show(source + '.knn_top1.20')} / "
-                    f"{show(source + '.linear_probe')}",
-                )
-            )
+        for name, source in schema.REPRESENTATION_SOURCES.items():
+            scores = " / ".join(show(score.under(source)) for score in schema.REPRESENTATION_SCORES)
+            lines.append((f"k-NN@5 / k-NN@20 / probe, {name}", scores))
     else:
-        lines.append(("representation", str(representation)))
-    model = metrics["model"]
+        lines.append((schema.REPRESENTATION.section, str(representation)))
+    compression = f"{schema.COMPRESSION_RATIO.value(metrics):.{schema.COMPRESSION_RATIO.digits}f}x"
     lines += [
-        ("RankMe", f"{show('collapse.rankme', 1)} of at most {metrics['collapse']['rankme_max']}"),
-        (
-            "latent std min / mean / max",
-            " / ".join(show(f"collapse.{key}", 3) for key in ("std_min", "std_mean", "std_max")),
-        ),
-        ("SIGReg", show("collapse.sigreg", 3)),
-        ("parameters / compression", f"{model['parameters']:,} / {model['compression_ratio']:.1f}x"),
-        ("eval throughput (images/s)", show("model.eval_images_per_s", 0)),
+        (schema.RANKME.short, f"{show(schema.RANKME)} of at most {schema.RANKME_MAX.value(metrics)}"),
+        ("latent std min / mean / max", " / ".join(show(item) for item in schema.LATENT_STD)),
+        (schema.SIGREG.short, show(schema.SIGREG)),
+        ("parameters / compression", f"{schema.PARAMETERS.value(metrics):,} / {compression}"),
+        ("eval throughput (images/s)", show(schema.THROUGHPUT)),
     ]
     width = max(len(name) for name, _ in lines)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in lines)

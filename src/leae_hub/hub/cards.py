@@ -21,10 +21,39 @@ from huggingface_hub import (
 from huggingface_hub.utils import validate_repo_id
 
 from ..configuration_leae import PRESETS, LeaeConfig
-from ..evaluation import HOLE_KINDS, Unavailable, hole_kind_title, metric
+from ..evaluation import HOLE_KINDS, Unavailable, hole_kind_title
+from ..evaluation.schema import (
+    BASELINE_PSNR,
+    COMPRESSION_RATIO,
+    EVAL_DEVICE,
+    FID,
+    HOLE_FILLS,
+    HOLE_PSNR,
+    HOLE_RATIO,
+    LATENT_STD,
+    LPIPS,
+    MODEL_INDEX,
+    MS_SSIM,
+    PARAMETERS,
+    PSNR,
+    PSNR_IN_HOLE,
+    RANKME,
+    RANKME_MAX,
+    REPRESENTATION,
+    REPRESENTATION_SCORES,
+    REPRESENTATION_SOURCES,
+    SIGREG,
+    SIGREG_BATCH_SIZE,
+    SSIM,
+    SSIM_IN_HOLE,
+    THROUGHPUT,
+    TOTAL_PSNR,
+    Metric,
+    hole_metric,
+)
 from ..pipeline_leae import PIPELINE_TASK
 from ..recipes import RECIPES, RecipeCard
-from ..zoo import data_source
+from ..zoo import DataSource, data_source
 
 LIBRARY_NAME = "transformers"
 BASE_TAGS = ("leae", "autoencoder", "image-reconstruction", "leae-hub")
@@ -57,58 +86,12 @@ LICENSE_TEXTS = {
 TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "model_card.md"
 RENDERED_FOR = re.compile(r"<!-- Rendered for (\S+) by leae_hub\.hub\.render_card")
 
-# (metric type, display name, path in the evaluate JSON, task type, task name): what goes into the model-index.
-MODEL_INDEX_METRICS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
-    ("psnr", "PSNR (dB)", ("reconstruction", "psnr"), "image-to-image", "Image reconstruction"),
-    ("ssim", "SSIM", ("reconstruction", "ssim"), "image-to-image", "Image reconstruction"),
-    ("ms_ssim", "MS-SSIM", ("reconstruction", "ms_ssim"), "image-to-image", "Image reconstruction"),
-    ("lpips", "LPIPS (AlexNet)", ("reconstruction", "lpips"), "image-to-image", "Image reconstruction"),
-    ("fid", "FID (reconstructions vs inputs)", ("reconstruction", "fid"), "image-to-image", "Image reconstruction"),
-    ("psnr_hole", "PSNR inside the hole (dB)", ("inpainting", "psnr_hole"), "image-to-image", "Image inpainting"),
-    ("psnr_total", "PSNR of the whole image (dB)", ("inpainting", "psnr_total"), "image-to-image", "Image inpainting"),
-    (
-        "psnr_hole_centre_25",
-        "PSNR inside a centred hole of 25 % of the area (dB)",
-        ("holes", "centre-25", "model", "psnr_hole"),
-        "image-to-image",
-        "Image inpainting",
-    ),
-    (
-        "ssim_hole_centre_25",
-        "SSIM inside a centred hole of 25 % of the area",
-        ("holes", "centre-25", "model", "ssim_hole"),
-        "image-to-image",
-        "Image inpainting",
-    ),
-    (
-        "psnr_hole_random",
-        "PSNR inside random holes (dB)",
-        ("holes", "random", "model", "psnr_hole"),
-        "image-to-image",
-        "Image inpainting",
-    ),
-    (
-        "knn_top1_k5",
-        "k-NN top-1 accuracy (cosine, k=5)",
-        ("representation", "knn_top1", "5"),
-        "image-classification",
-        "Classification from frozen latents",
-    ),
-    (
-        "knn_top1_k20",
-        "k-NN top-1 accuracy (cosine, k=20)",
-        ("representation", "knn_top1", "20"),
-        "image-classification",
-        "Classification from frozen latents",
-    ),
-    (
-        "linear_probe",
-        "Linear probe accuracy",
-        ("representation", "linear_probe"),
-        "image-classification",
-        "Classification from frozen latents",
-    ),
-    ("rankme", "RankMe (effective rank)", ("collapse", "rankme"), "image-feature-extraction", "Latent diagnostics"),
+# (metric type, display name, path in the evaluate JSON, task type, task name): what goes into the model-index, read
+# from the metric schema (`leae_hub.evaluation.schema.MODEL_INDEX`).
+MODEL_INDEX_METRICS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = tuple(
+    (m.model_index.metric_type, m.index_name, m.keys, m.model_index.task_type, m.model_index.task_name)
+    for m in MODEL_INDEX
+    if m.model_index is not None
 )
 
 
@@ -209,99 +192,56 @@ def model_index_results(
 ) -> list[EvalResult]:
     """The `EvalResult`s of the model-index: every numeric metric of `MODEL_INDEX_METRICS` found in `metrics`."""
     results = []
-    for metric_type, metric_name, path, task_type, task_name in MODEL_INDEX_METRICS:
-        value = metric(metrics, path)
-        if not is_number(value):
+    for item in MODEL_INDEX:
+        value = item.value(metrics)
+        if item.model_index is None or not is_number(value):
             continue
         results.append(
             EvalResult(
-                task_type=task_type,
-                task_name=task_name,
+                task_type=item.model_index.task_type,
+                task_name=item.model_index.task_name,
                 dataset_type=dataset_id,
                 dataset_name=dataset_name,
                 dataset_split=split,
-                metric_type=metric_type,
-                metric_name=metric_name,
+                metric_type=item.model_index.metric_type,
+                metric_name=item.index_name,
                 metric_value=value,
             )
         )
     return results
 
 
+def _cell(metrics: dict[str, Any], item: Metric) -> str:
+    """A metric's value as the card's tables show it."""
+    return _format(item.value(metrics), item.digits, item.unit)
+
+
+def _row(metrics: dict[str, Any], item: Metric, *details: Metric) -> tuple[str, str, str]:
+    """The card row of a metric: its section, its label (with the values of `details` in its `{}`), its value."""
+    label = item.label.format(*(_cell(metrics, detail) for detail in details))
+    return item.section, label, _cell(metrics, item)
+
+
 def _hole_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
     """One card row per evaluated hole kind: PSNR and SSIM inside the hole, the mean-colour fill's in brackets."""
     rows = []
+    scores = (PSNR_IN_HOLE, SSIM_IN_HOLE)
     for kind in HOLE_KINDS:
         if not isinstance((metrics.get("holes") or {}).get(kind), dict):
             continue
-        title = hole_kind_title(kind)
         values = [
-            f"{_format(metric(metrics, ('holes', kind, 'model', score)), digits)} "
-            f"({_format(metric(metrics, ('holes', kind, 'mean_fill', score)), digits)})"
-            for score, digits in (("psnr_hole", 2), ("ssim_hole", 3))
+            "{} ({})".format(*(_cell(metrics, hole_metric(kind, fill, score)) for fill in HOLE_FILLS))
+            for score in scores
         ]
-        rows.append(("inpainting", f"inside {title}: PSNR (dB) / SSIM (mean-colour fill)", " / ".join(values)))
+        label = f"inside {hole_kind_title(kind)}: {' / '.join(score.label for score in scores)} (mean-colour fill)"
+        rows.append(("inpainting", label, " / ".join(values)))
     return rows
 
 
-def card_table_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str, str]], list[tuple[str, ...]], list[str]]:
-    def cell(path: str, digits: int = 4, unit: str = "") -> str:
-        return _format(metric(metrics, path), digits, unit)
-
-    rec, inp, col, mod = (metrics.get(key) or {} for key in ("reconstruction", "inpainting", "collapse", "model"))
-    rows = [
-        ("reconstruction", "PSNR (dB)", cell("reconstruction.psnr", 2)),
-        (
-            "reconstruction",
-            "PSNR of the per-image-mean baseline (dB)",
-            cell("reconstruction.per_image_mean_baseline_psnr", 2),
-        ),
-        ("reconstruction", "SSIM", cell("reconstruction.ssim")),
-        ("reconstruction", "MS-SSIM", cell("reconstruction.ms_ssim")),
-        ("reconstruction", "LPIPS (AlexNet)", cell("reconstruction.lpips")),
-        ("reconstruction", "FID (reconstructions vs inputs)", cell("reconstruction.fid", 2)),
-        (
-            "inpainting",
-            f"PSNR inside the hole (dB, area {_format(inp.get('hole_ratio'), 2)})",
-            cell("inpainting.psnr_hole", 2),
-        ),
-        ("inpainting", "PSNR of the whole inpainted image (dB)", cell("inpainting.psnr_total", 2)),
-        *_hole_rows(metrics),
-        ("collapse", f"RankMe (at most {_format(col.get('rankme_max'))})", cell("collapse.rankme", 1)),
-        (
-            "collapse",
-            "per-dimension std of the latents: min / mean / max",
-            " / ".join(cell(f"collapse.{key}", 3) for key in ("std_min", "std_mean", "std_max")),
-        ),
-        (
-            "collapse",
-            f"SIGReg statistic (batches of {_format(col.get('sigreg_batch_size'))}; ≈ 1.05 if Gaussian)",
-            cell("collapse.sigreg", 3),
-        ),
-        ("model", "parameters", cell("model.parameters")),
-        ("model", "compression ratio (input values / latent values)", cell("model.compression_ratio", 1, "×")),
-        (
-            "model",
-            f"eval throughput (images/s, {mod.get('eval_device', '?')})",
-            cell("model.eval_images_per_s", 0),
-        ),
-    ]
-    representation = metric(metrics, "representation")
-    representation_rows: list[tuple[str, ...]] = []
-    if isinstance(representation, dict):
-        sources = (
-            "representation",
-            "representation.baselines.raw_pixels",
-            "representation.baselines.random_init_encoder",
-        )
-        for k in ("5", "20"):
-            values = [cell(f"{source}.knn_top1.{k}") for source in sources]
-            representation_rows.append((f"k-NN top-1 accuracy (cosine, k = {k})", *values))
-        representation_rows.append(("linear probe accuracy", *(cell(f"{source}.linear_probe") for source in sources)))
-    else:
-        rows.append(("representation", "k-NN / linear probe", _format(representation)))
+def _evaluation_notes(metrics: dict[str, Any], representation: Any) -> list[str]:
+    """The notes under the card's evaluation tables: MS-SSIM's settings, how each kind of number was measured."""
     notes = []
-    settings = rec.get("ms_ssim_settings")
+    settings = (metrics.get("reconstruction") or {}).get("ms_ssim_settings")
     if isinstance(settings, dict):
         weights = ", ".join(f"{w:.4f}" for w in settings.get("weights", []))
         notes.append(
@@ -329,7 +269,38 @@ def card_table_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str, str]]
         'A value marked "unavailable" could not be computed here (the reason follows; eval.json keeps it under '
         "`unavailable`); such values are left out of the model-index."
     )
-    return rows, representation_rows, notes
+    return notes
+
+
+def card_table_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str, str]], list[tuple[str, ...]], list[str]]:
+    """The card's evaluation tables from `evaluate_model`'s result: the rows (section, metric, value), the
+    representation rows (metric, then the model's value and the two baselines'), and the notes under them."""
+    device = EVAL_DEVICE.value(metrics)
+    rows = [
+        *(_row(metrics, item) for item in (PSNR, BASELINE_PSNR, SSIM, MS_SSIM, LPIPS, FID)),
+        _row(metrics, HOLE_PSNR, HOLE_RATIO),
+        _row(metrics, TOTAL_PSNR),
+        *_hole_rows(metrics),
+        _row(metrics, RANKME, RANKME_MAX),
+        (
+            "collapse",
+            "per-dimension std of the latents: min / mean / max",
+            " / ".join(_cell(metrics, item) for item in LATENT_STD),
+        ),
+        _row(metrics, SIGREG, SIGREG_BATCH_SIZE),
+        _row(metrics, PARAMETERS),
+        _row(metrics, COMPRESSION_RATIO),
+        (THROUGHPUT.section, THROUGHPUT.label.format("?" if device is None else device), _cell(metrics, THROUGHPUT)),
+    ]
+    representation = REPRESENTATION.value(metrics)
+    representation_rows: list[tuple[str, ...]] = []
+    if isinstance(representation, dict):
+        for score in REPRESENTATION_SCORES:
+            values = (_cell(metrics, score.under(source)) for source in REPRESENTATION_SOURCES.values())
+            representation_rows.append((score.label, *values))
+    else:
+        rows.append((REPRESENTATION.section, REPRESENTATION.label, _format(representation)))
+    return rows, representation_rows, _evaluation_notes(metrics, representation)
 
 
 def _limitations(config: LeaeConfig, recipe: str, datasets_text: str, trained: bool = True) -> list[str]:
@@ -418,19 +389,71 @@ def render_card(
     source = data_source(data) if data else None
     trained_text = "To be trained" if not_trained_note else "Trained"
     datasets = [str(d) for d in datasets]
+    hub_datasets = _hub_datasets(datasets, source)
+    license_fields = _license_fields(source, license)
+    specs_text = ", ".join(f"`{d}`" for d in datasets) if datasets else "an unrecorded data set"
+    data_name = source.name if source is not None else specs_text
+    model_fields = _model_fields(config, metrics, text.summary, f"{trained_text} on {data_name}")
+    eval_results, evaluation = _evaluation(metrics, repo_id, eval_dataset, hub_datasets)
+    return ModelCard.from_template(
+        ModelCardData(
+            library_name=LIBRARY_NAME,
+            pipeline_tag=PIPELINE_TAG,
+            **license_fields,
+            tags=[BASE_TAGS[0], recipe, *BASE_TAGS[1:]],
+            datasets=hub_datasets or None,
+            base_model=base_model,
+            model_name=repo_id,
+            eval_results=eval_results,
+        ),
+        template_str=template_path().read_text(encoding="utf-8"),
+        model_name=repo_id.split("/")[-1],
+        repo_id=repo_id,
+        pipeline_task=PIPELINE_TASK,
+        not_trained_note=not_trained_note,
+        data_notice=f"{source.terms} {trained_text} on {source.description}." if source and source.terms else None,
+        **model_fields,
+        recipe=recipe,
+        recipe_summary=text.description,
+        recipe_equation=text.equation,
+        recipe_notes=text.notes,
+        **_training_fields(training or {}),
+        datasets_text=source.description if source is not None else specs_text,
+        **evaluation,
+        sample_grid=sample_grid,
+        samples_from_examples=bool(source and source.non_commercial),
+        inpainting_figure=inpainting_figure,
+        inpainting_figure_models=list(inpainting_figure_models),
+        limitations=_limitations(config, recipe, data_name, trained=not not_trained_note),
+    )
+
+
+def _hub_datasets(datasets: Sequence[str], source: DataSource | None) -> list[str]:
+    """The Hub ids the card's YAML lists: the training data source's, then those of `datasets` that are Hub ids."""
     hub_datasets = [d for d in (_hub_dataset_id(spec) for spec in datasets) if d]
     if source is not None:
         hub_datasets = list(dict.fromkeys([*source.hub_datasets, *hub_datasets]))
-    license_fields = {"license": license or "apache-2.0"}
-    if source is not None and source.non_commercial:
-        if license not in (None, "other"):
-            raise ValueError(
-                f"license {license!r} contradicts the training data's terms ({source.name}: non-commercial research "
-                "use only): leave the license out, the card then says `other` (non-commercial research only)"
-            )
-        license_fields = dict(NON_COMMERCIAL_LICENSE)
-    model_name = repo_id.split("/")[-1]
+    return hub_datasets
 
+
+def _license_fields(source: DataSource | None, license: str | None) -> dict[str, str]:
+    """The card's license fields: `license` (default `apache-2.0`), or `other` (non-commercial research only, with
+    its LICENSE file) for non-commercial training data, which any other license contradicts."""
+    if source is None or not source.non_commercial:
+        return {"license": license or "apache-2.0"}
+    if license not in (None, "other"):
+        raise ValueError(
+            f"license {license!r} contradicts the training data's terms ({source.name}: non-commercial research "
+            "use only): leave the license out, the card then says `other` (non-commercial research only)"
+        )
+    return dict(NON_COMMERCIAL_LICENSE)
+
+
+def _model_fields(
+    config: LeaeConfig, metrics: dict[str, Any] | None, recipe_summary: str, trained_on: str
+) -> dict[str, Any]:
+    """The template's fields about the model `config` describes: the summary line, the architecture table (the
+    parameter count from the evaluation where it has one), the input size and the latent shape."""
     meta_model = _meta_model(config)
     latent_shape, compression = meta_model.latent_shape, meta_model.compression_ratio
     latent_values = math.prod(latent_shape)
@@ -445,26 +468,52 @@ def render_card(
         ("compression ratio", f"{compression:.1f}× (input values / latent values)"),
         ("parameters", f"{parameters:,}"),
     ]
+    summary = (
+        f"A leae-hub autoencoder, {recipe_summary}. It encodes {config.image_size}×{config.image_size} images to "
+        f"{latent_values:,} latent values ({compression:.1f}× compression) and decodes them back, and fills holes "
+        f"with `model.inpaint`. {trained_on}."
+    )
+    return {
+        "summary": summary,
+        "architecture": architecture,
+        "image_size": config.image_size,
+        "in_channels": config.in_channels,
+        "latent_shape_text": f"[1, {', '.join(map(str, latent_shape))}]",
+    }
 
-    eval_results = None
-    evaluation_rows: list[tuple[str, str, str]] = []
-    representation_rows: list[tuple[str, ...]] = []
-    evaluation_notes: list[str] = []
-    evaluation_intro = ""
-    if metrics:
-        data = metrics.get("data") or {}
-        spec = str(data.get("spec") or "")
-        split = data.get("split")
-        dataset_id = eval_dataset or _hub_dataset_id(spec) or (hub_datasets[0] if hub_datasets else spec)
-        eval_results = model_index_results(metrics, dataset_id, dataset_id, split) or None
-        evaluation_rows, representation_rows, evaluation_notes = card_table_rows(metrics)
-        evaluation_intro = (
+
+def _evaluation(
+    metrics: dict[str, Any] | None, repo_id: str, eval_dataset: str | None, hub_datasets: Sequence[str]
+) -> tuple[list[EvalResult] | None, dict[str, Any]]:
+    """The card's evaluation: the model-index (None without metrics) and the template's evaluation fields (the intro
+    line, the tables, the notes)."""
+    if not metrics:
+        return None, {
+            "evaluation_intro": "",
+            "evaluation_rows": [],
+            "representation_rows": [],
+            "evaluation_notes": [],
+        }
+    data = metrics.get("data") or {}
+    spec = str(data.get("spec") or "")
+    split = data.get("split")
+    dataset_id = eval_dataset or _hub_dataset_id(spec) or (hub_datasets[0] if hub_datasets else spec)
+    rows, representation_rows, notes = card_table_rows(metrics)
+    return model_index_results(metrics, dataset_id, dataset_id, split) or None, {
+        "evaluation_intro": (
             f"Measured with `python training/evaluate.py --model {repo_id} --data {spec} --split {split} "
             f"--json eval.json` on {_format(data.get('num_images'))} images of the `{split}` split of `{spec}` "
             f"(evaluation seed {_format((metrics.get('evaluation') or {}).get('seed'))})."
-        )
+        ),
+        "evaluation_rows": rows,
+        "representation_rows": representation_rows,
+        "evaluation_notes": notes,
+    }
 
-    training = dict(training or {})
+
+def _training_fields(training: dict[str, Any]) -> dict[str, Any]:
+    """The template's fields about the training run: the command, the configuration (text and path), and the table
+    of facts (those `training` gives)."""
     facts = []
     for key, label in (
         ("steps", "optimiser steps"),
@@ -477,60 +526,12 @@ def render_card(
             facts.append((label, _format(round(value) if isinstance(value, float) else value)))
     if training.get("hardware"):
         facts.append(("hardware", str(training["hardware"])))
-
-    tags = [BASE_TAGS[0], recipe, *BASE_TAGS[1:]]
-    card_data = ModelCardData(
-        library_name=LIBRARY_NAME,
-        pipeline_tag=PIPELINE_TAG,
-        **license_fields,
-        tags=tags,
-        datasets=hub_datasets or None,
-        base_model=base_model,
-        model_name=repo_id,
-        eval_results=eval_results,
-    )
-    specs_text = ", ".join(f"`{d}`" for d in datasets) if datasets else "an unrecorded data set"
-    datasets_text = source.description if source is not None else specs_text
-    data_name = source.name if source is not None else specs_text
-    data_notice = f"{source.terms} {trained_text} on {source.description}." if source and source.terms else None
-    latent_text = f"[1, {', '.join(map(str, latent_shape))}]"
-    summary = (
-        f"A leae-hub autoencoder, {text.summary}. It encodes {config.image_size}×{config.image_size} images to "
-        f"{latent_values:,} latent values ({compression:.1f}× compression) and decodes them back, and fills holes "
-        f"with `model.inpaint`. {trained_text} on {data_name}."
-    )
-    return ModelCard.from_template(
-        card_data,
-        template_str=template_path().read_text(encoding="utf-8"),
-        model_name=model_name,
-        repo_id=repo_id,
-        pipeline_task=PIPELINE_TASK,
-        summary=summary,
-        not_trained_note=not_trained_note,
-        data_notice=data_notice,
-        architecture=architecture,
-        recipe=recipe,
-        recipe_summary=text.description,
-        recipe_equation=text.equation,
-        recipe_notes=text.notes,
-        image_size=config.image_size,
-        in_channels=config.in_channels,
-        latent_shape_text=latent_text,
-        training_command=training.get("command"),
-        training_config=(training.get("config") or "").strip() or None,
-        training_config_path=training.get("config_path"),
-        training_facts=facts,
-        datasets_text=datasets_text,
-        evaluation_intro=evaluation_intro,
-        evaluation_rows=evaluation_rows,
-        representation_rows=representation_rows,
-        evaluation_notes=evaluation_notes,
-        sample_grid=sample_grid,
-        samples_from_examples=bool(source and source.non_commercial),
-        inpainting_figure=inpainting_figure,
-        inpainting_figure_models=list(inpainting_figure_models),
-        limitations=_limitations(config, recipe, data_name, trained=not not_trained_note),
-    )
+    return {
+        "training_command": training.get("command"),
+        "training_config": (training.get("config") or "").strip() or None,
+        "training_config_path": training.get("config_path"),
+        "training_facts": facts,
+    }
 
 
 def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
