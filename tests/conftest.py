@@ -1,5 +1,6 @@
 import os
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,6 +8,9 @@ from huggingface_hub import ModelCard
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# The shortcut data sets beside the checkout, wherever a test runs from (the library's default is relative to the
+# working directory).
+os.environ.setdefault("LEAE_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 @pytest.fixture(autouse=True)

@@ -15,13 +15,19 @@ from torch.utils.data import IterableDataset
 
 from leae_hub.data import (
     DATA_SOURCES,
+    SHORTCUTS,
+    SOURCES,
     ImageFolderSource,
+    Source,
+    SourceRequest,
     UnreadableImageError,
     build_dataset,
     data_dir,
     make_dataloader,
+    register_source,
     to_pixel_values,
 )
+from leae_hub.zoo import DATA_SOURCES as ZOO_DATA_SOURCES
 
 datasets = pytest.importorskip("datasets")
 
@@ -158,6 +164,60 @@ def test_unknown_spec_lists_forms():
     with pytest.raises(TypeError, match="max_shapes"):
         build_dataset("mog-2d", max_shapes=2)
     assert "synthetic-shapes[:N]" in DATA_SOURCES
+
+
+@pytest.fixture
+def source_registry():
+    """The registry of data sources as it was before the test, once it is over."""
+    saved = dict(SOURCES), dict(DATA_SOURCES)
+    yield
+    for registry, before in zip((SOURCES, DATA_SOURCES), saved, strict=True):
+        registry.clear()
+        registry.update(before)
+
+
+def test_a_registered_source_is_one_class_and_its_prefix_a_spec(source_registry):
+    """A new data source is one `@register_source` class: its prefix becomes a spec, its form a line of the list."""
+
+    class Constant(torch.utils.data.Dataset):
+        def __init__(self, request: SourceRequest, value: float) -> None:
+            self.request, self.value = request, value
+
+        def __len__(self) -> int:
+            return int(self.request.target)
+
+        def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+            return {"pixel_values": torch.full((3, 4, 4), self.value), "labels": torch.tensor(-1)}
+
+    @register_source
+    class ConstantSource(Source):
+        kinds = ("constant",)
+        forms = {"constant:N": "N grey images"}
+
+        @classmethod
+        def build(cls, request: SourceRequest, options: dict) -> torch.utils.data.Dataset:
+            return Constant(request, **options)
+
+    dataset = build_dataset("constant:3", split="test", image_size=4, value=0.5)
+    assert len(dataset) == 3 and dataset.request.split == "test" and float(dataset[0]["pixel_values"].mean()) == 0.5
+    assert DATA_SOURCES["constant:N"] == "N grey images" and SOURCES["constant"] is ConstantSource
+    assert [item["pixel_values"].shape for item in build_dataset("constant:2", streaming=True, value=0.0)] == [
+        (3, 4, 4)
+    ] * 2  # not a streaming source: read in order
+    with pytest.raises(FileNotFoundError, match="constant:N: N grey images"):
+        build_dataset("no-such-source")
+
+    class Taken(Source):
+        kinds, forms = ("zip",), {"zip again": "a second zip reader"}
+
+    with pytest.raises(ValueError, match="'zip' is already taken"):
+        register_source(Taken)
+
+
+def test_the_zoo_trains_on_shortcuts_and_hub_datasets():
+    """The zoo's card texts are keyed by data specs this package resolves: a shortcut, or a Hub id."""
+    for spec in ZOO_DATA_SOURCES:
+        assert spec in SHORTCUTS or re.fullmatch(r"[\w.-]+/[\w.-]+", spec), spec
 
 
 # --------------------------------------------------------------------------------------------------------------------

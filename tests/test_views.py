@@ -7,6 +7,7 @@ import torch
 
 from leae_hub.views import (
     VIEW_NAMES,
+    VIEWS,
     additive_noise,
     apply_hole,
     boost_saturation_contrast,
@@ -21,12 +22,14 @@ from leae_hub.views import (
     high_pass,
     inpainting_view,
     invert,
+    joint_view,
     local_contrast_normalize,
     patch_mask,
     pixel_mask,
     random_affine,
     random_crop_boxes,
     random_hole_mask,
+    register_view,
     sobel_edges,
     square_hole_mask,
 )
@@ -298,3 +301,36 @@ def test_build_view_covers_every_name_and_shares_the_transform() -> None:
     torch.testing.assert_close(crop(x_hat, _seeded(1)), crop(x, _seeded(1)) + 0.01)
     with pytest.raises(ValueError, match="unknown view"):
         build_view("solarize")
+
+
+def test_a_registered_view_is_one_decorated_function() -> None:
+    def tint(x: torch.Tensor, amount: float = 0.1) -> torch.Tensor:
+        return (x + amount).clamp(0, 1)
+
+    try:
+        assert register_view("tint")(tint) is tint
+        x = _images(2, 3, 8, 8)
+        torch.testing.assert_close(build_view("tint", amount=0.2)(x, _seeded()), tint(x, 0.2))
+        assert all(torch.equal(view, tint(x)) for view in joint_view("tint", x, x))
+        with pytest.raises(ValueError, match="already taken"):
+            register_view("tint")(lambda x: x)
+    finally:
+        VIEWS.pop("tint")
+    with pytest.raises(ValueError, match="unknown view 'tint'"):
+        build_view("tint")
+    with pytest.raises(ValueError, match="shares"):
+        register_view("tint", shares="sometimes")
+
+
+def test_joint_view_draws_once_for_every_batch() -> None:
+    x = _images(2, 3, 16, 16)
+    x_hat = _images(2, 3, 16, 16, seed=1)
+    crops = joint_view("crop", x, x_hat, generator=_seeded(3), side_ratio=0.5)
+    for crop, expected in zip(crops, crop_resize(x, x_hat, side_ratio=0.5, generator=_seeded(3)), strict=True):
+        torch.testing.assert_close(crop, expected, rtol=0, atol=0)
+    _, mask = patch_mask(x, 4, 0.5, _seeded(5))
+    masked = joint_view("patch-mask", x, x_hat, generator=_seeded(5), patch_size=4, ratio=0.5)
+    for image, view in zip((x, x_hat), masked, strict=True):
+        torch.testing.assert_close(view, image * (1 - mask), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="generator's state"):
+        joint_view("noise", x, x_hat, generator=_seeded())

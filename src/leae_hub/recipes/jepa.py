@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -16,17 +16,24 @@ from ..modeling_leae import LeaeModel
 from ..regularizers import SIGReg, coding_rate, vicreg_covariance, vicreg_variance
 from .base import ObjectiveOutput, Recipe, RecipeCard, Stage, register_recipe
 
-JEPA_AUGMENTATIONS = (
-    "affine",
-    "noise",
-    "invert",
-    "erode",
-    "dilate",
-    "crop",
-    "inpaint",
-    "salt-and-pepper",
-    "digit-perturbation",
-)
+# The views JEPA augments with (`leae_hub.views.VIEWS`), each with its keyword arguments at strength s in [0, 1].
+_AUGMENTATION_SETTINGS: dict[str, Callable[[float], dict[str, Any]]] = {
+    "affine": lambda s: {
+        "max_rotation_deg": 15.0 * s,
+        "scale": (1 - 0.1 * s, 1 + 0.1 * s),
+        "max_shear_deg": 10.0 * s,
+        "max_translate": 0.1 * s,
+    },
+    "noise": lambda s: {"std": 0.1 * s},
+    "invert": lambda s: {},
+    "erode": lambda s: {},
+    "dilate": lambda s: {},
+    "crop": lambda s: {"side_ratio": 0.6},
+    "inpaint": lambda s: {"area_ratio": 0.25},
+    "salt-and-pepper": lambda s: {"amount": 0.05 * s},
+    "digit-perturbation": lambda s: {"strength": s},
+}
+JEPA_AUGMENTATIONS = tuple(_AUGMENTATION_SETTINGS)
 JEPA_TARGETS = ("ema", "stop-grad")
 JEPA_TARGET_VIEWS = ("augmented", "clean")
 JEPA_EMA_SCHEDULES = ("cosine", "constant")
@@ -50,35 +57,13 @@ def _augment(
     Per-image draws matter: one draw per batch would, e.g., invert whole batches, a change the latent batch norm
     removes on its own, so the two views would differ far less than intended.
     """
+    view_options = {"digit-perturbation": digit_options or {}}
     for name in augmentations:
         apply = torch.rand(x.shape[0], generator=generator) < probability
         if not bool(apply.any()):
             continue
-        if name == "affine":
-            changed = V.random_affine(
-                x,
-                max_rotation_deg=15.0 * strength,
-                scale=(1 - 0.1 * strength, 1 + 0.1 * strength),
-                max_shear_deg=10.0 * strength,
-                max_translate=0.1 * strength,
-                generator=generator,
-            )
-        elif name == "noise":
-            changed = V.additive_noise(x, std=0.1 * strength, generator=generator)
-        elif name == "salt-and-pepper":
-            changed = V.salt_and_pepper(x, 0.05 * strength, generator=generator)
-        elif name == "digit-perturbation":
-            changed = V.perturb_digits(x, strength, generator=generator, **(digit_options or {}))
-        elif name == "invert":
-            changed = V.invert(x)
-        elif name == "erode":
-            changed = V.erode(x)
-        elif name == "dilate":
-            changed = V.dilate(x)
-        elif name == "crop":
-            changed = V.crop_resize(x, side_ratio=0.6, generator=generator)
-        else:
-            changed = V.inpainting_view(x, 0.25, generator=generator)[0]
+        options = {**_AUGMENTATION_SETTINGS[name](strength), **view_options.get(name, {})}
+        changed = V.build_view(name, **options)(x, generator)
         x = torch.where(apply.to(x.device).view(-1, 1, 1, 1), changed, x)
     return x
 

@@ -85,6 +85,11 @@ class SelfTeachingRecipe(JudgedRecipe):
         self.pixel_mask_ratio = pixel_mask_ratio
         self.patch_size = patch_size
         self.patch_mask_ratio = patch_mask_ratio
+        # The mask views' options (`leae_hub.views.VIEWS`): one mask hides the same pixels of x and x̂.
+        self.mask_options = {
+            "pixel-mask": {"ratio": pixel_mask_ratio},
+            "patch-mask": {"patch_size": patch_size, "ratio": patch_mask_ratio},
+        }
 
     def _view_pairs(self, x: torch.Tensor, x_hat: torch.Tensor, step: int):
         """Yield (name, T(x), T(x̂)) for every configured view, with shared randomness for x and x̂."""
@@ -93,16 +98,17 @@ class SelfTeachingRecipe(JudgedRecipe):
             if view == "crop":
                 for index in range(self.num_crops):
                     name = "crop" if self.num_crops == 1 else f"crop{index}"
-                    tx, tx_hat = V.crop_resize(
-                        x, x_hat, side_ratio=self.crop_ratio, output_size=self.crop_output_size, generator=generator
+                    tx, tx_hat = V.joint_view(
+                        view,
+                        x,
+                        x_hat,
+                        generator=generator,
+                        side_ratio=self.crop_ratio,
+                        output_size=self.crop_output_size,
                     )
                     yield name, tx, tx_hat
-            elif view in ("pixel-mask", "patch-mask"):
-                if view == "pixel-mask":
-                    _, mask = V.pixel_mask(x, self.pixel_mask_ratio, generator)
-                else:
-                    _, mask = V.patch_mask(x, self.patch_size, self.patch_mask_ratio, generator)
-                yield view, x * (1 - mask), x_hat * (1 - mask)
+            elif view in self.mask_options:
+                yield view, *V.joint_view(view, x, x_hat, generator=generator, **self.mask_options[view])
             elif view == "detail":
                 for (name, tx), tx_hat in zip(V.detail_stack(x).items(), V.detail_stack(x_hat).values(), strict=True):
                     yield f"detail-{name}", tx, tx_hat
