@@ -31,6 +31,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 import leae_hub  # noqa: E402
 from leae_hub import pipelines, zoo  # noqa: E402
 from leae_hub.lab import mog, noisy_tv  # noqa: E402
+from leae_hub.space import lab_endpoints  # noqa: E402
 
 APP_PATH = Path(__file__).resolve().parents[1] / "spaces" / "leae-demo" / "app.py"
 EXAMPLES = APP_PATH.parent / "examples"
@@ -594,8 +595,8 @@ def test_browser_trains_in_the_lab_tab(app, model_dirs, tmp_path, monkeypatch):
     browser = _chromium()
     if browser is None:
         pytest.skip("Chromium not installed: apt-get install -y chromium chromium-driver")
-    monkeypatch.setattr(app, "LAB_MOG_STEPS", (50, 2000, 50))  # small runs: the defaults take seconds, not minutes
-    monkeypatch.setattr(app, "LAB_TV_STEPS", (50, 2000, 50))
+    monkeypatch.setattr(lab_endpoints, "LAB_MOG_STEPS", (50, 2000, 50))  # small runs: seconds, not minutes
+    monkeypatch.setattr(lab_endpoints, "LAB_TV_STEPS", (50, 2000, 50))
     spec = importlib.util.spec_from_file_location("leae_demo_screenshots", APP_PATH.parent / "screenshots.py")
     shots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(shots)

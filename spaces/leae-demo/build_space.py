@@ -8,12 +8,13 @@ then upload OUT_DIR as it is (see README.md beside this file, "Deploy"):
     hf upload ORG/leae-demo OUT_DIR . --repo-type space
 
 The Space runs app.py from its own folder, so the package source copied beside it (`leae_hub/`, this checkout's
-src/leae_hub without caches) is what `import leae_hub` finds: nothing points at the Space's own URL, so a private or
-duplicated Space builds the same way. requirements.txt lists the package's core dependencies (pyproject.toml's
-`dependencies`); for CPU hardware (the default) it adds PyTorch's CPU index, so the build installs the CPU wheel of
-torch (about 200 MB) rather than PyPI's multi-GB CUDA build. `--org` is written into app.py (`SPACE_ORG`: its menu lists
-that organisation's repos) and into the README front matter, as `models:` (the zoo's trained repos) and
-`preload_from_hub:` (the same repos, downloaded into the Space's image at build time).
+src/leae_hub without caches, with the app's modules in `leae_hub/space/` but not a second app.py) is what
+`import leae_hub` finds: nothing points at the Space's own URL, so a private or duplicated Space builds the same way.
+requirements.txt lists the package's core dependencies (pyproject.toml's `dependencies`); for CPU hardware (the default)
+it adds PyTorch's CPU index, so the build installs the CPU wheel of torch (about 200 MB) rather than PyPI's multi-GB
+CUDA build. `--org` is written into app.py (`SPACE_ORG`: its menu lists that organisation's repos) and into the README
+front matter, as `models:` (the zoo's trained repos) and `preload_from_hub:` (the same repos, downloaded into the
+Space's image at build time).
 """
 
 from __future__ import annotations
@@ -43,11 +44,16 @@ def core_requirements(repo: Path = REPO) -> list[str]:
 
 
 def copy_package(out_dir: Path, repo: Path = REPO) -> Path:
-    """Copy `src/leae_hub` (no caches, no build metadata) to `out_dir/leae_hub`; returns the copy."""
+    """Copy `src/leae_hub` (no caches, no build metadata) to `out_dir/leae_hub`; returns the copy. The app's modules
+    in `space/` go with it, all but `space/app.py`: the Space's own app.py is that file."""
     source = repo / "src" / "leae_hub"
     if not (source / "__init__.py").is_file():
         raise FileNotFoundError(f"{source} is missing: run build_space.py from a checkout of leae-hub.")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "space")  # the app is the Space's app.py
+    caches = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return caches(folder, names) | ({"app.py"} if Path(folder) == source / "space" else set())
+
     return Path(shutil.copytree(source, out_dir / "leae_hub", ignore=ignore))
 
 

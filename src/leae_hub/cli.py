@@ -255,6 +255,15 @@ def find_demo_app() -> Path | None:
     return None
 
 
+def parse_demo_args(argv: Sequence[str] | None = None, prog: str | None = None) -> argparse.Namespace:
+    """The options of `leae demo` / the Space's `python app.py` (the app parses them: `demo_main` hands them over)."""
+    parser = argparse.ArgumentParser(prog=prog, description="The leae-hub demo Space.")
+    parser.add_argument("--model", default=os.environ.get("LEAE_MODEL_ID"), help="local folder or Hub repo id")
+    parser.add_argument("--port", type=int, default=None, help="server port (default: GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--share", action="store_true", default=False, help="create a public gradio.live link")
+    return parser.parse_args(argv)
+
+
 def demo_main(argv: Sequence[str]) -> int:
     """Replace this process with the demo Space's app (`find_demo_app`)."""
     app = find_demo_app()
