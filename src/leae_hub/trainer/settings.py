@@ -49,6 +49,18 @@ class ModelArguments:
 
     _argument_group_name = "model"
 
+    def model_config(self, channels: int | None = None) -> LeaeConfig:
+        """The architecture these settings describe, resolved in this one place: the saved config of `init_from`
+        (its image size and channels fixed), else the preset with the fields that were set and `channels` (those of
+        the data; None: the preset's). Its image size is the data's; the data's channel count is the model's."""
+        if self.init_from:
+            return LeaeConfig.from_pretrained(self.init_from)
+        fields = dataclasses.asdict(self)
+        overrides = {k: v for k, v in fields.items() if k not in ("preset", "init_from") and v is not None}
+        if channels is not None:
+            overrides["in_channels"] = channels
+        return LeaeConfig.from_preset(self.preset, **overrides)
+
 
 @dataclass
 class DataArguments:
@@ -396,10 +408,7 @@ def validate(config: RunConfig) -> None:
         if value < 0:
             raise ValueError(f"{name} must be 0 or more, got {value}.")
     if not config.model.init_from:  # the architecture's own checks (sizes, types), without building weights
-        overrides = {k: v for k, v in dataclasses.asdict(config.model).items() if k not in ("preset", "init_from")}
-        model_config = LeaeConfig.from_preset(
-            config.model.preset, **{k: v for k, v in overrides.items() if v is not None}
-        )
+        model_config = config.model.model_config()
         crop_size = config.recipe_options.get("crop_size")
         if model_config.latent_type == "pooled" and crop_size not in (None, model_config.image_size):
             raise ValueError(
