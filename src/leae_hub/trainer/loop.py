@@ -1,5 +1,6 @@
 """The training loop: build the model, recipe and data, prepare them with Accelerate, step, log, evaluate, checkpoint,
-and finish (the model saved with its image processor, `final_metrics.json`, the card draft); `main` is `leae train`.
+and finish (the model saved with its image processor, `final_metrics.json`, the card draft). `train` runs the settings
+that `leae train` (`leae_hub.cli.train_main`) parsed.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ..views import centred_hole_mask
 from .card_draft import write_card_draft
 from .checkpoints import load_checkpoint, resolve_resume, save_checkpoint
 from .run_folder import check_output_dir, prepare_output_dir, run_lock
-from .settings import RunConfig, TrainArguments, check_data_size, parse_config_reported_once
+from .settings import RunConfig, TrainArguments, check_data_size
 
 logger = logging.getLogger(__name__)
 
@@ -490,12 +491,3 @@ def summary_line(result: dict[str, float], model_dir: Path) -> str:
         f"({result['psnr'] - result['baseline_psnr']:+.2f} dB) on {result['eval_images']} images; "
         f"{result['steps']} steps in {result['train_wall_time_s']:.0f} s. Model saved to {model_dir}"
     )
-
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> dict[str, float]:
-    """Parse the settings, train, and print the result line (on the main process) to stdout."""
-    config = parse_config_reported_once(argv, prog)
-    result = train(config)
-    if result:
-        print(summary_line(result, Path(config.train.output_dir) / "model"))
-    return result
