@@ -22,7 +22,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel
 
-from leae_hub import LeaeConfig, LeaeImageProcessor, LeaeModel, cli, hub, trainer
+from leae_hub import LeaeConfig, LeaeImageProcessor, LeaeModel, cli, hub
 from leae_hub.data import MAX_MEMBER_BYTES, UnreadableImageError, build_dataset
 from leae_hub.trainer import settings
 
@@ -320,7 +320,7 @@ TRAIN_CASES = [
 @pytest.mark.parametrize(("what", "argv", "error", "words"), TRAIN_CASES, ids=[case[0] for case in TRAIN_CASES])
 def test_training_settings(what, argv, error, words):
     with pytest.raises(error) as raised:
-        trainer.parse_config(argv if "--config" in argv else ["--config", str(SHAPES), *argv])
+        cli.parse_train_config(argv if "--config" in argv else ["--config", str(SHAPES), *argv])
     assert words in str(raised.value), str(raised.value)
 
 
@@ -334,7 +334,7 @@ def test_training_settings(what, argv, error, words):
     ],
 )
 def test_any_output_folder_name_gives_a_valid_card_repo_id(output_dir, repo_id):
-    config = trainer.parse_config(["--config", str(SHAPES), "--output_dir", output_dir])
+    config = cli.parse_train_config(["--config", str(SHAPES), "--output_dir", output_dir])
     assert settings.card_repo_id(config) == repo_id
     hub.publishing.validate_repo_id(settings.card_repo_id(config))
 
@@ -342,18 +342,18 @@ def test_any_output_folder_name_gives_a_valid_card_repo_id(output_dir, repo_id):
 def test_the_current_folder_as_output_dir_names_the_card_after_it(tmp_path, monkeypatch):
     (tmp_path / "My Run").mkdir()
     monkeypatch.chdir(tmp_path / "My Run")
-    config = trainer.parse_config(["--config", str(SHAPES), "--output_dir", "."])
+    config = cli.parse_train_config(["--config", str(SHAPES), "--output_dir", "."])
     assert settings.card_repo_id(config) == "org/leae-My-Run"
 
 
 def test_a_missing_config_lists_the_configs_that_exist():
     with pytest.raises(FileNotFoundError) as raised:
-        trainer.parse_config(["--config", "training/configs/shapes-quik.yaml"])
+        cli.parse_train_config(["--config", "training/configs/shapes-quik.yaml"])
     assert "shapes-quick.yaml" in str(raised.value) and "cifar10-32-masked.yaml" in str(raised.value)
 
 
 def test_config_with_an_equals_sign_is_read():
-    config = trainer.parse_config([f"--config={SHAPES.parent / 'cifar10-32-masked.yaml'}"])
+    config = cli.parse_train_config([f"--config={SHAPES.parent / 'cifar10-32-masked.yaml'}"])
     assert config.recipe == "masked"
 
 
@@ -377,7 +377,7 @@ YAML_CASES = [
 def test_config_files(tmp_path, what, text, error, words):
     (tmp_path / "config.yaml").write_text(text)
     with pytest.raises(error) as raised:
-        trainer.parse_config(["--config", str(tmp_path / "config.yaml")])
+        cli.parse_train_config(["--config", str(tmp_path / "config.yaml")])
     assert words in str(raised.value), str(raised.value)
 
 
@@ -627,17 +627,17 @@ def test_a_bad_setting_is_named_by_the_first_process_only(monkeypatch, capsys):
     """Another process waits for the launcher to stop it (the first one names the error); alive after the grace time,
     it names the error itself, once, argparse's usage included."""
     waits = []
-    monkeypatch.setattr(settings.time, "sleep", lambda seconds: waits.append(capsys.readouterr()))
+    monkeypatch.setattr(cli.time, "sleep", lambda seconds: waits.append(capsys.readouterr()))
     monkeypatch.setenv("RANK", "1")
     with pytest.raises(ValueError, match="learning_rate must be a positive number, got -1.0"):
-        trainer.main(["--learning_rate", "-1"])
+        cli.train_main(["--learning_rate", "-1"])
     with pytest.raises(SystemExit):
-        trainer.main(["--max_steps", "many"])
+        cli.train_main(["--max_steps", "many"])
     assert waits == [("", ""), ("", "")]  # nothing printed while it waits
     assert "invalid int value: 'many'" in capsys.readouterr().err
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(ValueError, match="learning_rate must be a positive number, got -1.0"):
-        trainer.main(["--learning_rate", "-1"])
+        cli.train_main(["--learning_rate", "-1"])
 
 
 def test_cli_unknown_data_spec(capsys, tmp_path):

@@ -312,7 +312,7 @@ def test_gpu_script_dry_run_on_the_cpu(tmp_path):
 def test_train_compile_flag_compiles_the_step_in_place(tmp_path, monkeypatch):
     """`--compile` runs the training step through torch.compile (dynamo's eager backend here, to stay fast) and saves
     a model with the plain state-dict keys; it does not make a run a different run (resuming may switch it)."""
-    from leae_hub import trainer
+    from leae_hub import cli
     from leae_hub.trainer import settings
 
     compiled = []
@@ -326,9 +326,9 @@ def test_train_compile_flag_compiles_the_step_in_place(tmp_path, monkeypatch):
     tiny = ["--data", "synthetic-shapes:32", "--hidden_channels", "16", "--latent_channels", "8", "--batch_size", "4"]
     tiny += ["--eval_images", "8", "--sample_every", "2", "--eval_every", "2", "--checkpoint_every", "2"]
     config = ROOT / "training" / "configs" / "shapes-quick.yaml"
-    assert not trainer.parse_config([]).train.compile and "compile" in settings.RUN_INDEPENDENT_FIELDS
+    assert not cli.parse_train_config([]).train.compile and "compile" in settings.RUN_INDEPENDENT_FIELDS
     try:
-        result = trainer.main(
+        result = cli.train_main(
             ["--config", str(config), *tiny, "--output_dir", str(tmp_path), "--max_steps", "2", "--compile"]
         )
     finally:

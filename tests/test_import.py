@@ -83,3 +83,27 @@ def test_lazy_names_resolve_and_unknown_ones_raise():
     assert set(leae_hub.__all__) <= set(dir(leae_hub))
     with pytest.raises(AttributeError, match="no attribute 'LeaeModle'"):
         leae_hub.LeaeModle  # noqa: B018
+
+
+def test_the_old_module_name_pipelines_imports_the_inference_module():
+    """`leae_hub.pipelines` was renamed `leae_hub.inference`: every form of importing the old name gives the renamed
+    module (one object, with its own name), and only when asked for, so `import leae_hub` stays light."""
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        import leae_hub
+        heavy = [m for m in {HEAVY!r} if m in sys.modules]
+        import leae_hub.pipelines
+        from leae_hub import pipelines
+        from leae_hub.pipelines import reconstruct
+        import leae_hub.inference as inference
+        print(json.dumps({{
+            "heavy": heavy,
+            "same": leae_hub.pipelines is pipelines is inference is sys.modules["leae_hub.pipelines"],
+            "names": [inference.__name__, inference.__spec__.name, reconstruct.__module__],
+        }}))
+        """
+    )
+    result = _run(code)
+    assert result["heavy"] == [] and result["same"]
+    assert result["names"] == ["leae_hub.inference"] * 3

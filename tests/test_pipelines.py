@@ -7,7 +7,7 @@ from conftest import tiny_config
 from PIL import Image
 
 from leae_hub import LeaeConfig, LeaeImageProcessor, LeaeModel
-from leae_hub.pipelines import (
+from leae_hub.inference import (
     BrushResult,
     InpaintResult,
     InterpolationResult,

@@ -20,7 +20,7 @@ import yaml
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from leae_hub import trainer
+from leae_hub import cli
 from leae_hub.trainer import checkpoints, loop, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ def _steps(run: Path) -> list[int]:
 def reference(tmp_path_factory) -> Path:
     """An uninterrupted 6-step run: what every interrupted and resumed run below must reproduce bit for bit."""
     run = tmp_path_factory.mktemp("reference") / "run"
-    trainer.main(_args(run, 6))
+    cli.train_main(_args(run, 6))
     return run
 
 
@@ -63,7 +63,7 @@ def reference(tmp_path_factory) -> Path:
 def stopped(tmp_path_factory) -> Path:
     """A run stopped after step 4 (checkpoints 2 and 4 kept), to be copied and damaged by each test."""
     run = tmp_path_factory.mktemp("stopped") / "run"
-    trainer.main(_args(run, 4))
+    cli.train_main(_args(run, 4))
     return run
 
 
@@ -89,7 +89,7 @@ def test_a_planted_pickle_payload_is_never_run(stopped, reference, tmp_path, cap
     for name in (checkpoints.LEGACY_RECIPE_STATE, "custom_checkpoint_1.pkl"):  # what Accelerate would unpickle
         torch.save(_Payload(marker), run / "checkpoints" / "checkpoint-4" / name)
     with caplog.at_level(logging.INFO, logger="leae_hub"):
-        assert trainer.main(_args(run, 6, *LATEST))["steps"] == 6
+        assert cli.train_main(_args(run, 6, *LATEST))["steps"] == 6
     assert not marker.exists()
     assert any("resumed from" in r.getMessage() and "checkpoint-4 at step 4" in r.getMessage() for r in caplog.records)
     assert _identical(_weights(run), _weights(reference))
@@ -104,7 +104,7 @@ def test_an_older_checkpoint_with_a_payload_is_refused_without_running_it(stoppe
         (checkpoint / checkpoints.RECIPE_STATE).rename(checkpoint / checkpoints.LEGACY_RECIPE_STATE)  # the older layout
         torch.save(_Payload(tmp_path / "pwned"), checkpoint / file)
     with pytest.raises(ValueError, match="No usable checkpoint.*checkpoint-4.*does not load.*checkpoint-2"):
-        trainer.main(_args(run, 6, *LATEST))
+        cli.train_main(_args(run, 6, *LATEST))
     assert not (tmp_path / "pwned").exists()
 
 
@@ -115,7 +115,7 @@ def test_an_older_checkpoint_resumes_with_its_recipe_state(stopped, reference, t
     torch.save(state, checkpoint / checkpoints.LEGACY_RECIPE_STATE)  # accelerate's register_for_checkpointing layout
     (checkpoint / checkpoints.RECIPE_STATE).unlink()
     (checkpoint / checkpoints.TRAINER_STATE).write_text(json.dumps({"step": 4}))
-    assert trainer.main(_args(run, 6, *LATEST))["steps"] == 6
+    assert cli.train_main(_args(run, 6, *LATEST))["steps"] == 6
     assert _identical(_weights(run), _weights(reference))
 
 
@@ -172,7 +172,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(
     run = _copy(stopped, tmp_path)
     damage(run / "checkpoints" / "checkpoint-4")
     with caplog.at_level(logging.WARNING, logger="leae_hub"):
-        assert trainer.main(_args(run, 6, *LATEST))["steps"] == 6
+        assert cli.train_main(_args(run, 6, *LATEST))["steps"] == 6
     assert any("skipping checkpoint" in r.getMessage() and "checkpoint-4" in r.getMessage() for r in caplog.records)
     assert any(re.search(reason, record.getMessage()) for record in caplog.records)
     assert _identical(_weights(run), _weights(reference))  # resumed at step 2, finished at 6
@@ -185,16 +185,16 @@ def test_a_checkpoint_beyond_the_run_is_refused(stopped, tmp_path):
     (run / "checkpoints" / "checkpoint-4").rename(far)
     _edit_state(far, step=1000)
     with pytest.raises(ValueError, match="it is at step 1000, beyond this run's 6 steps"):
-        trainer.main(_args(run, 6, "--resume_from_checkpoint", str(far)))
+        cli.train_main(_args(run, 6, "--resume_from_checkpoint", str(far)))
 
 
 def test_a_second_run_in_the_same_folder_is_refused_and_the_lock_goes_with_the_run(tmp_path):
     run = tmp_path / "run"
     with run_folder.run_lock(run):  # a first run, still training
         with pytest.raises(RuntimeError, match=r"run is in use by another run \(pid \d+ on .*\): wait for it"):
-            trainer.main(_args(run, 2))
+            cli.train_main(_args(run, 2))
         assert not run.exists()  # refused before anything was written
-    assert trainer.main(_args(run, 2))["steps"] == 2  # the first run ended: its lock is gone
+    assert cli.train_main(_args(run, 2))["steps"] == 2  # the first run ended: its lock is gone
 
 
 def test_a_full_disk_during_a_checkpoint_says_so_and_the_run_resumes_bit_exact(stopped, reference, tmp_path):
@@ -205,11 +205,11 @@ def test_a_full_disk_during_a_checkpoint_says_so_and_the_run_resumes_bit_exact(s
         with pytest.raises(
             OSError, match=r"Writing checkpoint-6 into .* failed: the disk is full or a file-size limit"
         ):
-            trainer.main(_args(run, 6, *LATEST))
+            cli.train_main(_args(run, 6, *LATEST))
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert [c.name for c in (run / "checkpoints").iterdir()] == ["checkpoint-2", "checkpoint-4"]  # no torn one
-    assert trainer.main(_args(run, 6, *LATEST))["steps"] == 6
+    assert cli.train_main(_args(run, 6, *LATEST))["steps"] == 6
     assert _identical(_weights(run), _weights(reference))
 
 
@@ -222,7 +222,7 @@ def test_batches_whose_every_image_is_unreadable_are_skipped_and_the_run_ends(tm
     run = tmp_path / "run"
     argv = _args(run, 4, "--data", str(data), "--batch_size", "1", "--eval_images", "1")
     with caplog.at_level(logging.WARNING, logger="leae_hub"), pytest.warns(RuntimeWarning, match="bad.png"):
-        assert trainer.main(argv)["steps"] == 4  # 4 steps on the readable image, over 4 epochs of 2 batches
+        assert cli.train_main(argv)["steps"] == 4  # 4 steps on the readable image, over 4 epochs of 2 batches
     assert any(re.search(r"and [1-9]\d* batch\(es\) with none readable", r.getMessage()) for r in caplog.records)
     assert _steps(run) == [1, 2, 3, 4]
 
@@ -231,14 +231,14 @@ def test_a_given_damaged_checkpoint_is_refused(stopped, tmp_path):
     run = _copy(stopped, tmp_path)
     _truncate(run / "checkpoints" / "checkpoint-4")
     with pytest.raises(ValueError, match="Cannot resume from .*checkpoint-4: model.safetensors has"):
-        trainer.main(_args(run, 6, "--resume_from_checkpoint", str(run / "checkpoints" / "checkpoint-4")))
+        cli.train_main(_args(run, 6, "--resume_from_checkpoint", str(run / "checkpoints" / "checkpoint-4")))
 
 
 def test_a_moved_run_folder_resumes_and_metrics_are_cut_back(stopped, reference, tmp_path):
     moved = _copy(stopped, tmp_path / "elsewhere")
     with (moved / "metrics.jsonl").open("a") as handle:  # rows past the checkpoint, and a line torn by a crash
         handle.write(json.dumps({"step": 5, "loss": 1.0}) + '\n{"step": 6, "lo')
-    assert trainer.main(_args(moved, 6, *LATEST))["steps"] == 6
+    assert cli.train_main(_args(moved, 6, *LATEST))["steps"] == 6
     assert _steps(moved) == [1, 2, 3, 4, 5, 6]
     assert _identical(_weights(moved), _weights(reference))
     assert yaml.safe_load((moved / "train_config.yaml").read_text())["output_dir"] == str(moved)
@@ -253,9 +253,9 @@ def test_nothing_changes_until_config_and_data_are_checked_and_overwrite_moves_t
         ["--batch_size", "100", "--overwrite", "true"],  # more than the 64 images: not one full batch
     ):
         with pytest.raises((FileNotFoundError, ValueError)):
-            trainer.main(_args(run, 2, *bad))
+            cli.train_main(_args(run, 2, *bad))
         assert {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
-    trainer.main(_args(run, 1, "--learning_rate", "0.01", "--overwrite", "true"))
+    cli.train_main(_args(run, 1, "--learning_rate", "0.01", "--overwrite", "true"))
     (aside,) = tmp_path.glob("run.old-*")
     assert {p.relative_to(aside): p.read_bytes() for p in aside.rglob("*") if p.is_file()} == before
     assert _steps(run) == [1] and [p.name for p in checkpoints.list_checkpoints(run / "checkpoints")] == [
@@ -267,7 +267,7 @@ def test_nothing_changes_until_config_and_data_are_checked_and_overwrite_moves_t
 def test_a_failed_start_up_does_not_refuse_the_corrected_command(tmp_path, monkeypatch):
     run = tmp_path / "run"
     with pytest.raises(ValueError, match="fewer than one batch"):
-        trainer.main(_args(run, 2, "--data", "synthetic-shapes:4"))
+        cli.train_main(_args(run, 2, "--data", "synthetic-shapes:4"))
     assert not run.exists()
 
     def fail(*args, **kwargs):
@@ -275,23 +275,23 @@ def test_a_failed_start_up_does_not_refuse_the_corrected_command(tmp_path, monke
 
     monkeypatch.setattr(loop.TrainStep, "forward", fail)  # fails after the folder was prepared
     with pytest.raises(RuntimeError, match="simulated"):
-        trainer.main(_args(run, 2, "--learning_rate", "0.5"))
+        cli.train_main(_args(run, 2, "--learning_rate", "0.5"))
     assert (run / "train_config.yaml").exists()
     monkeypatch.undo()
-    assert trainer.main(_args(run, 2, "--learning_rate", "0.01"))["steps"] == 2  # another lr: not refused
+    assert cli.train_main(_args(run, 2, "--learning_rate", "0.01"))["steps"] == 2  # another lr: not refused
 
 
 def test_a_dataset_smaller_than_a_batch_fails_within_seconds(tmp_path):
     started = time.perf_counter()
     with pytest.raises(ValueError, match=r"'train' split has 5 image\(s\), fewer than one batch.*batch_size to 5"):
-        trainer.main(_args(tmp_path / "run", 2, "--data", "synthetic-shapes:5"))
+        cli.train_main(_args(tmp_path / "run", 2, "--data", "synthetic-shapes:5"))
     assert time.perf_counter() - started < 30
     assert not (tmp_path / "run").exists()
 
 
 def test_latest_without_a_checkpoint_and_fp16_on_cpu_say_what_happens(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="leae_hub"):
-        result = trainer.main(_args(tmp_path / "run", 1, *LATEST, "--mixed_precision", "fp16", "--cpu", "true"))
+        result = cli.train_main(_args(tmp_path / "run", 1, *LATEST, "--mixed_precision", "fp16", "--cpu", "true"))
     assert result["steps"] == 1
     text = " ".join(record.getMessage() for record in caplog.records)
     assert "no checkpoint in" in text and "starts fresh at step 0" in text
@@ -303,7 +303,7 @@ def test_mixed_precision_auto_follows_the_cpu(tmp_path, caplog, monkeypatch, isa
     """`auto` trains in bf16 only where the CPU computes it natively (leae_hub.hardware); the config keeps `auto`."""
     monkeypatch.setattr("leae_hub.trainer.loop.cpu_isa", lambda: {"isa": isa, "native_bf16": native})
     with caplog.at_level(logging.INFO, logger="leae_hub"):
-        result = trainer.main(_args(tmp_path / "run", 1, "--mixed_precision", "auto", "--cpu", "true"))
+        result = cli.train_main(_args(tmp_path / "run", 1, "--mixed_precision", "auto", "--cpu", "true"))
     assert result["steps"] == 1
     assert f"mixed_precision auto: {chosen} ({isa})" in " ".join(record.getMessage() for record in caplog.records)
     assert "mixed_precision: auto" in (tmp_path / "run" / "train_config.yaml").read_text()
@@ -332,7 +332,7 @@ def sigkill_driver(reference: str, killed: str, steps: int, kills: int, seed: in
         if pid == 0:  # the child: one training run, then exit without running the parent's cleanup
             code = 0
             try:
-                trainer.main(_args(Path(output_dir), steps, "--checkpoint_every", "1", *extra))
+                cli.train_main(_args(Path(output_dir), steps, "--checkpoint_every", "1", *extra))
             except BaseException as error:  # noqa: BLE001  (reported through the exit status)
                 print(f"training failed: {error!r}", file=sys.stderr)
                 code = 1

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from leae_hub import trainer
+from leae_hub import cli
 from leae_hub.trainer import settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +20,7 @@ def test_tensorboard_logs_losses_psnr_and_sample_grids(tmp_path):
 
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
     args = ["--config", str(shapes), *TINY, "--output_dir", str(tmp_path), "--max_steps", "4"]
-    trainer.main([*args, "--report_to", "tensorboard"])
+    cli.train_main([*args, "--report_to", "tensorboard"])
     (event_file,) = (tmp_path / "leae").glob("events.out.tfevents.*")
     events = EventAccumulator(str(event_file), size_guidance={"images": 0, "scalars": 0}).Reload()
     scalars = set(events.Tags()["scalars"])
@@ -36,4 +36,4 @@ def test_tensorboard_logs_losses_psnr_and_sample_grids(tmp_path):
 def test_a_tracker_that_is_not_installed_is_named_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "get_available_trackers", lambda: [])
     with pytest.raises(ValueError, match="report_to 'tensorboard' is not installed.*leae-hub\\[tracking\\]"):
-        trainer.parse_config(["--report_to", "tensorboard", "--output_dir", str(tmp_path)])
+        cli.parse_train_config(["--report_to", "tensorboard", "--output_dir", str(tmp_path)])

@@ -14,7 +14,7 @@ from fakehub import FakeHub, fake_hub_fixture  # noqa: F401  (fake_hub_fixture r
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-from leae_hub import trainer
+from leae_hub import cli, trainer
 from leae_hub.recipes import RECIPES, ObjectiveOutput, Recipe, Stage, register_recipe
 from leae_hub.trainer import checkpoints, loop, run_folder, settings
 
@@ -39,9 +39,9 @@ def _tiny_args(config: Path, output_dir: Path, steps: int, *extra: str) -> list[
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_every_config_parses_and_runs_a_few_steps(tmp_path, config):
-    parsed = trainer.parse_config(["--config", str(config)])
+    parsed = cli.parse_train_config(["--config", str(config)])
     assert parsed.recipe in loop.RECIPES
-    result = trainer.main(_tiny_args(config, tmp_path, 3))
+    result = cli.train_main(_tiny_args(config, tmp_path, 3))
     assert set(result) >= {"psnr", "baseline_psnr", "steps"}
     model = AutoModel.from_pretrained(tmp_path / "model")
     assert model.dtype == torch.float32
@@ -52,7 +52,7 @@ def test_every_config_parses_and_runs_a_few_steps(tmp_path, config):
 
 def test_default_config_is_shapes_quick(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # any folder: the default is packaged, not read from a checkout
-    assert trainer.parse_config([]).train.output_dir == "runs/shapes-quick"
+    assert cli.parse_train_config([]).train.output_dir == "runs/shapes-quick"
     assert (
         settings.find_default_config() == settings.DEFAULT_CONFIG and settings.DEFAULT_CONFIG.parent.name == "configs"
     )
@@ -79,32 +79,32 @@ def test_default_config_is_shapes_quick(tmp_path, monkeypatch):
 )
 def test_bad_config_values_are_named(argv, message):
     with pytest.raises(ValueError, match=message):
-        trainer.parse_config(argv)
+        cli.parse_train_config(argv)
 
 
 def test_misspelled_yaml_key_is_named(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("recipe: masked\nlearning_rte: 0.001\nmax_steps: 3\n")
     with pytest.raises(ValueError, match="Unknown key 'learning_rte'.*Did you mean 'learning_rate'"):
-        trainer.parse_config(["--config", str(config)])
+        cli.parse_train_config(["--config", str(config)])
 
 
 def test_option_that_does_not_fit_the_recipe(tmp_path):
     with pytest.raises(ValueError, match=r"Unknown option\(s\) \['views'\] for recipe 'masked'"):
-        trainer.main(_tiny_args(ROOT / "training/configs/cifar10-32-masked.yaml", tmp_path, 1, "--views", "crop"))
+        cli.train_main(_tiny_args(ROOT / "training/configs/cifar10-32-masked.yaml", tmp_path, 1, "--views", "crop"))
 
 
 def test_refuses_to_mix_runs(tmp_path):
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
-    trainer.main(_tiny_args(shapes, tmp_path, 1))
+    cli.train_main(_tiny_args(shapes, tmp_path, 1))
     with pytest.raises(ValueError, match="holds a run with a different config.*learning_rate.*--overwrite"):
-        trainer.main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1"))
-    trainer.main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1", "--overwrite", "true"))
+        cli.train_main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1"))
+    cli.train_main(_tiny_args(shapes, tmp_path, 1, "--learning_rate", "0.1", "--overwrite", "true"))
     # Resuming with other settings would mix two runs as well.
     resume = ("--resume_from_checkpoint", "latest", "--checkpoint_every", "1")
-    trainer.main(_tiny_args(shapes, tmp_path / "resumed", 1, "--learning_rate", "0.1", *resume))
+    cli.train_main(_tiny_args(shapes, tmp_path / "resumed", 1, "--learning_rate", "0.1", *resume))
     with pytest.raises(ValueError, match="holds a run with a different config.*learning_rate.*--overwrite"):
-        trainer.main(_tiny_args(shapes, tmp_path / "resumed", 2, "--learning_rate", "0.2", *resume))
+        cli.train_main(_tiny_args(shapes, tmp_path / "resumed", 2, "--learning_rate", "0.2", *resume))
 
 
 @pytest.mark.parametrize(
@@ -119,7 +119,7 @@ def test_resume_is_exact(tmp_path, monkeypatch, config, extra):
     config = ROOT / "training" / "configs" / f"{config}.yaml"
     extra = [*extra, "--checkpoint_every", "4", "--warmup_steps", "2"]
     reference = tmp_path / "uninterrupted"
-    trainer.main(_tiny_args(config, reference, 10, *extra))
+    cli.train_main(_tiny_args(config, reference, 10, *extra))
 
     save_checkpoint = checkpoints.save_checkpoint
 
@@ -130,10 +130,10 @@ def test_resume_is_exact(tmp_path, monkeypatch, config, extra):
     resumed = tmp_path / "resumed"
     monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        trainer.main(_tiny_args(config, resumed, 10, *extra))
+        cli.train_main(_tiny_args(config, resumed, 10, *extra))
     monkeypatch.setattr(loop, "save_checkpoint", save_checkpoint)
     assert [p.name for p in checkpoints.list_checkpoints(resumed / "checkpoints")] == ["checkpoint-4"]
-    trainer.main(_tiny_args(config, resumed, 10, *extra, "--resume_from_checkpoint", "latest"))
+    cli.train_main(_tiny_args(config, resumed, 10, *extra, "--resume_from_checkpoint", "latest"))
     expected = load_file(reference / "model" / "model.safetensors")
     got = load_file(resumed / "model" / "model.safetensors")
     assert expected.keys() == got.keys()
@@ -162,7 +162,7 @@ def test_two_process_cpu_run(tmp_path):
 
 def test_push_to_hub_publishes_one_commit(tmp_path, fake_hub):
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
-    trainer.main(_tiny_args(shapes, tmp_path / "run", 2, "--push_to_hub", "org/leae-shapes"))
+    cli.train_main(_tiny_args(shapes, tmp_path / "run", 2, "--push_to_hub", "org/leae-shapes"))
     commits = fake_hub.commits_touching("org/leae-shapes", "README.md")
     assert len(commits) == 1
     files = set(commits[0].files)
@@ -180,13 +180,13 @@ def test_push_to_hub_without_token_fails_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr("leae_hub.hub.publishing.get_token", lambda: None)  # no login cache either
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
     with pytest.raises(RuntimeError, match="HF_TOKEN"):
-        trainer.main(_tiny_args(shapes, tmp_path, 2, "--push_to_hub", "org/leae-shapes"))
+        cli.train_main(_tiny_args(shapes, tmp_path, 2, "--push_to_hub", "org/leae-shapes"))
     assert not (tmp_path / "metrics.jsonl").exists()
 
 
 def test_saved_model_reproduces_the_printed_psnr(tmp_path, capsys):
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
-    result = trainer.main(_tiny_args(shapes, tmp_path, 3))
+    result = cli.train_main(_tiny_args(shapes, tmp_path, 3))
     assert f"held-out PSNR {result['psnr']:.2f} dB vs per-image-mean baseline {result['baseline_psnr']:.2f}" in (
         capsys.readouterr().out
     )
@@ -247,7 +247,7 @@ def _toy_args(output_dir: Path, steps: int, *extra: str) -> list[str]:
 def test_a_recipe_registered_by_a_test_trains_with_its_own_options(tmp_path, toy_recipe):
     config = tmp_path / "toy.yaml"
     config.write_text(f"recipe: toy-test\ngain: 0.5\nmax_steps: 2\noutput_dir: {tmp_path / 'run'}\n")
-    result = trainer.main(["--config", str(config), *TINY, "--gain", "0.75"])
+    result = cli.train_main(["--config", str(config), *TINY, "--gain", "0.75"])
     assert result["steps"] == 2
     saved = yaml.safe_load((tmp_path / "run" / "train_config.yaml").read_text())
     assert saved["recipe"] == "toy-test" and saved["gain"] == 0.75 and saved["pre_steps"] == 0
@@ -255,18 +255,18 @@ def test_a_recipe_registered_by_a_test_trains_with_its_own_options(tmp_path, toy
     assert AutoModel.from_pretrained(tmp_path / "run" / "model") is not None
     with pytest.raises(ValueError, match="Unknown key 'gian'.*Did you mean 'gain'"):
         (tmp_path / "bad.yaml").write_text("recipe: toy-test\ngian: 0.5\nmax_steps: 2\n")
-        trainer.parse_config(["--config", str(tmp_path / "bad.yaml")])
+        cli.parse_train_config(["--config", str(tmp_path / "bad.yaml")])
     with pytest.raises(ValueError, match=r"Unknown option\(s\) \['gain'\] for recipe 'masked'"):
-        trainer.parse_config(["--config", str(ROOT / "training/configs/cifar10-32-masked.yaml"), "--gain", "2"])
+        cli.parse_train_config(["--config", str(ROOT / "training/configs/cifar10-32-masked.yaml"), "--gain", "2"])
     # A resumed run with another recipe option is another run.
     with pytest.raises(ValueError, match="holds a run with a different config.*gain.*--overwrite"):
-        trainer.main(["--config", str(config), *TINY, "--gain", "0.5", *RESUME])
+        cli.train_main(["--config", str(config), *TINY, "--gain", "0.5", *RESUME])
 
 
 def test_help_lists_every_recipe_option_with_its_recipes(toy_recipe, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")  # no line breaks inside hyphenated words
     with pytest.raises(SystemExit) as exit_info:
-        trainer.parse_config(["--help"], prog="leae train")
+        cli.parse_train_config(["--help"], prog="leae train")
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "usage: leae train" in text
@@ -280,14 +280,14 @@ def test_help_lists_every_recipe_option_with_its_recipes(toy_recipe, capsys, mon
 
 def test_declared_stages_run_in_order_into_their_folders_and_a_finished_stage_is_skipped(tmp_path, toy_recipe):
     run = tmp_path / "run"
-    trainer.main(_toy_args(run, 2, "--pre_steps", "1", "--gain", "0.5"))
+    cli.train_main(_toy_args(run, 2, "--pre_steps", "1", "--gain", "0.5"))
     warmup = yaml.safe_load((run / "warmup" / "train_config.yaml").read_text())
     final = yaml.safe_load((run / "train_config.yaml").read_text())
     assert (warmup["gain"], warmup["max_steps"], warmup["init_from"]) == (2.0, 1, None)
     assert (final["gain"], final["max_steps"], final["init_from"]) == (0.5, 2, str(run / "warmup" / "model"))
     assert [json.loads(line)["step"] for line in (run / "warmup" / "metrics.jsonl").read_text().splitlines()] == [1]
     before = (run / "warmup" / "metrics.jsonl").read_text()
-    trainer.main(_toy_args(run, 3, "--pre_steps", "1", "--gain", "0.5", *RESUME))
+    cli.train_main(_toy_args(run, 3, "--pre_steps", "1", "--gain", "0.5", *RESUME))
     assert (run / "warmup" / "metrics.jsonl").read_text() == before  # the warm-up stage was done already
     assert json.loads((run / "final_metrics.json").read_text())["steps"] == 3
 
@@ -295,7 +295,7 @@ def test_declared_stages_run_in_order_into_their_folders_and_a_finished_stage_is
 def test_jepa_with_decoder_probe_resumes_in_the_probe_stage(tmp_path):
     """The declared JEPA stages keep today's layout: the encoder in OUTPUT/jepa/, the probe in OUTPUT/."""
     jepa = ROOT / "training" / "configs" / "cifar10-32-jepa.yaml"
-    trainer.main(_tiny_args(jepa, tmp_path, 2))
+    cli.train_main(_tiny_args(jepa, tmp_path, 2))
     assert (tmp_path / "jepa" / "model" / "config.json").exists() and (tmp_path / "model" / "config.json").exists()
     encoder = yaml.safe_load((tmp_path / "jepa" / "train_config.yaml").read_text())
     probe = yaml.safe_load((tmp_path / "train_config.yaml").read_text())
@@ -306,7 +306,7 @@ def test_jepa_with_decoder_probe_resumes_in_the_probe_stage(tmp_path):
         str(tmp_path / "jepa/model"),
     )
     encoder_log = (tmp_path / "jepa" / "metrics.jsonl").read_text()
-    result = trainer.main(_tiny_args(jepa, tmp_path, 2, "--decoder_probe_steps", "4", *RESUME))
+    result = cli.train_main(_tiny_args(jepa, tmp_path, 2, "--decoder_probe_steps", "4", *RESUME))
     assert result["steps"] == 4
     assert (tmp_path / "jepa" / "metrics.jsonl").read_text() == encoder_log
     steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -316,7 +316,7 @@ def test_jepa_with_decoder_probe_resumes_in_the_probe_stage(tmp_path):
 def test_run_folders_written_before_recipes_owned_their_options_still_resume(tmp_path):
     """Older train_config.yaml files list every recipe's options (unset as null, decoder_probe_steps: 0)."""
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
-    trainer.main(_tiny_args(shapes, tmp_path, 1, "--checkpoint_every", "1"))
+    cli.train_main(_tiny_args(shapes, tmp_path, 1, "--checkpoint_every", "1"))
     saved = tmp_path / "train_config.yaml"
     values = yaml.safe_load(saved.read_text())
     for recipe in loop.RECIPES.values():
@@ -324,17 +324,17 @@ def test_run_folders_written_before_recipes_owned_their_options_still_resume(tmp
             values.setdefault(option.name, None)
     values.update(sigreg_slices=None, judge=None, decoder_probe_steps=0)  # unset then: null
     saved.write_text(yaml.safe_dump(values, sort_keys=False))
-    assert trainer.main(_tiny_args(shapes, tmp_path, 2, *RESUME))["steps"] == 2
+    assert cli.train_main(_tiny_args(shapes, tmp_path, 2, *RESUME))["steps"] == 2
     saved.write_text(yaml.safe_dump(values, sort_keys=False))
     with pytest.raises(ValueError, match=r"differs in: crop_ratio\)"):
-        trainer.main(_tiny_args(shapes, tmp_path, 3, "--crop_ratio", "0.3", *RESUME))
+        cli.train_main(_tiny_args(shapes, tmp_path, 3, "--crop_ratio", "0.3", *RESUME))
 
 
 def test_the_old_import_path_still_reaches_the_trainer():
     """`leae_hub.training` (before the trainer became a package) re-exports what code may have imported from it."""
     import leae_hub.training as old
 
-    for name in old.__all__:
+    for name in set(old.__all__) - {"main", "parse_config"}:  # these two parse the command line: cli, below
         owner = next(m for m in (trainer, settings, checkpoints, loop, run_folder) if hasattr(m, name))
         assert getattr(old, name) is getattr(owner, name), name
-    assert old.main is trainer.main and old.parse_config is trainer.parse_config
+    assert old.main is cli.train_main and old.parse_config is cli.parse_train_config

@@ -1,4 +1,5 @@
-"""Train a leae model with any recipe, on one CPU, one GPU or many (the code lives in `leae_hub.trainer`).
+"""Train a leae model with any recipe, on one CPU, one GPU or many (the code lives in `leae_hub.trainer`,
+the command line in `leae_hub.cli`).
 
     accelerate launch -q training/train.py                                 # the embedded default: shapes-quick.yaml
     accelerate launch -q training/train.py --config training/configs/cifar10-32-masked.yaml --max_steps 2000
@@ -19,9 +20,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import sys  # noqa: E402
 
-from leae_hub.cli import log_to_stderr, run_command  # noqa: E402
-from leae_hub.trainer import main  # noqa: E402
+from leae_hub.cli import log_to_stderr, run_command, train_main  # noqa: E402
 
 if __name__ == "__main__":
     log_to_stderr()
-    sys.exit(run_command("training/train.py", lambda: main(prog="training/train.py")))
+    sys.exit(run_command("training/train.py", lambda: train_main(prog="training/train.py")))

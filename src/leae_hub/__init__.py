@@ -7,11 +7,18 @@ for remote code (`save_pretrained` writes `auto_map` and copies `configuration_l
 `image_processing_leae.py` next to the weights), and the `leae-reconstruction` pipeline task
 (`pipeline_leae.LeaeReconstructionPipeline`) joins transformers' `PIPELINE_REGISTRY`: see `leae_hub.registration`.
 So `import leae_hub` then `AutoModel.from_pretrained("leae-hub/leae-faces-128")` works as with an eager import.
+
+`leae_hub.pipelines` is the old name of `leae_hub.inference` (the ready-made uses of a model): importing it, in any
+form, gives that module, loaded only then (`_OldName`).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from . import registration
@@ -58,6 +65,25 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
 
+
+# Modules renamed since a release, by their old names: `import leae_hub.<old>` imports `leae_hub.<new>` instead.
+_OLD_NAMES = {f"{__name__}.pipelines": f"{__name__}.inference"}
+
+
+class _OldName(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """A `sys.meta_path` finder for the `_OLD_NAMES`: an old name's module is the renamed module itself (the same
+    object, imported on first use), so `import leae_hub.pipelines`, `from leae_hub.pipelines import reconstruct` and
+    `from leae_hub import pipelines` keep working without a file of that name."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: ModuleType | None = None) -> Any:
+        return importlib.util.spec_from_loader(fullname, self) if fullname in _OLD_NAMES else None
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Put the renamed module in the old name's place: the import system hands out what `sys.modules` holds."""
+        sys.modules[module.__name__] = importlib.import_module(_OLD_NAMES[module.__name__])
+
+
+sys.meta_path.insert(0, _OldName())
 
 registration.install()
 

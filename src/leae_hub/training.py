@@ -1,5 +1,8 @@
-"""Old import path of the trainer, kept for code that imports it: everything lives in `leae_hub.trainer` now."""
+"""Old import path of the trainer, kept for code that imports it: everything lives in `leae_hub.trainer` now, except
+`main` and `parse_config`, which parse the command line: `leae_hub.cli`'s `train_main` and `parse_train_config`."""
 
+from .cli import parse_train_config as parse_config
+from .cli import train_main as main
 from .trainer.checkpoints import (
     RECIPE_STATE,
     TRAINER_STATE,
@@ -8,7 +11,7 @@ from .trainer.checkpoints import (
     resolve_resume,
     save_checkpoint,
 )
-from .trainer.loop import TrainStep, build_model, evaluate_psnr, main, train
+from .trainer.loop import TrainStep, build_model, evaluate_psnr, train
 from .trainer.run_folder import run_lock
 from .trainer.settings import (
     DEFAULT_CONFIG,
@@ -20,7 +23,6 @@ from .trainer.settings import (
     TrainArguments,
     card_repo_id,
     find_default_config,
-    parse_config,
     validate,
 )
 

@@ -26,12 +26,13 @@ is safetensors and `trainer_state.json` lists every file's size and SHA-256; res
 `--resume_from_checkpoint latest` takes the newest checkpoint that is complete, loads and holds finite weights, warning
 about each one it passes over. A resumed run cuts `metrics.jsonl` back to its step; a moved run folder resumes.
 
-Modules, in the order a run uses them: `settings` (arguments, parsing, validation), `run_folder` (the output folder's
-safety and lock), `checkpoints` (atomic writes, integrity, resume), `loop` (setup, the steps, finishing; `main`) and
-`card_draft` (the card a run writes).
+Modules, in the order a run uses them: `settings` (the arguments, the YAML file, validation, the architecture),
+`run_folder` (the output folder's safety and lock), `checkpoints` (atomic writes, integrity, resume), `loop` (setup, the
+steps, finishing) and `card_draft` (the card a run writes). The command line parses the flags: `leae_hub.cli`'s
+`parse_train_config` and `train_main` (also `leae_hub.training.parse_config` and `main`, their old names).
 """
 
-from .loop import main, train
-from .settings import DataArguments, ModelArguments, RunConfig, TrainArguments, parse_config
+from .loop import train
+from .settings import DataArguments, ModelArguments, RunConfig, TrainArguments
 
-__all__ = ["DataArguments", "ModelArguments", "RunConfig", "TrainArguments", "main", "parse_config", "train"]
+__all__ = ["DataArguments", "ModelArguments", "RunConfig", "TrainArguments", "train"]

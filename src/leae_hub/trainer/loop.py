@@ -1,5 +1,6 @@
 """The training loop: build the model, recipe and data, prepare them with Accelerate, step, log, evaluate, checkpoint,
-and finish (the model saved with its image processor, `final_metrics.json`, the card draft); `main` is `leae train`.
+and finish (the model saved with its image processor, `final_metrics.json`, the card draft). `train` runs the settings
+that `leae train` (`leae_hub.cli.train_main`) parsed.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,37 +20,33 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from PIL import Image
 from torch import nn
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 from transformers import AutoModel, get_scheduler
 
-from ..configuration_leae import LeaeConfig
 from ..data import build_dataset, first_readable, readable_items
 from ..evaluation import grid_array, hole_psnr, mean_fill, psnr
 from ..hardware import choose_mixed_precision, cpu_isa
 from ..hub import publish, resolve_token, write_atomically
 from ..image_processing_leae import LeaeImageProcessor
 from ..modeling_leae import LeaeModel
-from ..recipes import RECIPES, Recipe, Stage, build_recipe
+from ..recipes import RECIPES, ObjectiveOutput, Recipe, Stage, build_recipe
 from ..speedups import enable_fast_path
 from ..views import centred_hole_mask
 from .card_draft import write_card_draft
 from .checkpoints import load_checkpoint, resolve_resume, save_checkpoint
 from .run_folder import check_output_dir, prepare_output_dir, run_lock
-from .settings import RunConfig, check_data_size, parse_config_reported_once
+from .settings import RunConfig, TrainArguments, check_data_size
 
 logger = logging.getLogger(__name__)
 
 
 def build_model(config: RunConfig, in_channels: int) -> LeaeModel:
-    """The model to train: `init_from` when set, else the preset with the overrides that were given."""
+    """The model to train: `init_from` when set, else the architecture of `ModelArguments.model_config` for images of
+    `in_channels` channels."""
     if config.model.init_from:
         return AutoModel.from_pretrained(config.model.init_from)
-    overrides = {
-        key: value
-        for key, value in dataclasses.asdict(config.model).items()
-        if key not in ("preset", "init_from") and value is not None
-    }
-    return LeaeModel(LeaeConfig.from_preset(config.model.preset, in_channels=in_channels, **overrides))
+    return LeaeModel(config.model.model_config(in_channels))
 
 
 class TrainStep(nn.Module):
@@ -180,9 +178,37 @@ def _recipe_arguments(recipe_class: type[Recipe], config: RunConfig, total_steps
 
 
 def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Train one stage into `config.train.output_dir` (`keep`: its subfolders that earlier stages of this run wrote)."""
+    """Train one stage into `config.train.output_dir` (`keep`: its subfolders that earlier stages of this run wrote).
+
+    Every setting is checked and the data read before the output folder changes; the steps are `_take_steps`."""
     args = config.train
     output_dir = Path(args.output_dir)
+    accelerator, precision = _accelerator(args, output_dir)
+    set_seed(args.seed)
+    if args.push_to_hub:
+        resolve_token()  # a missing token fails now, not after the training
+    candidates = resolve_resume(output_dir, args.resume_from_checkpoint)
+    check_output_dir(config, output_dir, resuming=bool(candidates))  # reads only; the folder changes after the data
+    dataset, eval_images, in_channels = _read_data(config, accelerator.num_processes)
+    parts = _prepare(config, accelerator, dataset, in_channels)
+    step = 0
+    if candidates:
+        explicit = args.resume_from_checkpoint != "latest"
+        resumed, step = load_checkpoint(accelerator, parts.core, parts.recipe, candidates, explicit, parts.max_steps)
+        if accelerator.is_main_process:
+            logger.info("resumed from %s at step %d", resumed, step)
+    if accelerator.is_main_process:
+        prepare_output_dir(config, output_dir, step, keep)
+    accelerator.wait_for_everyone()
+    if args.report_to:
+        accelerator.init_trackers("leae", config=_flat_scalars(config.to_dict()))
+    tally = _take_steps(config, parts, eval_images, step)
+    return _end_stage(config, parts, eval_images, tally, getattr(dataset, "num_skipped", 0), precision)
+
+
+def _accelerator(args: TrainArguments, output_dir: Path) -> tuple[Accelerator, str]:
+    """The run's `Accelerator`, and the mixed precision it trains in (`auto` chosen from the hardware; fp16 on a CPU
+    falls back to fp32)."""
     on_cpu = args.cpu or not torch.cuda.is_available()
     precision = args.mixed_precision
     if precision == "auto":
@@ -200,32 +226,49 @@ def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[
         project_dir=str(output_dir),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
-    set_seed(args.seed)
-    if args.push_to_hub:
-        resolve_token()  # a missing token fails now, not after the training
-    candidates = resolve_resume(output_dir, args.resume_from_checkpoint)
-    check_output_dir(config, output_dir, resuming=bool(candidates))  # reads only; the folder changes after the data
+    return accelerator, precision
 
-    # Data: the channel count comes from the source (3 for colour, 1 for MNIST) unless the model fixes it.
-    image_size = config.model.image_size or LeaeConfig.from_preset(config.model.preset).image_size
-    if config.model.init_from:
-        init_config = LeaeConfig.from_pretrained(config.model.init_from)
-        image_size, channels = init_config.image_size, init_config.in_channels
-    else:
-        channels = None
-    dataset = build_dataset(config.data.data, config.data.train_split, image_size, channels, seed=args.seed)
-    check_data_size(len(dataset), args.batch_size, accelerator.num_processes, config.data.train_split)
+
+def _read_data(config: RunConfig, processes: int) -> tuple[Dataset, torch.Tensor, int]:
+    """The training data (checked to fill a batch), the held-out images of the periodic evaluation, and the channel
+    count: the image size is the model's (`ModelArguments.model_config`), the channels the source's (3 for colour, 1
+    for MNIST) unless the model fixes them (`init_from`)."""
+    data, seed = config.data, config.train.seed
+    architecture = config.model.model_config()
+    channels = architecture.in_channels if config.model.init_from else None
+    dataset = build_dataset(data.data, data.train_split, architecture.image_size, channels, seed=seed)
+    check_data_size(len(dataset), config.train.batch_size, processes, data.train_split)
     in_channels = channels or int(first_readable(dataset)["pixel_values"].shape[0])
     eval_source = build_dataset(
-        config.data.eval_data or config.data.data, config.data.eval_split, image_size, in_channels, seed=args.seed
+        data.eval_data or data.data, data.eval_split, architecture.image_size, in_channels, seed=seed
     )
-    eval_count = min(config.data.eval_images, len(eval_source))
+    eval_count = min(data.eval_images, len(eval_source))
     eval_items = readable_items(eval_source, range(eval_count))
     if not eval_items:
-        raise ValueError(
-            f"None of the first {eval_count} {config.data.eval_split!r} images is readable; check the data."
-        )
-    eval_images = torch.stack([item["pixel_values"] for item in eval_items])
+        raise ValueError(f"None of the first {eval_count} {data.eval_split!r} images is readable; check the data.")
+    return dataset, torch.stack([item["pixel_values"] for item in eval_items]), in_channels
+
+
+@dataclass
+class _StageParts:
+    """What a stage trains with, prepared by Accelerate, and how long it runs."""
+
+    accelerator: Accelerator
+    step_module: nn.Module
+    core: LeaeModel  # the autoencoder, unwrapped
+    recipe: Recipe
+    trainable: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loader: Any  # Accelerate's DataLoader
+    steps_per_epoch: int
+    max_steps: int
+
+
+def _prepare(config: RunConfig, accelerator: Accelerator, dataset: Dataset, in_channels: int) -> _StageParts:
+    """The loader, the stage's length, the model and the recipe (only what the recipe trains keeps gradients), the
+    optimiser and the learning-rate schedule, prepared by Accelerate."""
+    args = config.train
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=args.batch_size,
@@ -261,78 +304,52 @@ def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[
     )
     step_module, optimizer, loader, scheduler = accelerator.prepare(step_module, optimizer, loader, scheduler)
     core = accelerator.unwrap_model(step_module).model
+    return _StageParts(
+        accelerator, step_module, core, recipe, trainable, optimizer, scheduler, loader, steps_per_epoch, max_steps
+    )
 
-    step = 0
-    if candidates:
-        explicit = args.resume_from_checkpoint != "latest"
-        resumed, step = load_checkpoint(accelerator, core, recipe, candidates, explicit, max_steps)
-        if accelerator.is_main_process:
-            logger.info("resumed from %s at step %d", resumed, step)
-    if accelerator.is_main_process:
-        prepare_output_dir(config, output_dir, step, keep)
-    accelerator.wait_for_everyone()
-    if args.report_to:
-        accelerator.init_trackers("leae", config=_flat_scalars(config.to_dict()))
 
-    metrics_path = output_dir / "metrics.jsonl"
-    progress = tqdm(total=max_steps, initial=step, desc=config.recipe, disable=not accelerator.is_main_process)
-    last_time, images_since = time.perf_counter(), 0
-    empty_batches = 0
-    last_saved = step
-    start_time = time.perf_counter()
-    # A resumed run re-enters its epoch where the step says; an epoch with batches skipped as unreadable ends early,
-    # and the next one starts afresh (its own shuffle).
-    epoch, skip = step // steps_per_epoch, (step % steps_per_epoch) * args.gradient_accumulation_steps
-    while step < max_steps:
-        loader.set_epoch(epoch)
-        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+@dataclass
+class _Tally:
+    """The steps' running account: the step, the images since the last loss record and when that was, the batches
+    skipped as unreadable, the last step checkpointed, and when the steps began."""
+
+    step: int
+    last_saved: int
+    last_time: float = field(default_factory=time.perf_counter)
+    images_since: int = 0
+    empty_batches: int = 0
+    start_time: float = field(default_factory=time.perf_counter)
+
+
+def _take_steps(config: RunConfig, parts: _StageParts, eval_images: torch.Tensor, step: int) -> _Tally:
+    """Step from `step` to `max_steps`, epoch by epoch, logging, evaluating and checkpointing on the way.
+
+    A resumed run re-enters its epoch where the step says; an epoch with batches skipped as unreadable ends early, and
+    the next one starts afresh (its own shuffle)."""
+    accelerator, accumulation = parts.accelerator, config.train.gradient_accumulation_steps
+    progress = tqdm(total=parts.max_steps, initial=step, desc=config.recipe, disable=not accelerator.is_main_process)
+    tally = _Tally(step=step, last_saved=step)
+    epoch, skip = step // parts.steps_per_epoch, (step % parts.steps_per_epoch) * accumulation
+    while tally.step < parts.max_steps:
+        parts.loader.set_epoch(epoch)
+        epoch_loader = accelerator.skip_first_batches(parts.loader, skip) if skip else parts.loader
         micro, used = skip, 0
         for batch in epoch_loader:
             if _unreadable_batch(batch, accelerator):
-                empty_batches += 1
+                tally.empty_batches += 1
                 continue
             used += 1
-            with accelerator.accumulate(step_module):
-                out = step_module(
-                    batch, step * args.gradient_accumulation_steps + micro % args.gradient_accumulation_steps
-                )
-                accelerator.backward(out.loss)
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(trainable, args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+            out = _forward_backward(config, parts, batch, tally.step * accumulation + micro % accumulation)
             micro += 1
-            images_since += batch["pixel_values"].shape[0] * accelerator.num_processes
+            tally.images_since += batch["pixel_values"].shape[0] * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
-            recipe.update(core, step)
-            step += 1
+            parts.recipe.update(parts.core, tally.step)
+            tally.step += 1
             progress.update(1)
-            if step % args.log_every == 0 or step == max_steps:
-                now = time.perf_counter()
-                rate = images_since / (now - last_time)
-                last_time, images_since = now, 0
-                record = {"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0], "img_per_s": rate}
-                record.update({"processes": accelerator.num_processes, **out.logs})
-                progress.set_postfix(loss=f"{out.logs['loss']:.4f}", img_s=f"{rate:.0f}")
-                if accelerator.is_main_process:
-                    with metrics_path.open("a") as handle:
-                        handle.write(json.dumps(record) + "\n")
-                accelerator.log(record, step=step)
-            if accelerator.is_main_process and (step % args.sample_every == 0 or step == max_steps):
-                grid = training_grid(out.images)
-                save_sample_grid(grid, output_dir / "samples" / f"step-{step:06d}.png")
-                log_images(accelerator, {"samples": grid}, step)
-            if step % args.eval_every == 0 and step != max_steps and accelerator.is_main_process:
-                result = {f"eval_{k}": v for k, v in evaluate_psnr(core, eval_images).items()}
-                with metrics_path.open("a") as handle:
-                    handle.write(json.dumps({"step": step, **result}) + "\n")
-                accelerator.log(result, step=step)
-            if step % args.checkpoint_every == 0 and step != max_steps:
-                save_checkpoint(accelerator, output_dir, step, args.keep_checkpoints, recipe)
-                last_saved = step
-            if step >= max_steps:
+            _after_step(config, parts, eval_images, tally, out, epoch, progress)
+            if tally.step >= parts.max_steps:
                 break
         if used == 0:  # not one batch this epoch: without this check the loop would spin forever
             raise RuntimeError(
@@ -340,21 +357,88 @@ def _train_stage(config: RunConfig, keep: frozenset[str] = frozenset()) -> dict[
             )
         epoch, skip = epoch + 1, 0
     progress.close()
-    wall_time = time.perf_counter() - start_time
-    skipped = getattr(dataset, "num_skipped", 0)
+    return tally
+
+
+def _forward_backward(
+    config: RunConfig, parts: _StageParts, batch: dict[str, torch.Tensor], micro_step: int
+) -> ObjectiveOutput:
+    """One micro-batch: the recipe's loss, its gradients, and (at the last micro-batch of a step, inside
+    `accumulate`) the clipped optimiser step and the schedule's step."""
+    accelerator, max_grad_norm = parts.accelerator, config.train.max_grad_norm
+    with accelerator.accumulate(parts.step_module):
+        out = parts.step_module(batch, micro_step)
+        accelerator.backward(out.loss)
+        if accelerator.sync_gradients and max_grad_norm:
+            accelerator.clip_grad_norm_(parts.trainable, max_grad_norm)
+        parts.optimizer.step()
+        parts.scheduler.step()
+        parts.optimizer.zero_grad(set_to_none=True)
+    return out
+
+
+def _after_step(
+    config: RunConfig,
+    parts: _StageParts,
+    eval_images: torch.Tensor,
+    tally: _Tally,
+    out: ObjectiveOutput,
+    epoch: int,
+    progress: tqdm,
+) -> None:
+    """What follows an optimiser step when its turn comes: the loss record, the sample grid, the held-out PSNR, the
+    checkpoint (the last step's grid and record too; its evaluation and checkpoint are the stage's end)."""
+    args, accelerator, step = config.train, parts.accelerator, tally.step
+    output_dir, last = Path(args.output_dir), step == parts.max_steps
+    if step % args.log_every == 0 or last:
+        now = time.perf_counter()
+        rate = tally.images_since / (now - tally.last_time)
+        tally.last_time, tally.images_since = now, 0
+        record = {"step": step, "epoch": epoch, "lr": parts.scheduler.get_last_lr()[0], "img_per_s": rate}
+        record.update({"processes": accelerator.num_processes, **out.logs})
+        progress.set_postfix(loss=f"{out.logs['loss']:.4f}", img_s=f"{rate:.0f}")
+        if accelerator.is_main_process:
+            _append_record(output_dir / "metrics.jsonl", record)
+        accelerator.log(record, step=step)
+    if accelerator.is_main_process and (step % args.sample_every == 0 or last):
+        grid = training_grid(out.images)
+        save_sample_grid(grid, output_dir / "samples" / f"step-{step:06d}.png")
+        log_images(accelerator, {"samples": grid}, step)
+    if step % args.eval_every == 0 and not last and accelerator.is_main_process:
+        result = {f"eval_{k}": v for k, v in evaluate_psnr(parts.core, eval_images).items()}
+        _append_record(output_dir / "metrics.jsonl", {"step": step, **result})
+        accelerator.log(result, step=step)
+    if step % args.checkpoint_every == 0 and not last:
+        save_checkpoint(accelerator, output_dir, step, args.keep_checkpoints, parts.recipe)
+        tally.last_saved = step
+
+
+def _append_record(path: Path, record: dict[str, Any]) -> None:
+    """One line of `metrics.jsonl`."""
+    with path.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _end_stage(
+    config: RunConfig, parts: _StageParts, eval_images: torch.Tensor, tally: _Tally, skipped: int, precision: str
+) -> dict[str, Any]:
+    """The stage's last checkpoint (unless its last step was saved), then `finish` on the main process; `skipped`:
+    the unreadable training images of this process."""
+    args, accelerator, step = config.train, parts.accelerator, tally.step
+    wall_time = time.perf_counter() - tally.start_time
     if skipped:
         logger.warning(
             "skipped %d unreadable training image(s) (this process) and %d batch(es) with none readable; the log "
             "above names them",
             skipped,
-            empty_batches,
+            tally.empty_batches,
         )
-    if last_saved != step:
-        save_checkpoint(accelerator, output_dir, step, args.keep_checkpoints, recipe)
+    if tally.last_saved != step:
+        save_checkpoint(accelerator, Path(args.output_dir), step, args.keep_checkpoints, parts.recipe)
     accelerator.wait_for_everyone()
     result: dict[str, Any] = {}
     if accelerator.is_main_process:
-        result = finish(config, core, eval_images, output_dir, step, wall_time, precision)
+        result = finish(config, parts.core, eval_images, Path(args.output_dir), step, wall_time, precision)
         accelerator.log({f"final_{k}": v for k, v in result.items() if k in ("psnr", "baseline_psnr")}, step=step)
     accelerator.end_training()
     return result
@@ -407,12 +491,3 @@ def summary_line(result: dict[str, float], model_dir: Path) -> str:
         f"({result['psnr'] - result['baseline_psnr']:+.2f} dB) on {result['eval_images']} images; "
         f"{result['steps']} steps in {result['train_wall_time_s']:.0f} s. Model saved to {model_dir}"
     )
-
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> dict[str, float]:
-    """Parse the settings, train, and print the result line (on the main process) to stdout."""
-    config = parse_config_reported_once(argv, prog)
-    result = train(config)
-    if result:
-        print(summary_line(result, Path(config.train.output_dir) / "model"))
-    return result

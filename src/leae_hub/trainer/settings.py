@@ -1,19 +1,13 @@
-"""A run's settings: the argument dataclasses, the YAML `--config` overlaid with command-line flags (every recipe option
-is a flag too), their types and values checked before anything is read or written, and the repo id of the run's card.
+"""A run's settings: the argument dataclasses (every recipe option is one too), the YAML `--config` file, the types and
+values checked before anything is read or written, the model's architecture, and the repo id of the run's card. The
+command line (`leae_hub.cli`: `leae train`, `training/train.py`) parses the flags into these dataclasses.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import dataclasses
 import difflib
-import io
 import math
-import os
-import re
-import sys
-import time
 import types
 import typing
 from collections.abc import Sequence
@@ -24,7 +18,6 @@ from typing import Any, Literal
 import yaml
 from accelerate.tracking import get_available_trackers
 from huggingface_hub.utils import HFValidationError, validate_repo_id
-from transformers import HfArgumentParser
 
 from ..configuration_leae import PRESETS, LeaeConfig
 from ..hub import repo_name
@@ -48,6 +41,18 @@ class ModelArguments:
     init_from: str | None = field(default=None, metadata={"help": "start from this saved model (dir or repo id)"})
 
     _argument_group_name = "model"
+
+    def model_config(self, channels: int | None = None) -> LeaeConfig:
+        """The architecture these settings describe, resolved in this one place: the saved config of `init_from`
+        (its image size and channels fixed), else the preset with the fields that were set and `channels` (those of
+        the data; None: the preset's). Its image size is the data's; the data's channel count is the model's."""
+        if self.init_from:
+            return LeaeConfig.from_pretrained(self.init_from)
+        fields = dataclasses.asdict(self)
+        overrides = {k: v for k, v in fields.items() if k not in ("preset", "init_from") and v is not None}
+        if channels is not None:
+            overrides["in_channels"] = channels
+        return LeaeConfig.from_preset(self.preset, **overrides)
 
 
 @dataclass
@@ -125,6 +130,15 @@ class RunConfig:
     recipe_options: dict[str, Any]
     train: TrainArguments
 
+    @classmethod
+    def from_arguments(
+        cls, model: ModelArguments, data: DataArguments, recipe: Any, train: TrainArguments
+    ) -> RunConfig:
+        """The run of the parsed argument dataclasses; `recipe`, a `recipe_arguments()` instance, names the recipe,
+        and its options left unset (None) take the recipe's defaults."""
+        options = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "recipe" and v is not None}
+        return cls(model, data, recipe.recipe, options, train)
+
     def to_dict(self) -> dict[str, Any]:
         """Every setting as plain YAML values; the recipe's options that were not set show its defaults."""
         options = {option.name: option.default for option in RECIPES[self.recipe].options()}
@@ -199,64 +213,41 @@ def find_default_config() -> Path | None:
     return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
 
 
-def build_parser(prog: str | None = None) -> HfArgumentParser:
-    """The command-line parser: one group each for the model, the data, the recipe options and the training."""
-    return HfArgumentParser(
-        (ModelArguments, DataArguments, recipe_arguments(), TrainArguments),
-        prog=prog,
-        description=(
-            "Train a leae model. --config FILE reads these settings from a YAML file (default: the packaged "
-            f"{DEFAULT_CONFIG.name}); flags override it. Every recipe option is also a flag."
-        ),
-        formatter_class=_HelpFormatter,
-    )
+def read_settings(path: Path | None, required: bool = True) -> tuple[Path | None, dict[str, Any]]:
+    """The YAML `--config` file to read, `path` or else the packaged default, and its settings. A missing default is
+    an error when the file is `required` (`--help` needs none: then no path and no settings)."""
+    if path is None:
+        path = find_default_config()
+        if path is None:
+            if required:
+                raise FileNotFoundError(
+                    f"No --config given and the packaged default {DEFAULT_CONFIG} is missing (a broken install: "
+                    "reinstall leae-hub). Pass --config FILE, e.g. one from "
+                    "https://github.com/leae-hub/leae-hub/tree/main/training/configs."
+                )
+            return None, {}
+    return path, read_config_file(path)
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows a setting's default, except `None` (unset: the help says what happens then)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
-def parse_config(argv: list[str] | None = None, prog: str | None = None) -> RunConfig:
-    """YAML `--config` (default: shapes-quick.yaml) overlaid with command-line overrides; unknown keys are errors."""
-    argv = _attach_negative_numbers(list(sys.argv[1:] if argv is None else argv))
-    config_path = _pop_config_path(argv)
-    wants_help = "-h" in argv or "--help" in argv
-    if config_path is None:
-        config_path = find_default_config()
-        if config_path is None and not wants_help:
-            raise FileNotFoundError(
-                f"No --config given and the packaged default {DEFAULT_CONFIG} is missing (a broken install: "
-                "reinstall leae-hub). Pass --config FILE, e.g. one from "
-                "https://github.com/leae-hub/leae-hub/tree/main/training/configs."
-            )
-    values = read_config_file(config_path) if config_path is not None else {}
-    parser = build_parser(prog)
-    known = {action.dest for action in parser._actions} - {"help"}
-    for key in values or {}:
+def check_config_file(values: dict[str, Any], argument_classes: Sequence[type], path: Path | None) -> None:
+    """Refuse a key of the YAML file that names no setting (with the closest one that does) or a value of the wrong
+    type (`check_config_types`); `argument_classes`: the dataclasses of the settings, `recipe_arguments()` among
+    them."""
+    known = {f.name for cls in argument_classes for f in dataclasses.fields(cls)}
+    for key in values:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"Unknown key {key!r} in {config_path}.{hint}")
-    check_config_types(values or {}, parser, config_path)
-    parser.set_defaults(**(values or {}))
-    model, data, recipe, train = parser.parse_args_into_dataclasses(args=argv)
-    options = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "recipe" and v is not None}
-    config = RunConfig(model, data, recipe.recipe, options, train)
-    validate(config)
-    return config
+            raise ValueError(f"Unknown key {key!r} in {path}.{hint}")
+    check_config_types(values, argument_classes, path)
 
 
-def check_config_types(values: dict[str, Any], parser: HfArgumentParser, path: Path | None) -> None:
+def check_config_types(values: dict[str, Any], argument_classes: Sequence[type], path: Path | None) -> None:
     """Refuse a YAML value of the wrong type before it is used: argparse applies no type to file values, so
     `max_steps: true` would train one step and `data: null` fail deep inside. Raises a `ValueError` naming the key,
     the value and what fits."""
     hints: dict[str, Any] = {}
-    for dataclass_type in parser.dataclass_types:
+    for dataclass_type in argument_classes:
         hints.update(typing.get_type_hints(dataclass_type))
     for key, value in values.items():
         hint = hints.get(key)
@@ -301,21 +292,6 @@ def _describe(hint: Any) -> str:
     return names.get(hint, str(hint))
 
 
-_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|-inf|-nan", re.IGNORECASE)
-
-
-def _attach_negative_numbers(argv: list[str]) -> list[str]:
-    """`--flag -1e-3` → `--flag=-1e-3`: argparse takes "-1e-3" for an option, so the value would be missing; this way
-    it reaches `validate`, which names the value and the fix."""
-    joined: list[str] = []
-    for argument in argv:
-        if joined and joined[-1].startswith("--") and "=" not in joined[-1] and _NUMBER.fullmatch(argument):
-            joined[-1] = f"{joined[-1]}={argument}"
-        else:
-            joined.append(argument)
-    return joined
-
-
 def read_config_file(path: Path) -> dict[str, Any]:
     """The settings of a YAML `--config` file; a missing file names the configs that exist, bad YAML its line."""
     if not path.is_file():
@@ -332,21 +308,6 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if values is not None and not isinstance(values, dict):
         raise ValueError(f"--config {path} must hold `setting: value` lines, got a {type(values).__name__}")
     return values or {}
-
-
-def _pop_config_path(argv: list[str]) -> Path | None:
-    """Remove `--config FILE` (or `--config=FILE`) from `argv` and return the path."""
-    for index, argument in enumerate(argv):
-        if argument.startswith("--config="):
-            del argv[index]
-            return Path(argument.split("=", 1)[1])
-        if argument == "--config":
-            if index + 1 == len(argv):
-                raise ValueError("--config needs a YAML file, e.g. --config training/configs/shapes-quick.yaml.")
-            path = Path(argv[index + 1])
-            del argv[index : index + 2]
-            return path
-    return None
 
 
 # Settings that count something: each must be a whole number of at least 1.
@@ -396,10 +357,7 @@ def validate(config: RunConfig) -> None:
         if value < 0:
             raise ValueError(f"{name} must be 0 or more, got {value}.")
     if not config.model.init_from:  # the architecture's own checks (sizes, types), without building weights
-        overrides = {k: v for k, v in dataclasses.asdict(config.model).items() if k not in ("preset", "init_from")}
-        model_config = LeaeConfig.from_preset(
-            config.model.preset, **{k: v for k, v in overrides.items() if v is not None}
-        )
+        model_config = config.model.model_config()
         crop_size = config.recipe_options.get("crop_size")
         if model_config.latent_type == "pooled" and crop_size not in (None, model_config.image_size):
             raise ValueError(
@@ -448,27 +406,3 @@ def check_data_size(size: int, batch_size: int, processes: int, split: str) -> N
             f"The {split!r} split has {size} image(s), fewer than one batch (batch_size {batch_size} x {processes} "
             f"process(es)); batches are full (drop_last), so no step could run: {fix}."
         )
-
-
-REPORT_GRACE_S = 30.0  # how long a process other than the first waits for the first to report a bad setting
-
-
-def parse_config_reported_once(argv: list[str] | None = None, prog: str | None = None) -> RunConfig:
-    """`parse_config`, where only the first process of a launch (RANK 0, or no launcher) reports a bad setting.
-
-    Every process parses the same settings and fails alike. The others keep their message and wait: the first one
-    names the error and exits, and the launcher then stops them, so the message is printed once. A process still alive
-    after `REPORT_GRACE_S` (its settings failed where the first one's did not) prints its own and exits.
-    """
-    if int(os.environ.get("RANK", "0") or 0) == 0:
-        return parse_config(argv, prog)
-    message = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(message):
-            return parse_config(argv, prog)
-    except (Exception, SystemExit) as error:
-        if isinstance(error, SystemExit) and not error.code:  # --help: the first process prints it
-            raise
-        time.sleep(REPORT_GRACE_S)
-        sys.stderr.write(message.getvalue())
-        raise

@@ -8,7 +8,7 @@ and numbers.
 
 ```python
 >>> import leae_hub
->>> from leae_hub.pipelines import reconstruct
+>>> from leae_hub.inference import reconstruct
 >>> model = leae_hub.LeaeModel(leae_hub.LeaeConfig.from_preset("leae-cifar"))
 >>> result = reconstruct(model, image)          # doctest: +SKIP
 >>> result.images[0], result.psnr[0]            # doctest: +SKIP
