@@ -1,6 +1,7 @@
 """The layer rules of docs/architecture.md, read from the imports with `ast`: the remote-code files import nothing else
 from the package, the layers below the trainer never import it or the command line, and no two modules import each
-other, directly or around a circle (a `__main__` block, which runs only as a program, is not an import)."""
+other, directly or around a circle, and only `cli.py` parses argv (a `__main__` block, which runs only as a program, is
+not an import)."""
 
 import ast
 from pathlib import Path
@@ -82,3 +83,26 @@ def test_no_import_circle():
 
     circles = [m for m in GRAPH if m and reaches(m, m, set())]
     assert not circles, circles
+
+
+def _reads_argv(path: Path) -> bool:
+    """Whether the module (outside its `__main__` block) imports argparse or reads `sys.argv`."""
+
+    def visit(node: ast.AST) -> bool:
+        if _is_main_block(node):
+            return False
+        if isinstance(node, ast.Import) and any(alias.name == "argparse" for alias in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module == "argparse":
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "argv" and ast.unparse(node.value) == "sys":
+            return True
+        return any(visit(child) for child in ast.iter_child_nodes(node))
+
+    return visit(ast.parse(path.read_text(encoding="utf-8")))
+
+
+def test_only_the_command_line_parses_argv():
+    """Every option of every command is parsed in `cli.py`; the Space and `python -m leae_hub.hub` hand theirs to it."""
+    parsing = {_module_name(path) for path in PACKAGE.rglob("*.py") if path.stem != "__main__" and _reads_argv(path)}
+    assert parsing == {"cli"}, parsing

@@ -29,7 +29,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 import leae_hub  # noqa: E402
-from leae_hub import pipelines, zoo  # noqa: E402
+from leae_hub import inference, zoo  # noqa: E402
 from leae_hub.lab import mog, noisy_tv  # noqa: E402
 from leae_hub.space import lab_endpoints  # noqa: E402
 
@@ -166,7 +166,7 @@ def test_every_endpoint_returns_png_files(app, server, images, model_dirs):
     # The server's answer is the pipeline's, bit for bit (lossless PNG, mask taken from the layer's alpha).
     model = leae_hub.LeaeModel.from_pretrained(model_dirs["spatial"])
     hole = np.asarray(Image.open(images["layer"]).getchannel("A")) > 127
-    expected = pipelines.inpaint(model, Image.open(images["rgb"]), hole)
+    expected = inference.inpaint(model, Image.open(images["rgb"]), hole)
     assert np.array_equal(inpainted, np.asarray(expected.image))
     assert np.array_equal(masked, np.asarray(expected.masked_input))
     # The tab opens on a rectangle preset: a first click, without painting, gives a result.

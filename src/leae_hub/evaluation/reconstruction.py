@@ -26,7 +26,7 @@ def _check_pair(x: Tensor, y: Tensor) -> None:
 
 def psnr_from_mse(mse: Tensor | float, data_range: float = 1.0) -> Tensor:
     r"""PSNR = 10 log10(L² / MSE) in dB, elementwise (float64); +inf where MSE = 0. The one PSNR formula of the
-    library: `psnr`, `hole_psnr`, `pipelines.psnr` and the training-time evaluation use it."""
+    library: `psnr`, `hole_psnr`, `inference.psnr` and the training-time evaluation use it."""
     mse = torch.as_tensor(mse, dtype=torch.float64)
     return 10.0 * torch.log10(data_range**2 / mse)  # 1 / 0 = inf: identical images give +inf, no warning
 

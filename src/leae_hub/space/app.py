@@ -1,6 +1,6 @@
 """leae-demo: a Gradio Space for the self-teaching autoencoders of leae-hub, with faces first.
 
-Four tabs, each a thin shell over `leae_hub.pipelines` and each an API endpoint for `gradio_client`:
+Four tabs, each a thin shell over `leae_hub.inference` and each an API endpoint for `gradio_client`:
 `/reconstruct`, `/inpaint`, `/interpolate`, `/latent_brush`.
 
 Run locally:

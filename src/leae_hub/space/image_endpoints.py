@@ -1,5 +1,5 @@
 """The callbacks of the four image tabs, each an API endpoint for `gradio_client` (`/reconstruct`, `/inpaint`,
-`/interpolate`, `/latent_brush`) and each a thin shell over `leae_hub.pipelines`: images in, PNG paths and a Markdown
+`/interpolate`, `/latent_brush`) and each a thin shell over `leae_hub.inference`: images in, PNG paths and a Markdown
 report out."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from leae_hub import pipelines
+from leae_hub import inference
 from leae_hub.space.catalogue import load_model, model_id_of, trained_with_holes, twin_of
 from leae_hub.space.regions import draw_cells, editor_mask
 from leae_hub.space.uploads import (
@@ -31,7 +31,7 @@ def run_reconstruct(image: Image.Image | None, model_id: str) -> tuple[str, str,
     """Reconstruct one image; returns PNG paths of (processed original, reconstruction) and a Markdown report."""
     model, processor = load_model(model_id)
     image, notes = upload(image, "an image")
-    result = pipelines.reconstruct(model, image, processor)
+    result = inference.reconstruct(model, image, processor)
     info = (
         f"**PSNR** {db_text(result.psnr[0])} · **latent** {shape_text(result.latent_shape)} "
         f"({math.prod(result.latent_shape):,} values, **{result.compression_ratio:.1f}×** compression) · "
@@ -68,7 +68,7 @@ def run_inpaint(
         raise gr.Error(
             "The mask is empty: paint over the area to fill, or choose a rectangle preset.", print_exception=False
         )
-    result = pipelines.inpaint(model, image, hole, processor)
+    result = inference.inpaint(model, image, hole, processor)
     info = (
         f"**{model_id}**: **hole PSNR** {db_text(result.psnr_hole)} · **whole image PSNR** "
         f"{db_text(result.psnr_total)} · hole {result.hole_fraction:.0%} of the {processor.image_size}×"
@@ -79,7 +79,7 @@ def run_inpaint(
     compared = None
     if twin is not None:
         twin_model, twin_processor = load_model(twin)
-        twin_result = pipelines.inpaint(twin_model, image, hole, twin_processor)
+        twin_result = inference.inpaint(twin_model, image, hole, twin_processor)
         compared = png_file(twin_result.image, "compared")
         info += f"\n\n**{twin}** (compare): **hole PSNR** {db_text(twin_result.psnr_hole)} · **whole image PSNR** " + (
             f"{db_text(twin_result.psnr_total)}"
@@ -99,8 +99,8 @@ def run_interpolate(
     steps = int(round(float(steps)))
     if not 2 <= steps <= 32:
         raise gr.Error(f"steps must be between 2 and 32, got {steps}.", print_exception=False)
-    result = pipelines.interpolate(model, image_a, image_b, steps=steps, processor=processor)
-    ends = pipelines.reconstruct(model, [image_a, image_b], processor).psnr  # the first and last frames
+    result = inference.interpolate(model, image_a, image_b, steps=steps, processor=processor)
+    ends = inference.reconstruct(model, [image_a, image_b], processor).psnr  # the first and last frames
     info = (
         f"{steps} images decoded from (1 − t)·z_A + t·z_B, t = 0 … 1, latent {shape_text(model.latent_shape)} · "
         f"**PSNR** of the end frames: A {db_text(ends[0])}, B {db_text(ends[1])}"
@@ -135,11 +135,11 @@ def run_latent_brush(
     source, notes_s = upload(source, "a source image")
     region_src = (src_x0, src_y0, src_x1, src_y1)
     region_dst = (dst_x0, dst_y0, dst_x1, dst_y1)
-    result = pipelines.latent_brush(model, target, source, region_src, region_dst, processor=processor)
-    references = pipelines.reconstruct(model, [source, target], processor)
+    result = inference.latent_brush(model, target, source, region_src, region_dst, processor=processor)
+    references = inference.reconstruct(model, [source, target], processor)
     inputs = references.inputs
     grid = tuple(model.latent_shape[1:])
-    regions = pipelines.make_strip(
+    regions = inference.make_strip(
         [
             draw_cells(inputs[0], result.cells_src, grid, "#e4572e"),
             draw_cells(inputs[1], result.cells_dst, grid, "#1f77b4"),
