@@ -1,4 +1,4 @@
-"""MNIST JEPA like the second seed report: k-NN@5 with weighted scores, the learning curve, the phase-2 figure.
+"""MNIST JEPA like the seed's run (the JEPA tutorial's `jepa_mnist.py`): k-NN@5, the learning curve, phase 2.
 
     python training/mnist_jepa.py evaluate --model runs/mnist-jepa/model            # JEPA vs raw pixels vs random
     python training/mnist_jepa.py curve --run runs/mnist-jepa                       # k-NN@5 of every checkpoint

@@ -1,4 +1,4 @@
-"""Run the second seed report's MNIST JEPA script as it is, and score its encoder with the lab's k-NN.
+"""Run the seed's MNIST JEPA script (the tutorial's `jepa_mnist.py`) as it is; score its encoder with the lab's k-NN.
 
     python training/seed_mnist_jepa.py --script SEED_REPO/jepa_mnist.py --seed 0 --out docs/lab/seed_mnist_jepa
 

@@ -1,8 +1,9 @@
 """The "noisy TV" linear world-model experiment of the seed (VJEPA / BJEPA system identification).
 
-The seed (`/work/shared/seeds/001_*`, "System identification experiments", and its code `tv_noise2.py`) compares
-generative models (a VAE, an autoregressive next-observation model) with latent-prediction models (JEPA, VJEPA,
-BJEPA; Huang 2025, "VJEPA: Variational Joint Embedding Predictive Architectures as Probabilistic World Models") on
+The seed, the JEPA tutorial (https://github.com/CICS-Oleg/JointEmbeddingArchitecturesTutorial: its README's "System
+identification experiments" and `tv_noise2.py`), compares generative models (a VAE, an autoregressive
+next-observation model) with latent-prediction models (JEPA, VJEPA, BJEPA; Huang 2025, "VJEPA: Variational Joint
+Embedding Predictive Architectures as Probabilistic World Models") on
 
     s_{t+1} = 0.99·R(ω) s_t + w_t,      w_t ~ N(0, 0.1² I₄),   R(ω) two 2×2 rotations, ω = 0.1π   (signal)
     d_{t+1} = 0.9·d_t + v_t,            v_t ~ N(0, 0.3² I₄)                                       (distractor)
@@ -25,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import ema_update, r2_score
+from ..judges import ema_update
+from .common import r2_score
 
 OBS_DIM, SIGNAL_DIM, DISTRACTOR_DIM, LATENT_DIM = 20, 4, 4, 4
 MODELS: tuple[str, ...] = ("VAE", "AR", "JEPA", "VJEPA", "BJEPA")
@@ -231,9 +233,6 @@ class LinearJEPA(nn.Module):
         self.pred = RunLinear(generators, LATENT_DIM, LATENT_DIM)
         self.tgt = _target_copy(self.enc)
 
-    def ema_update(self, tau: float) -> None:
-        ema_update(self.tgt, self.enc, tau)
-
     def loss(self, x: Tensor, generators: list[torch.Generator]) -> Tensor:
         return vicreg_loss(self.pred(self.enc(x[:, :-1])), self.tgt(x[:, 1:]))
 
@@ -260,9 +259,6 @@ class LinearVJEPA(nn.Module):
         self.mu_pred = RunLinear(generators, LATENT_DIM, LATENT_DIM)
         self.logvar_pred = RunLinear(generators, LATENT_DIM, LATENT_DIM)
         self.tgt = _target_copy(self.enc)
-
-    def ema_update(self, tau: float) -> None:
-        ema_update(self.tgt, self.enc, tau)
 
     def predict(self, x_t: Tensor) -> tuple[Tensor, Tensor]:
         z = self.enc(x_t)
@@ -333,8 +329,8 @@ def train_model(
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
         optimizer.step()
-        if hasattr(model, "ema_update"):
-            model.ema_update(tau)
+        if hasattr(model, "tgt"):  # the JEPAs' EMA target E' of the encoder E
+            ema_update(model.tgt, model.enc, tau, weighted_sum=True)
         losses[step] = loss.detach()
     return model, losses
 

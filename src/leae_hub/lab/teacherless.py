@@ -1,17 +1,17 @@
-"""Teacherless seq-JEPA with a coding-rate regulariser (issue 16; seed `002_*`, "Teacherless + coding-rate").
+"""Teacherless seq-JEPA with a coding-rate regulariser (issue 16; the experiments of docs/teacherless.md).
 
 The model follows seq-JEPA (Ghaemi et al. 2025). An encoder maps each view v_i to z_i ∈ R^D (the per-view,
 equivariant code `z_eq`). The context views 0 … V−2 become tokens [z_i; P(a_i)] (a_i the relative action of view i,
 P a linear projection to R^A), an aggregation token is put in front, and a small transformer (pre-norm, 4 heads)
 turns the sequence into the aggregation output, projected back to R^D: the invariant code `z_inv`. A predictor MLP
-maps [z_inv; P(a_{V−1})] to ẑ, the code of the held-out last view. The objective (the seed's "Loss") is
+maps [z_inv; P(a_{V−1})] to ẑ, the code of the held-out last view. The objective is
 
     L = 1 − cos(ẑ, sg(z_{V−1})) − λ R(Z),     R(Z) = log det(I + α ZᵀZ / B)     (MCR², arXiv:2006.08558, eq. 2;
                                                                                  SimDINO, arXiv:2502.10385)
 
 with the target z_{V−1} from an EMA copy of the encoder (the reference and experiment A) or from the online encoder
 under stop-gradient (B–E). Z, rows L2-normalised, is `z_inv` (rate_target "agg_out"), the context codes z_i
-("z_t") or both (the two rates added). The experiments (the seed's progression):
+("z_t") or both (the two rates added). The experiments, each building on the one before:
 
 - reference: EMA teacher, λ = 0;  A: EMA teacher + rate;  B: stop-gradient target + rate;
 - C: B plus the reverse prediction (the context read backwards predicts view 0), the two losses averaged;
@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..configuration_leae import LeaeConfig
+from ..judges import ema_update
 from ..modeling_leae import LeaeEncoder
 from ..regularizers import coding_rate
 from .teacherless_data import AffineFamily, RotationFamily, TransformFamily, make_sequences
@@ -352,9 +353,7 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         if self.teacher is not None:
-            with torch.no_grad():
-                for teacher, online in zip(self.teacher.parameters(), self.model.encoder.parameters(), strict=True):
-                    teacher.lerp_(online, 1 - cfg.loss.ema_momentum)
+            ema_update(self.teacher, self.model.encoder, cfg.loss.ema_momentum)
         return {"loss": total.item(), "pred_loss": pred_loss.item(), "rate": rate.item()}
 
     def fit(self, log: Callable[[int, dict[str, float]], None] | None = None, log_every: int = 50) -> dict[str, Any]:
