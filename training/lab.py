@@ -21,9 +21,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import torch  # noqa: E402
-
 from leae_hub.lab import mog, noisy_tv  # noqa: E402
+from leae_hub.lab.runner import run_experiment, write_text  # noqa: E402
 
 MOG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("final_loss", "final loss"),
@@ -62,7 +61,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def run_mog(args: argparse.Namespace) -> None:
+def run_mog(args: argparse.Namespace) -> dict:
     from leae_hub.lab import plots
 
     out = Path(args.out)
@@ -98,8 +97,8 @@ def run_mog(args: argparse.Namespace) -> None:
         text += "\n\n" + table(["method"] + [label for _, label in DSM_COLUMNS], energy_rows)
     text += f"\n\nseeds {args.seeds}, {elapsed:.0f} s in all"
     print(text)
-    (out / "mog_table.md").write_text(text + "\n")
-    payload = {
+    write_text(out / "mog_table.md", text + "\n")
+    return {
         "command": " ".join(["python", "training/lab.py", *sys.argv[1:]]),
         "seeds": args.seeds,
         "steps": {name: args.steps or mog.STEPS[name] for name in args.methods},
@@ -107,10 +106,9 @@ def run_mog(args: argparse.Namespace) -> None:
         "per_seed": results,
         "summary": {name: summarise(runs) for name, runs in results.items()},
     }
-    (out / "mog.json").write_text(json.dumps(payload, indent=1) + "\n")
 
 
-def run_noisy_tv(args: argparse.Namespace) -> None:
+def run_noisy_tv(args: argparse.Namespace) -> dict:
     from leae_hub.lab import plots
 
     out = Path(args.out)
@@ -155,9 +153,9 @@ def run_noisy_tv(args: argparse.Namespace) -> None:
     text += "\n\nTest R² of s_t from the same latents:\n\n" + table(["σ"] + list(args.models), rows_current)
     text += f"\n\nseeds {args.seeds}, {args.steps} steps, {elapsed:.0f} s in all"
     print(text)
-    (out / "noisy_tv_table.md").write_text(text + "\n")
+    write_text(out / "noisy_tv_table.md", text + "\n")
     write_seed_comparison(per_run, args.models, out / "noisy_tv_seed_table.md")
-    payload = {
+    return {
         "command": " ".join(["python", "training/lab.py", *sys.argv[1:]]),
         "seeds": args.seeds,
         "sigmas": args.sigmas,
@@ -166,7 +164,6 @@ def run_noisy_tv(args: argparse.Namespace) -> None:
         "train_seconds": train_seconds,
         "runs": per_run,
     }
-    (out / "noisy_tv.json").write_text(json.dumps(payload, indent=1) + "\n")
 
 
 def write_seed_comparison(per_run: list[dict], models: list[str], path: Path) -> str:
@@ -190,15 +187,16 @@ def write_seed_comparison(per_run: list[dict], models: list[str], path: Path) ->
     header = ["model", "σ", "seed's figure (1 run)", "ours, mean ± std", "ours, each seed"]
     text = "Test R² of s_{t+1}, the seed's figure against ours, σ by σ:\n\n" + table(header, rows)
     print(text)
-    path.write_text(text + "\n")
+    write_text(path, text + "\n")
     return text
 
 
-def run_noisy_tv_table(args: argparse.Namespace) -> None:
-    """Re-render the seed comparison from a sweep's JSON, without training."""
+def run_noisy_tv_table(args: argparse.Namespace) -> dict:
+    """Re-render the seed comparison from a sweep's JSON, without training; returns that JSON."""
     payload = json.loads(Path(args.json).read_text())
     models = [name for name in noisy_tv.MODELS if name in payload["runs"][0]["r2"]]
     write_seed_comparison(payload["runs"], models, Path(args.json).with_name("noisy_tv_seed_table.md"))
+    return payload
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -219,13 +217,12 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--out", default="docs/lab")
         p.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    if args.family == "mog":
-        run_mog(args)
-    elif args.family == "noisy-tv-table":
-        run_noisy_tv_table(args)
+    if args.family == "noisy-tv-table":
+        run_experiment(lambda: run_noisy_tv_table(args))
+    elif args.family == "mog":
+        run_experiment(lambda: run_mog(args), Path(args.out) / "mog.json")
     else:
-        run_noisy_tv(args)
+        run_experiment(lambda: run_noisy_tv(args), Path(args.out) / "noisy_tv.json")
 
 
 if __name__ == "__main__":

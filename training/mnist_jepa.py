@@ -31,6 +31,7 @@ from transformers import AutoModel  # noqa: E402
 from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
 from leae_hub.evaluation import grid_array  # noqa: E402
 from leae_hub.lab import mnist_jepa as M  # noqa: E402
+from leae_hub.lab.runner import run_experiment, write_json, write_text  # noqa: E402
 from leae_hub.trainer import ModelArguments  # noqa: E402
 
 SCORE_COLUMNS = ("accuracy", "precision", "recall", "f1")
@@ -41,13 +42,12 @@ def _command() -> str:
 
 
 def _write(out: Path, name: str, result: dict, table: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / f"{name}_table.md").write_text(table + "\n")
+    write_json(out / f"{name}.json", result, indent=2)
+    write_text(out / f"{name}_table.md", table + "\n")
     print(table)
 
 
-def evaluate(args: argparse.Namespace) -> None:
+def evaluate(args: argparse.Namespace) -> dict:
     """k-NN@5 scores of the trained encoder, of raw pixels and of an untrained encoder of the same architecture."""
     start = time.perf_counter()
     model = AutoModel.from_pretrained(args.model)
@@ -77,9 +77,10 @@ def evaluate(args: argparse.Namespace) -> None:
     for name, row in rows.items():
         lines.append(f"| {name} | {row['dim']} | " + " | ".join(f"{row[c]:.4f}" for c in SCORE_COLUMNS) + " |")
     _write(Path(args.out), "mnist_jepa", result, "\n".join(lines))
+    return result
 
 
-def curve(args: argparse.Namespace) -> None:
+def curve(args: argparse.Namespace) -> dict:
     """k-NN@5 accuracy of a run's kept checkpoints (all, or `--epochs`); the JSON is rewritten after each one, and
     checkpoints already in it are skipped."""
     run = Path(args.run)
@@ -106,10 +107,10 @@ def curve(args: argparse.Namespace) -> None:
         points[step] = {"step": step, "epoch": step / steps_per_epoch, **scores}
         print(f"step {step} (epoch {step / steps_per_epoch:.2f}): k-NN@{args.k} {scores['accuracy']:.4f}", flush=True)
         _write_curve(args, run, out, points)
-    _write_curve(args, run, out, points)
+    return _write_curve(args, run, out, points)
 
 
-def _write_curve(args: argparse.Namespace, run: Path, out: Path, points: dict[int, dict]) -> None:
+def _write_curve(args: argparse.Namespace, run: Path, out: Path, points: dict[int, dict]) -> dict:
     ordered = [points[s] for s in sorted(points)]
     result = {"command": _command(), "run": str(run), "data": args.data, "k": args.k, "points": ordered}
     lines = [f"| epoch | step | k-NN@{args.k} accuracy | weighted F1 |", "| --- | --- | --- | --- |"]
@@ -117,6 +118,7 @@ def _write_curve(args: argparse.Namespace, run: Path, out: Path, points: dict[in
     _write(out, "mnist_jepa_curve", result, "\n".join(lines))
     if ordered:
         _plot_curve(ordered, args.k, out / "mnist_jepa" / "knn_curve.png")
+    return result
 
 
 def _plot_curve(points: list[dict], k: int, path: Path) -> None:
@@ -139,7 +141,7 @@ def _plot_curve(points: list[dict], k: int, path: Path) -> None:
     plt.close(figure)
 
 
-def phase2(args: argparse.Namespace) -> None:
+def phase2(args: argparse.Namespace) -> dict:
     """The phase-2 model (a decoder trained to restore clean digits from perturbed ones): test MSE / PSNR against the
     clean digit, for the reconstruction and for the perturbed input itself, and the original / perturbed /
     reconstructed figure (the first test digit of each class)."""
@@ -176,6 +178,7 @@ def phase2(args: argparse.Namespace) -> None:
     figure.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.kron(grid, np.ones((3, 3, 1), dtype=np.uint8))).save(figure)
     print(f"rows: original / perturbed (strength {args.strength}) / reconstructed -> {figure}")
+    return result
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,9 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     args = build_parser().parse_args(argv)
-    args.function(args)
+    run_experiment(lambda: args.function(args), threads=int(os.environ.get("OMP_NUM_THREADS", "1")))
 
 
 if __name__ == "__main__":

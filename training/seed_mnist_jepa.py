@@ -42,7 +42,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from leae_hub.data import IdxSource  # noqa: E402
 from leae_hub.lab import mnist_jepa as M  # noqa: E402
+from leae_hub.lab.runner import write_json  # noqa: E402
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 PHASE_2_BANNER = "🔧 Switching to reconstruction fine-tuning phase"
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         finally:
             os.chdir(here)
     wall = time.perf_counter() - start
-    record["query_labels"] = _test_labels(mnist)  # the script's test loader keeps the file's order
+    record["query_labels"] = IdxSource(mnist, "test").labels  # the script's test loader keeps the file's order
     result = {
         "command": "python training/seed_mnist_jepa.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "script": str(args.script),
@@ -155,17 +157,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "lab_knn": lab_scores(record),
         "seed_report_accuracy": M.SEED_KNN_ACCURACY,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"seed-{args.seed}.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out / f"seed-{args.seed}.json", result, indent=2)
     torch.save(record["model"].state_dict(), out / f"seed-{args.seed}-encoder.pt")
     print(json.dumps({key: result[key] for key in ("seed", "wall_s", "script_knn_accuracy", "lab_knn")}, indent=2))
     return result
-
-
-def _test_labels(mnist: Path) -> np.ndarray:
-    """The test labels from `mnist`'s t10k-labels-idx1-ubyte.gz, in file order (after the 8-byte IDX header)."""
-    with gzip.open(mnist / "t10k-labels-idx1-ubyte.gz", "rb") as reader:
-        return np.frombuffer(reader.read()[8:], dtype=np.uint8).astype(np.int64)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from leae_hub.evaluation import linear_probe_accuracy  # noqa: E402
+from leae_hub.lab.runner import run_experiment, write_json, write_text  # noqa: E402
 from leae_hub.lab.teacherless import ExperimentConfig, Trainer  # noqa: E402
 from leae_hub.lab.teacherless_data import load_cifar10, load_mnist, make_sequences  # noqa: E402
 from leae_hub.lab.teacherless_metrics import evaluate  # noqa: E402
@@ -73,8 +74,8 @@ def load_data(config: ExperimentConfig, seed: int) -> tuple[torch.Tensor, tuple,
     return train_x, (train_x[:probe], train_y[:probe]), test
 
 
-def run_one(config: ExperimentConfig, seed: int, out: Path) -> dict[str, Any]:
-    """Train and evaluate one config at one seed; write and return its JSON record."""
+def run_one(config: ExperimentConfig, seed: int) -> dict[str, Any]:
+    """Train and evaluate one config at one seed; return its JSON record."""
     start, cpu_start = time.perf_counter(), time.process_time()
     images, probe_train, probe_test = load_data(config, seed)
     trainer = Trainer(config, images, seed)
@@ -100,9 +101,6 @@ def run_one(config: ExperimentConfig, seed: int, out: Path) -> dict[str, Any]:
         record["metrics"].update(pixel_floors(trainer, probe_train, probe_test, config.data.num_views, seed))
     if seed == 0:
         record["figure"] = figure
-    path = out / "runs" / config.name / f"seed{seed}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1))
     return record
 
 
@@ -163,8 +161,8 @@ def summarise(out: Path) -> dict[str, Any]:
                 for k in sorted(keys)
             },
         }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    (out / "tables.md").write_text(tables(summary))
+    write_json(out / "summary.json", summary)
+    write_text(out / "tables.md", tables(summary))
     plot(records, out / "figures")
     return summary
 
@@ -274,19 +272,19 @@ def main(argv: list[str] | None = None) -> None:
     p_sum = sub.add_parser("summarise", help="tables and figures from the run JSON")
     p_sum.add_argument("--out", type=Path, default=ROOT / "docs" / "teacherless")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
     if args.command == "summarise":
-        print(tables(summarise(args.out)))
+        print(tables(run_experiment(lambda: summarise(args.out))))
         return
     configs = [load_config(path) for path in args.configs]
     if args.untrained:
         configs = [untrained(config) for config in configs]
     for seed in args.seeds:
         for config in configs:
-            if (args.out / "runs" / config.name / f"seed{seed}.json").exists() and not args.force:
+            path = args.out / "runs" / config.name / f"seed{seed}.json"
+            if path.exists() and not args.force:
                 print(f"skip {config.name} seed {seed}: done", flush=True)
                 continue
-            record = run_one(config, seed, args.out)
+            record = run_experiment(lambda config=config, seed=seed: run_one(config, seed), path)
             shown = {k: v for k, v in record["metrics"].items() if not isinstance(v, dict)}
             print(f"{config.name} seed {seed}: {json.dumps(shown)}", flush=True)
 

@@ -26,7 +26,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -37,6 +37,7 @@ from ..configuration_leae import LeaeConfig
 from ..judges import ema_update
 from ..modeling_leae import LeaeEncoder
 from ..regularizers import coding_rate
+from .runner import settings_from_dict
 from .teacherless_data import AffineFamily, RotationFamily, TransformFamily, make_sequences
 
 RATE_TARGETS = ("agg_out", "z_t", "both")
@@ -137,43 +138,12 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ExperimentConfig:
-        """Build from a nested dict (a YAML file); unknown keys raise a `ValueError` naming the valid ones."""
-        sections = {
-            "data": DataConfig,
-            "model": ModelConfig,
-            "loss": LossConfig,
-            "train": TrainConfig,
-            "eval": EvalConfig,
-        }
-        unknown = set(raw) - set(sections) - {"name"}
-        if unknown:
-            raise ValueError(f"unknown config sections {sorted(unknown)}; valid: name, {', '.join(sections)}")
-        if "name" not in raw:
-            raise ValueError("the config needs a 'name' (used for the output files)")
-        built = {}
-        for key, section in sections.items():
-            values = raw.get(key) or {}
-            valid = {f.name for f in fields(section)}
-            if set(values) - valid:
-                raise ValueError(f"unknown keys {sorted(set(values) - valid)} in '{key}'; valid: {sorted(valid)}")
-            built[key] = section(
-                **{f.name: _checked(key, f, values[f.name]) for f in fields(section) if f.name in values}
-            )
-        return cls(name=raw["name"], **built)
+        """Build from a nested dict (a YAML file) with `settings_from_dict`: an unknown key or a value of the wrong
+        type raises a `ValueError` naming the valid keys or the type."""
+        return settings_from_dict(cls, raw)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _checked(section: str, spec: Any, value: Any) -> Any:
-    """The value of a config field, after checking that it has the field's type (an int is accepted for a float)."""
-    kind = {"int": int, "float": float, "str": str, "bool": bool}[spec.type]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        hint = " (YAML reads 1e-3 as a string: write 1.0e-3)" if kind is float and isinstance(value, str) else ""
-        raise ValueError(f"{section}.{spec.name} must be of type {spec.type}, got {value!r}{hint}")
-    return value
 
 
 class CrateBlock(nn.Module):
