@@ -2,14 +2,15 @@
 results written atomically.
 
 `settings_from_dict` reads a (YAML) mapping into a dataclass whose fields may be dataclasses themselves, checking
-every key and type; `run_experiment` sets the threads, seeds torch when asked, runs the experiment and writes its
-JSON; `write_json` and `write_text` are the atomic writers (`leae_hub.hub.write_atomically`: a reader sees the old
-file or the new one, never a part), so an interrupted sweep never leaves a half-written result that a resume would
-take for a finished one.
+every key and type, and `settings_from_flags` reads the command line's flags (argparse) into one; `run_experiment`
+sets the threads, seeds torch when asked, runs the experiment and writes its JSON; `write_json` and `write_text` are
+the atomic writers (`leae_hub.hub.write_atomically`: a reader sees the old file or the new one, never a part), so an
+interrupted sweep never leaves a half-written result that a resume would take for a finished one.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -50,8 +51,21 @@ def settings_from_dict(cls: type[Settings], raw: Mapping[str, Any], where: str =
     return cls(**values)
 
 
+def settings_from_flags(cls: type[Settings], flags: argparse.Namespace) -> Settings:
+    """`settings_from_dict` of the parsed flags that name a field of `cls` (their argparse `dest`)."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    return settings_from_dict(cls, {name: value for name, value in vars(flags).items() if name in names})
+
+
 def _checked(name: str, type_name: str, value: Any) -> Any:
-    """`value` after checking that it has the field's type (an int is accepted for a float)."""
+    """`value` after checking that it has the field's type: `int`, `float` (an int is accepted), `str`, `bool`,
+    `tuple[<one of those>, ...]` (from a list) or any of these `| None`."""
+    if type_name.endswith(" | None"):
+        return None if value is None else _checked(name, type_name.removesuffix(" | None"), value)
+    if type_name.startswith("tuple[") and type_name.endswith(", ...]"):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{name} must be a list, got {value!r}")
+        return tuple(_checked(f"{name}[{index}]", type_name[6:-6], item) for index, item in enumerate(value))
     kind = _SCALARS[type_name]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -91,4 +105,4 @@ def run_experiment(
     return result
 
 
-__all__ = ["run_experiment", "settings_from_dict", "write_json", "write_text"]
+__all__ = ["run_experiment", "settings_from_dict", "settings_from_flags", "write_json", "write_text"]
