@@ -17,40 +17,12 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from leae_hub.lab import mog, noisy_tv  # noqa: E402
 from leae_hub.lab.runner import run_experiment, settings_from_flags, write_text  # noqa: E402
-
-
-@dataclass(frozen=True)
-class MogSweep:
-    """`lab.py mog`: each of `methods` trained at each of `seeds` for `steps` optimiser steps (None: the method's own,
-    `mog.STEPS`) and measured (`mog.evaluate`); the figures of the first seed unless `no_figures`; all under `out`."""
-
-    methods: tuple[str, ...] = mog.METHODS
-    seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int | None = None
-    out: str = "docs/lab"
-    no_figures: bool = False
-
-
-@dataclass(frozen=True)
-class NoisyTVSweep:
-    """`lab.py noisy-tv`: every (σ, seed) of `sigmas` × `seeds`, each of `models` trained `steps` full-batch Adam steps;
-    the series and phase-plane figures at the smallest σ and at `plot_sigma` unless `no_figures`; all under `out`."""
-
-    sigmas: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0, 10.0)
-    models: tuple[str, ...] = noisy_tv.MODELS
-    steps: int = 10_000
-    plot_sigma: float = 8.0
-    seeds: tuple[int, ...] = (0, 1, 2)
-    out: str = "docs/lab"
-    no_figures: bool = False
-
 
 MOG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("final_loss", "final loss"),
@@ -89,7 +61,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def run_mog(sweep: MogSweep) -> dict:
+def run_mog(sweep: mog.MogSweep) -> dict:
     """Train and measure every method at every seed; the figures, the table, and the JSON's payload."""
     from leae_hub.lab import plots
 
@@ -137,7 +109,7 @@ def run_mog(sweep: MogSweep) -> dict:
     }
 
 
-def run_noisy_tv(sweep: NoisyTVSweep) -> dict:
+def run_noisy_tv(sweep: noisy_tv.NoisyTVSweep) -> dict:
     """The σ × seed sweep of every model; the figures, the tables, and the JSON's payload."""
     from leae_hub.lab import plots
 
@@ -235,31 +207,36 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="family", required=True)
     p_mog = sub.add_parser("mog", help="the 2-D mixture of Gaussians")
-    p_mog.add_argument("--methods", nargs="+", default=list(MogSweep.methods), choices=mog.METHODS)
+    p_mog.add_argument("--methods", nargs="+", default=list(mog.MogSweep.methods), choices=mog.METHODS)
     p_mog.add_argument(
-        "--steps", type=int, default=MogSweep.steps, help="optimiser steps (default: per method, mog.STEPS)"
+        "--steps", type=int, default=mog.MogSweep.steps, help="optimiser steps (default: per method, mog.STEPS)"
     )
     p_tv = sub.add_parser("noisy-tv", help="the noisy-TV linear world model")
-    p_tv.add_argument("--sigmas", nargs="+", type=float, default=list(NoisyTVSweep.sigmas))
-    p_tv.add_argument("--models", nargs="+", default=list(NoisyTVSweep.models), choices=noisy_tv.MODELS)
-    p_tv.add_argument("--steps", type=int, default=NoisyTVSweep.steps, help="full-batch Adam steps (the seed's 10,000)")
+    p_tv.add_argument("--sigmas", nargs="+", type=float, default=list(noisy_tv.NoisyTVSweep.sigmas))
+    p_tv.add_argument("--models", nargs="+", default=list(noisy_tv.NoisyTVSweep.models), choices=noisy_tv.MODELS)
     p_tv.add_argument(
-        "--plot-sigma", type=float, default=NoisyTVSweep.plot_sigma, help="σ of the time-series and phase-plane figures"
+        "--steps", type=int, default=noisy_tv.NoisyTVSweep.steps, help="full-batch Adam steps (the seed's 10,000)"
+    )
+    p_tv.add_argument(
+        "--plot-sigma",
+        type=float,
+        default=noisy_tv.NoisyTVSweep.plot_sigma,
+        help="σ of the time-series and phase-plane figures",
     )
     p_table = sub.add_parser("noisy-tv-table", help="the seed comparison of a noisy-TV sweep, from its JSON")
     p_table.add_argument("--json", default="docs/lab/noisy_tv.json")
     for p in (p_mog, p_tv):
-        p.add_argument("--seeds", nargs="+", type=int, default=list(MogSweep.seeds))
-        p.add_argument("--out", default=MogSweep.out)
+        p.add_argument("--seeds", nargs="+", type=int, default=list(mog.MogSweep.seeds))
+        p.add_argument("--out", default=mog.MogSweep.out)
         p.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)
     if args.family == "noisy-tv-table":
         run_experiment(lambda: run_noisy_tv_table(args.json))
     elif args.family == "mog":
-        sweep = settings_from_flags(MogSweep, args)
+        sweep = settings_from_flags(mog.MogSweep, args)
         run_experiment(lambda: run_mog(sweep), Path(sweep.out) / "mog.json")
     else:
-        sweep = settings_from_flags(NoisyTVSweep, args)
+        sweep = settings_from_flags(noisy_tv.NoisyTVSweep, args)
         run_experiment(lambda: run_noisy_tv(sweep), Path(sweep.out) / "noisy_tv.json")
 
 

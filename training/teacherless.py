@@ -31,8 +31,8 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from leae_hub.evaluation import linear_probe_accuracy  # noqa: E402
-from leae_hub.lab.runner import run_experiment, write_json, write_text  # noqa: E402
-from leae_hub.lab.teacherless import ExperimentConfig, Trainer  # noqa: E402
+from leae_hub.lab.runner import run_experiment, settings_from_flags, write_json, write_text  # noqa: E402
+from leae_hub.lab.teacherless import ExperimentConfig, RunBatch, Trainer  # noqa: E402
 from leae_hub.lab.teacherless_data import load_cifar10, load_mnist, make_sequences  # noqa: E402
 from leae_hub.lab.teacherless_metrics import evaluate  # noqa: E402
 
@@ -260,33 +260,38 @@ def plot(records: dict[str, list[dict[str, Any]]], folder: Path) -> None:
         plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="train and evaluate configs over seeds")
-    p_run.add_argument("configs", nargs="+", type=Path)
-    p_run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p_run.add_argument("--out", type=Path, default=ROOT / "docs" / "teacherless")
-    p_run.add_argument("--force", action="store_true", help="rerun runs whose JSON exists")
-    p_run.add_argument("--untrained", action="store_true", help="evaluate the models as initialised (0 steps)")
-    p_sum = sub.add_parser("summarise", help="tables and figures from the run JSON")
-    p_sum.add_argument("--out", type=Path, default=ROOT / "docs" / "teacherless")
-    args = parser.parse_args(argv)
-    if args.command == "summarise":
-        print(tables(run_experiment(lambda: summarise(args.out))))
-        return
-    configs = [load_config(path) for path in args.configs]
-    if args.untrained:
+def run_batch(batch: RunBatch) -> None:
+    """Every run of `batch`, seed by seed; a finished run (its JSON exists) is skipped unless `batch.force`."""
+    configs = [load_config(Path(path)) for path in batch.configs]
+    if batch.untrained:
         configs = [untrained(config) for config in configs]
-    for seed in args.seeds:
+    for seed in batch.seeds:
         for config in configs:
-            path = args.out / "runs" / config.name / f"seed{seed}.json"
-            if path.exists() and not args.force:
+            path = Path(batch.out) / "runs" / config.name / f"seed{seed}.json"
+            if path.exists() and not batch.force:
                 print(f"skip {config.name} seed {seed}: done", flush=True)
                 continue
             record = run_experiment(lambda config=config, seed=seed: run_one(config, seed), path)
             shown = {k: v for k, v in record["metrics"].items() if not isinstance(v, dict)}
             print(f"{config.name} seed {seed}: {json.dumps(shown)}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="train and evaluate configs over seeds")
+    p_run.add_argument("configs", nargs="+")
+    p_run.add_argument("--seeds", nargs="+", type=int, default=list(RunBatch.seeds))
+    p_run.add_argument("--out", default=str(ROOT / RunBatch.out))
+    p_run.add_argument("--force", action="store_true", help="rerun runs whose JSON exists")
+    p_run.add_argument("--untrained", action="store_true", help="evaluate the models as initialised (0 steps)")
+    p_sum = sub.add_parser("summarise", help="tables and figures from the run JSON")
+    p_sum.add_argument("--out", type=Path, default=ROOT / RunBatch.out)
+    args = parser.parse_args(argv)
+    if args.command == "summarise":
+        print(tables(run_experiment(lambda: summarise(args.out))))
+    else:
+        run_batch(settings_from_flags(RunBatch, args))
 
 
 if __name__ == "__main__":

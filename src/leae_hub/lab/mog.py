@@ -60,6 +60,19 @@ STEPS: dict[str, int] = {
 METHODS: tuple[str, ...] = tuple(STEPS)
 
 
+@dataclass(frozen=True)
+class MogSweep:
+    """`training/lab.py mog`: each of `methods` trained at each of `seeds` for `steps` optimiser steps (None: the
+    method's own, `STEPS`) and measured (`evaluate`); the figures of the first seed unless `no_figures`; all under
+    `out`."""
+
+    methods: tuple[str, ...] = METHODS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    steps: int | None = None
+    out: str = "docs/lab"
+    no_figures: bool = False
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # The mixture
 

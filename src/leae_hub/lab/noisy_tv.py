@@ -43,6 +43,21 @@ SEED_FIGURE_R2: dict[str, tuple[float, ...]] = {
 }
 
 
+@dataclass(frozen=True)
+class NoisyTVSweep:
+    """`training/lab.py noisy-tv`: every (σ, seed) of `sigmas` × `seeds`, each of `models` trained `steps` full-batch
+    Adam steps; the series and phase-plane figures at the smallest σ and at `plot_sigma` unless `no_figures`; all
+    under `out`."""
+
+    sigmas: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0, 10.0)
+    models: tuple[str, ...] = MODELS
+    steps: int = 10_000
+    plot_sigma: float = 8.0
+    seeds: tuple[int, ...] = (0, 1, 2)
+    out: str = "docs/lab"
+    no_figures: bool = False
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Environment
 

@@ -146,6 +146,19 @@ class ExperimentConfig:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class RunBatch:
+    """`training/teacherless.py run`: each config (a YAML file) at each seed, one JSON per run under `out`/runs (the
+    script's default: the repository's docs/teacherless), skipping runs whose JSON exists unless `force`; with
+    `untrained`, the configs' models as initialised (0 steps)."""
+
+    configs: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0, 1, 2)
+    out: str = "docs/teacherless"
+    force: bool = False
+    untrained: bool = False
+
+
 class CrateBlock(nn.Module):
     r"""One CRATE layer (Yu et al. 2023, "White-Box Transformers via Sparse Rate Reduction", arXiv:2306.01129, §2.3).
 
