@@ -12,6 +12,7 @@ checkpoint, for the k-NN learning curve over epochs.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,6 +27,23 @@ from ..views import perturb_digits
 KNN_K = 5
 # The k-NN@5 accuracy (and weighted precision, recall and F1) the tutorial reports for its MNIST JEPA run.
 SEED_KNN_ACCURACY = 0.9901
+
+
+@dataclass(frozen=True)
+class KnnSettings:
+    """`training/mnist_jepa.py`: the data source with train/test splits, the output folder, the seed of the untrained
+    encoder and of the perturbations, k; `model` (a saved model folder: `evaluate`, `phase2`), `run` (a `leae train`
+    output_dir), `config_from` and `epochs` (`curve`), `strength` (`phase2`)."""
+
+    data: str = "mnist-full"
+    out: str = "docs/lab"
+    seed: int = 0
+    k: int = KNN_K
+    model: str | None = None
+    run: str | None = None
+    config_from: str | None = None
+    epochs: tuple[float, ...] | None = None
+    strength: float = 1.0
 
 
 def load_digits(data: str, split: str, image_size: int = 28) -> tuple[Tensor, Tensor]:
@@ -169,6 +187,7 @@ def reconstruction_rows(
 
 __all__ = [
     "KNN_K",
+    "KnnSettings",
     "SEED_KNN_ACCURACY",
     "checkpoint_step",
     "embed",
