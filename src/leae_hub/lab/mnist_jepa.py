@@ -46,6 +46,18 @@ class KnnSettings:
     strength: float = 1.0
 
 
+@dataclass(frozen=True)
+class SeedScriptRun:
+    """`training/seed_mnist_jepa.py`: the seed's `jepa_mnist.py` (`script`) run on the four MNIST IDX .gz files in
+    `mnist`, with torch, numpy and random seeded by `seed`, on `threads` threads; its record and weights under `out`."""
+
+    script: str
+    mnist: str = "../shared/data/mnist-full"
+    seed: int = 0
+    threads: int = 1
+    out: str = "docs/lab/seed_mnist_jepa"
+
+
 def load_digits(data: str, split: str, image_size: int = 28) -> tuple[Tensor, Tensor]:
     """All images [N, 1, H, W] in [0, 1] and labels [N] of a data source's split (e.g. `mnist-full`, `test`)."""
     dataset = build_dataset(data, split, image_size, 1)
@@ -189,6 +201,7 @@ __all__ = [
     "KNN_K",
     "KnnSettings",
     "SEED_KNN_ACCURACY",
+    "SeedScriptRun",
     "checkpoint_step",
     "embed",
     "encoder_from_checkpoint",
