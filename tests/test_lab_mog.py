@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from leae_hub.judges import ema_update
 from leae_hub.lab import mog
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -107,6 +108,26 @@ def test_same_seed_is_bit_identical(name):
     for pa, pb in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True):
         assert torch.equal(pa, pb)
     assert mog.train(name, seed=4, steps=20).losses != a.losses
+
+
+def test_ema_update_roundings_agree_and_weighted_sum_is_the_scripts_update():
+    """The one EMA update: θ̄ ← d·θ̄ + (1 − d)·θ; `weighted_sum` is the tutorial scripts' mul_/add_ bit for bit, the
+    default `lerp_` the same average rounded differently; buffers are not touched."""
+    torch.manual_seed(0)
+    online, target = torch.nn.BatchNorm1d(5), torch.nn.BatchNorm1d(5)
+    for module in (online, target):
+        torch.nn.init.normal_(module.weight)
+        torch.nn.init.normal_(module.bias)
+    online.running_mean.fill_(3.0)
+    expected = [t.detach().clone().mul_(0.99).add_(o.detach(), alpha=1 - 0.99) for t, o in zip(
+        target.parameters(), online.parameters(), strict=True)]  # fmt: skip
+    lerped = [t.detach().clone() for t in target.parameters()]
+    ema_update(lerped, online, 0.99)
+    ema_update(target, online, 0.99, weighted_sum=True)
+    for got, want, other in zip(target.parameters(), expected, lerped, strict=True):
+        assert torch.equal(got, want)
+        torch.testing.assert_close(other, want)
+    assert torch.equal(target.running_mean, torch.zeros(5))
 
 
 def test_dsm_score_sign_convention():

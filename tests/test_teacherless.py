@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import importlib.util
+import json
 import math
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import yaml
 
 from leae_hub.data import data_dir
 from leae_hub.lab.common import r2_score
+from leae_hub.lab.runner import run_experiment, settings_from_dict, settings_from_flags
 from leae_hub.lab.teacherless import ExperimentConfig, SeqJepa, Trainer, rate_term
 from leae_hub.lab.teacherless_data import AffineFamily, RotationFamily, load_cifar10, load_mnist, make_sequences
 from leae_hub.lab.teacherless_metrics import (
@@ -209,6 +213,29 @@ def test_config_errors_name_the_fix_and_shipped_configs_load() -> None:
         names.add(config.name)
     modes = ("mnist", "mnist-rot", "cifar-rot", "cifar-aff")
     assert {f"{d}-{e}" for d in modes for e in ("ref", "A", "B", "C", "D", "E")} <= names
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sweep:
+    seeds: tuple[int, ...] = (0,)
+    steps: int | None = 10
+    out: str = "docs"
+
+
+def test_runner_reads_settings_and_writes_the_result_atomically(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="need 'name'"):
+        settings_from_dict(ExperimentConfig, {"train": {"steps": 2}})
+    with pytest.raises(ValueError, match="train must be a mapping"):
+        settings_from_dict(ExperimentConfig, {"name": "x", "train": 2})
+    sweep = settings_from_flags(_Sweep, argparse.Namespace(seeds=[0, 1], steps=None, out="x", command="run"))
+    assert sweep == _Sweep(seeds=(0, 1), steps=None, out="x")
+    with pytest.raises(ValueError, match=r"seeds\[1\] must be of type int"):
+        settings_from_dict(_Sweep, {"seeds": [0, "1"]})
+    path = tmp_path / "out" / "result.json"
+    result = run_experiment(lambda: {"value": torch.rand(1).item(), "nan": math.nan}, path, seed=3)
+    assert result["value"] == torch.rand(1, generator=torch.Generator().manual_seed(3)).item()  # seeded first
+    assert [p.name for p in path.parent.iterdir()] == ["result.json"]  # no temporary file left beside it
+    assert path.read_text().endswith("\n") and json.loads(path.read_text())["value"] == result["value"]
 
 
 # ---- the metrics on representations with a known answer ------------------------------------------------------------

@@ -21,9 +21,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import torch  # noqa: E402
-
 from leae_hub.lab import mog, noisy_tv  # noqa: E402
+from leae_hub.lab.runner import run_experiment, settings_from_flags, write_text  # noqa: E402
 
 MOG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("final_loss", "final loss"),
@@ -62,21 +61,22 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def run_mog(args: argparse.Namespace) -> None:
+def run_mog(sweep: mog.MogSweep) -> dict:
+    """Train and measure every method at every seed; the figures, the table, and the JSON's payload."""
     from leae_hub.lab import plots
 
-    out = Path(args.out)
+    out = Path(sweep.out)
     figures = out / "mog"
     figures.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     results: dict[str, list[dict[str, float]]] = {}
-    for name in args.methods:
+    for name in sweep.methods:
         results[name] = []
-        for seed in args.seeds:
+        for seed in sweep.seeds:
             t0 = time.perf_counter()
-            run = mog.train(name, seed, args.steps)
+            run = mog.train(name, seed, sweep.steps)
             metrics = mog.evaluate(run)
-            if seed == args.seeds[0] and not args.no_figures:
+            if seed == sweep.seeds[0] and not sweep.no_figures:
                 title = f"{name} (seed {seed}, {len(run.losses)} steps)"
                 plots.save_landscape_png(run.model, run.data, figures / f"{name}.png", title, run.samples)
                 plots.save_landscape_gif(run.model, run.data, figures / f"{name}.gif", name, seed)
@@ -96,29 +96,29 @@ def run_mog(args: argparse.Namespace) -> None:
     ]
     if energy_rows:
         text += "\n\n" + table(["method"] + [label for _, label in DSM_COLUMNS], energy_rows)
-    text += f"\n\nseeds {args.seeds}, {elapsed:.0f} s in all"
+    text += f"\n\nseeds {list(sweep.seeds)}, {elapsed:.0f} s in all"
     print(text)
-    (out / "mog_table.md").write_text(text + "\n")
-    payload = {
+    write_text(out / "mog_table.md", text + "\n")
+    return {
         "command": " ".join(["python", "training/lab.py", *sys.argv[1:]]),
-        "seeds": args.seeds,
-        "steps": {name: args.steps or mog.STEPS[name] for name in args.methods},
+        "seeds": list(sweep.seeds),
+        "steps": {name: sweep.steps or mog.STEPS[name] for name in sweep.methods},
         "seconds": elapsed,
         "per_seed": results,
         "summary": {name: summarise(runs) for name, runs in results.items()},
     }
-    (out / "mog.json").write_text(json.dumps(payload, indent=1) + "\n")
 
 
-def run_noisy_tv(args: argparse.Namespace) -> None:
+def run_noisy_tv(sweep: noisy_tv.NoisyTVSweep) -> dict:
+    """The σ × seed sweep of every model; the figures, the tables, and the JSON's payload."""
     from leae_hub.lab import plots
 
-    out = Path(args.out)
+    out = Path(sweep.out)
     figures = out / "noisy_tv"
     figures.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    results, train_seconds = noisy_tv.run_sweep(args.sigmas, args.seeds, args.steps, tuple(args.models))
-    r2 = {name: {s: [r.r2[name] for r in results if r.sigma == s] for s in args.sigmas} for name in args.models}
+    results, train_seconds = noisy_tv.run_sweep(list(sweep.sigmas), list(sweep.seeds), sweep.steps, sweep.models)
+    r2 = {name: {s: [r.r2[name] for r in results if r.sigma == s] for s in sweep.sigmas} for name in sweep.models}
     per_run = [
         {
             "sigma": r.sigma,
@@ -131,8 +131,8 @@ def run_noisy_tv(args: argparse.Namespace) -> None:
         }
         for r in results
     ]
-    shown = [r for r in results if r.seed == args.seeds[0] and r.sigma in (min(args.sigmas), args.plot_sigma)]
-    if not args.no_figures:
+    shown = [r for r in results if r.seed == sweep.seeds[0] and r.sigma in (min(sweep.sigmas), sweep.plot_sigma)]
+    if not sweep.no_figures:
         for r in shown:
             plots.save_series(r, figures / f"series_sigma{r.sigma:g}.png")
         plots.save_r2_vs_sigma(r2, figures / "r2_vs_sigma.png")
@@ -143,30 +143,31 @@ def run_noisy_tv(args: argparse.Namespace) -> None:
         runs = [r for r in per_run if r["sigma"] == sigma]
         return mean_std([r[key][name] if name else r[key] for r in runs], 2)
 
-    header = ["σ", "SNR dB"] + list(args.models) + ["true s_t", "raw x_t"]
+    header = ["σ", "SNR dB"] + list(sweep.models) + ["true s_t", "raw x_t"]
     rows = [
         [f"{sigma:g}", cell(sigma, "snr_db")]
-        + [cell(sigma, "r2", name) for name in args.models]
+        + [cell(sigma, "r2", name) for name in sweep.models]
         + [cell(sigma, "oracle", "true_state"), cell(sigma, "oracle", "raw_x")]
-        for sigma in args.sigmas
+        for sigma in sweep.sigmas
     ]
     text = "Test R² of s_{t+1} read out linearly from each latent at t:\n\n" + table(header, rows)
-    rows_current = [[f"{sigma:g}"] + [cell(sigma, "r2_current", name) for name in args.models] for sigma in args.sigmas]
-    text += "\n\nTest R² of s_t from the same latents:\n\n" + table(["σ"] + list(args.models), rows_current)
-    text += f"\n\nseeds {args.seeds}, {args.steps} steps, {elapsed:.0f} s in all"
+    rows_current = [
+        [f"{sigma:g}"] + [cell(sigma, "r2_current", name) for name in sweep.models] for sigma in sweep.sigmas
+    ]
+    text += "\n\nTest R² of s_t from the same latents:\n\n" + table(["σ"] + list(sweep.models), rows_current)
+    text += f"\n\nseeds {list(sweep.seeds)}, {sweep.steps} steps, {elapsed:.0f} s in all"
     print(text)
-    (out / "noisy_tv_table.md").write_text(text + "\n")
-    write_seed_comparison(per_run, args.models, out / "noisy_tv_seed_table.md")
-    payload = {
+    write_text(out / "noisy_tv_table.md", text + "\n")
+    write_seed_comparison(per_run, sweep.models, out / "noisy_tv_seed_table.md")
+    return {
         "command": " ".join(["python", "training/lab.py", *sys.argv[1:]]),
-        "seeds": args.seeds,
-        "sigmas": args.sigmas,
-        "steps": args.steps,
+        "seeds": list(sweep.seeds),
+        "sigmas": list(sweep.sigmas),
+        "steps": sweep.steps,
         "seconds": elapsed,
         "train_seconds": train_seconds,
         "runs": per_run,
     }
-    (out / "noisy_tv.json").write_text(json.dumps(payload, indent=1) + "\n")
 
 
 def write_seed_comparison(per_run: list[dict], models: list[str], path: Path) -> str:
@@ -190,42 +191,53 @@ def write_seed_comparison(per_run: list[dict], models: list[str], path: Path) ->
     header = ["model", "σ", "seed's figure (1 run)", "ours, mean ± std", "ours, each seed"]
     text = "Test R² of s_{t+1}, the seed's figure against ours, σ by σ:\n\n" + table(header, rows)
     print(text)
-    path.write_text(text + "\n")
+    write_text(path, text + "\n")
     return text
 
 
-def run_noisy_tv_table(args: argparse.Namespace) -> None:
-    """Re-render the seed comparison from a sweep's JSON, without training."""
-    payload = json.loads(Path(args.json).read_text())
+def run_noisy_tv_table(path: str) -> dict:
+    """Re-render the seed comparison from a sweep's JSON at `path`, without training; returns that JSON."""
+    payload = json.loads(Path(path).read_text())
     models = [name for name in noisy_tv.MODELS if name in payload["runs"][0]["r2"]]
-    write_seed_comparison(payload["runs"], models, Path(args.json).with_name("noisy_tv_seed_table.md"))
+    write_seed_comparison(payload["runs"], models, Path(path).with_name("noisy_tv_seed_table.md"))
+    return payload
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="family", required=True)
     p_mog = sub.add_parser("mog", help="the 2-D mixture of Gaussians")
-    p_mog.add_argument("--methods", nargs="+", default=list(mog.METHODS), choices=mog.METHODS)
-    p_mog.add_argument("--steps", type=int, default=None, help="optimiser steps (default: per method, mog.STEPS)")
+    p_mog.add_argument("--methods", nargs="+", default=list(mog.MogSweep.methods), choices=mog.METHODS)
+    p_mog.add_argument(
+        "--steps", type=int, default=mog.MogSweep.steps, help="optimiser steps (default: per method, mog.STEPS)"
+    )
     p_tv = sub.add_parser("noisy-tv", help="the noisy-TV linear world model")
-    p_tv.add_argument("--sigmas", nargs="+", type=float, default=[0.0, 2.0, 4.0, 8.0, 10.0])
-    p_tv.add_argument("--models", nargs="+", default=list(noisy_tv.MODELS), choices=noisy_tv.MODELS)
-    p_tv.add_argument("--steps", type=int, default=10_000, help="full-batch Adam steps (the seed's 10,000)")
-    p_tv.add_argument("--plot-sigma", type=float, default=8.0, help="σ of the time-series and phase-plane figures")
+    p_tv.add_argument("--sigmas", nargs="+", type=float, default=list(noisy_tv.NoisyTVSweep.sigmas))
+    p_tv.add_argument("--models", nargs="+", default=list(noisy_tv.NoisyTVSweep.models), choices=noisy_tv.MODELS)
+    p_tv.add_argument(
+        "--steps", type=int, default=noisy_tv.NoisyTVSweep.steps, help="full-batch Adam steps (the seed's 10,000)"
+    )
+    p_tv.add_argument(
+        "--plot-sigma",
+        type=float,
+        default=noisy_tv.NoisyTVSweep.plot_sigma,
+        help="σ of the time-series and phase-plane figures",
+    )
     p_table = sub.add_parser("noisy-tv-table", help="the seed comparison of a noisy-TV sweep, from its JSON")
     p_table.add_argument("--json", default="docs/lab/noisy_tv.json")
     for p in (p_mog, p_tv):
-        p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-        p.add_argument("--out", default="docs/lab")
+        p.add_argument("--seeds", nargs="+", type=int, default=list(mog.MogSweep.seeds))
+        p.add_argument("--out", default=mog.MogSweep.out)
         p.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    if args.family == "mog":
-        run_mog(args)
-    elif args.family == "noisy-tv-table":
-        run_noisy_tv_table(args)
+    if args.family == "noisy-tv-table":
+        run_experiment(lambda: run_noisy_tv_table(args.json))
+    elif args.family == "mog":
+        sweep = settings_from_flags(mog.MogSweep, args)
+        run_experiment(lambda: run_mog(sweep), Path(sweep.out) / "mog.json")
     else:
-        run_noisy_tv(args)
+        sweep = settings_from_flags(noisy_tv.NoisyTVSweep, args)
+        run_experiment(lambda: run_noisy_tv(sweep), Path(sweep.out) / "noisy_tv.json")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""MNIST JEPA like the second seed report: k-NN@5 with weighted scores, the learning curve, the phase-2 figure.
+"""MNIST JEPA like the seed's run (the JEPA tutorial's `jepa_mnist.py`): k-NN@5, the learning curve, phase 2.
 
     python training/mnist_jepa.py evaluate --model runs/mnist-jepa/model            # JEPA vs raw pixels vs random
     python training/mnist_jepa.py curve --run runs/mnist-jepa                       # k-NN@5 of every checkpoint
@@ -31,6 +31,7 @@ from transformers import AutoModel  # noqa: E402
 from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
 from leae_hub.evaluation import grid_array  # noqa: E402
 from leae_hub.lab import mnist_jepa as M  # noqa: E402
+from leae_hub.lab.runner import run_experiment, settings_from_flags, write_json, write_text  # noqa: E402
 from leae_hub.trainer import ModelArguments  # noqa: E402
 
 SCORE_COLUMNS = ("accuracy", "precision", "recall", "f1")
@@ -41,51 +42,51 @@ def _command() -> str:
 
 
 def _write(out: Path, name: str, result: dict, table: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / f"{name}_table.md").write_text(table + "\n")
+    write_json(out / f"{name}.json", result, indent=2)
+    write_text(out / f"{name}_table.md", table + "\n")
     print(table)
 
 
-def evaluate(args: argparse.Namespace) -> None:
+def evaluate(settings: M.KnnSettings) -> dict:
     """k-NN@5 scores of the trained encoder, of raw pixels and of an untrained encoder of the same architecture."""
     start = time.perf_counter()
-    model = AutoModel.from_pretrained(args.model)
+    model = AutoModel.from_pretrained(settings.model)
     size = model.config.image_size
-    train, test = M.load_digits(args.data, "train", size), M.load_digits(args.data, "test", size)
-    torch.manual_seed(args.seed)
+    train, test = M.load_digits(settings.data, "train", size), M.load_digits(settings.data, "test", size)
+    torch.manual_seed(settings.seed)
     untrained = LeaeModel(model.config)  # the same architecture, freshly initialised
     rows = {
-        "JEPA encoder": M.knn_scores(model, train, test, args.k),
-        "JEPA encoder, cosine": M.knn_scores(model, train, test, args.k, distance="cosine"),
-        "raw pixels": M.knn_scores(None, train, test, args.k),
-        f"random encoder (untrained, seed {args.seed})": M.knn_scores(untrained, train, test, args.k),
+        "JEPA encoder": M.knn_scores(model, train, test, settings.k),
+        "JEPA encoder, cosine": M.knn_scores(model, train, test, settings.k, distance="cosine"),
+        "raw pixels": M.knn_scores(None, train, test, settings.k),
+        f"random encoder (untrained, seed {settings.seed})": M.knn_scores(untrained, train, test, settings.k),
     }
     result = {
         "command": _command(),
-        "model": str(args.model),
-        "data": args.data,
+        "model": str(settings.model),
+        "data": settings.data,
         "bank": len(train[1]),
         "queries": len(test[1]),
-        "k": args.k,
+        "k": settings.k,
         "distance": "euclidean (and cosine where the row says so)",
         "rows": rows,
         "seconds": round(time.perf_counter() - start, 1),
     }
-    header = f"| features | dim | k-NN@{args.k} accuracy | weighted precision | weighted recall | weighted F1 |"
+    header = f"| features | dim | k-NN@{settings.k} accuracy | weighted precision | weighted recall | weighted F1 |"
     lines = [header, "| --- | --- | --- | --- | --- | --- |"]
     for name, row in rows.items():
         lines.append(f"| {name} | {row['dim']} | " + " | ".join(f"{row[c]:.4f}" for c in SCORE_COLUMNS) + " |")
-    _write(Path(args.out), "mnist_jepa", result, "\n".join(lines))
+    _write(Path(settings.out), "mnist_jepa", result, "\n".join(lines))
+    return result
 
 
-def curve(args: argparse.Namespace) -> None:
+def curve(settings: M.KnnSettings) -> dict:
     """k-NN@5 accuracy of a run's kept checkpoints (all, or `--epochs`); the JSON is rewritten after each one, and
     checkpoints already in it are skipped."""
-    run = Path(args.run)
-    config = LeaeConfig.from_pretrained(args.config_from) if args.config_from else None
+    run = Path(settings.run)
+    config = LeaeConfig.from_pretrained(settings.config_from) if settings.config_from else None
     train_config = yaml.safe_load((run / "train_config.yaml").read_text())
-    out = Path(args.out)
+    out = Path(settings.out)
     path = out / "mnist_jepa_curve.json"
     points = {p["step"]: p for p in json.loads(path.read_text())["points"]} if path.exists() else {}
     checkpoints = sorted((run / "checkpoints").glob("checkpoint-*"), key=M.checkpoint_step)
@@ -95,28 +96,31 @@ def curve(args: argparse.Namespace) -> None:
         config = LeaeConfig.from_preset(
             train_config["preset"], in_channels=1, **{k: v for k, v in overrides.items() if v is not None}
         )
-    train = M.load_digits(args.data, "train", config.image_size)
-    test = M.load_digits(args.data, "test", config.image_size)
+    train = M.load_digits(settings.data, "train", config.image_size)
+    test = M.load_digits(settings.data, "test", config.image_size)
     steps_per_epoch = len(train[1]) // train_config["batch_size"]
     for checkpoint in checkpoints:
         step = M.checkpoint_step(checkpoint)
-        if step in points or (args.epochs and step / steps_per_epoch not in args.epochs):
+        if step in points or (settings.epochs and step / steps_per_epoch not in settings.epochs):
             continue
-        scores = M.knn_scores(M.encoder_from_checkpoint(checkpoint, config), train, test, args.k)
+        scores = M.knn_scores(M.encoder_from_checkpoint(checkpoint, config), train, test, settings.k)
         points[step] = {"step": step, "epoch": step / steps_per_epoch, **scores}
-        print(f"step {step} (epoch {step / steps_per_epoch:.2f}): k-NN@{args.k} {scores['accuracy']:.4f}", flush=True)
-        _write_curve(args, run, out, points)
-    _write_curve(args, run, out, points)
+        print(
+            f"step {step} (epoch {step / steps_per_epoch:.2f}): k-NN@{settings.k} {scores['accuracy']:.4f}", flush=True
+        )
+        _write_curve(settings, run, out, points)
+    return _write_curve(settings, run, out, points)
 
 
-def _write_curve(args: argparse.Namespace, run: Path, out: Path, points: dict[int, dict]) -> None:
+def _write_curve(settings: M.KnnSettings, run: Path, out: Path, points: dict[int, dict]) -> dict:
     ordered = [points[s] for s in sorted(points)]
-    result = {"command": _command(), "run": str(run), "data": args.data, "k": args.k, "points": ordered}
-    lines = [f"| epoch | step | k-NN@{args.k} accuracy | weighted F1 |", "| --- | --- | --- | --- |"]
+    result = {"command": _command(), "run": str(run), "data": settings.data, "k": settings.k, "points": ordered}
+    lines = [f"| epoch | step | k-NN@{settings.k} accuracy | weighted F1 |", "| --- | --- | --- | --- |"]
     lines += [f"| {p['epoch']:.0f} | {p['step']} | {p['accuracy']:.4f} | {p['f1']:.4f} |" for p in ordered]
     _write(out, "mnist_jepa_curve", result, "\n".join(lines))
     if ordered:
-        _plot_curve(ordered, args.k, out / "mnist_jepa" / "knn_curve.png")
+        _plot_curve(ordered, settings.k, out / "mnist_jepa" / "knn_curve.png")
+    return result
 
 
 def _plot_curve(points: list[dict], k: int, path: Path) -> None:
@@ -139,15 +143,15 @@ def _plot_curve(points: list[dict], k: int, path: Path) -> None:
     plt.close(figure)
 
 
-def phase2(args: argparse.Namespace) -> None:
+def phase2(settings: M.KnnSettings) -> dict:
     """The phase-2 model (a decoder trained to restore clean digits from perturbed ones): test MSE / PSNR against the
     clean digit, for the reconstruction and for the perturbed input itself, and the original / perturbed /
     reconstructed figure (the first test digit of each class)."""
-    model = AutoModel.from_pretrained(args.model)
-    images, labels = M.load_digits(args.data, "test", model.config.image_size)
+    model = AutoModel.from_pretrained(settings.model)
+    images, labels = M.load_digits(settings.data, "test", model.config.image_size)
     originals, perturbed, reconstructed = [], [], []
     for index, chunk in enumerate(images.split(1000)):
-        rows = M.reconstruction_rows(model, chunk, args.strength, seed=args.seed + index)
+        rows = M.reconstruction_rows(model, chunk, settings.strength, seed=settings.seed + index)
         originals.append(rows[0])
         perturbed.append(rows[1])
         reconstructed.append(rows[2])
@@ -159,23 +163,24 @@ def phase2(args: argparse.Namespace) -> None:
 
     result = {
         "command": _command(),
-        "model": str(args.model),
-        "data": args.data,
+        "model": str(settings.model),
+        "data": settings.data,
         "images": len(labels),
-        "strength": args.strength,
+        "strength": settings.strength,
         "reconstruction": scores(restored),
         "perturbed input": scores(noisy),
     }
     lines = ["| against the clean digit | MSE | PSNR (dB) |", "| --- | --- | --- |"]
     for name in ("reconstruction", "perturbed input"):
         lines.append(f"| {name} | {result[name]['mse']:.4f} | {result[name]['psnr_db']:.2f} |")
-    _write(Path(args.out), "mnist_jepa_phase2", result, "\n".join(lines))
+    _write(Path(settings.out), "mnist_jepa_phase2", result, "\n".join(lines))
     picks = [int((labels == digit).nonzero()[0]) for digit in range(10)]
     grid = grid_array([original[picks], noisy[picks], restored[picks]])
-    figure = Path(args.out) / "mnist_jepa" / "reconstruction.png"
+    figure = Path(settings.out) / "mnist_jepa" / "reconstruction.png"
     figure.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.kron(grid, np.ones((3, 3, 1), dtype=np.uint8))).save(figure)
-    print(f"rows: original / perturbed (strength {args.strength}) / reconstructed -> {figure}")
+    print(f"rows: original / perturbed (strength {settings.strength}) / reconstructed -> {figure}")
+    return result
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,11 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, function in (("evaluate", evaluate), ("curve", curve), ("phase2", phase2)):
         sub = commands.add_parser(name, help=function.__doc__)
         sub.set_defaults(function=function)
-        sub.add_argument("--data", default="mnist-full", help="data source with train/test splits")
-        sub.add_argument("--out", default="docs/lab", help="folder for the JSON, the table and the figures")
-        sub.add_argument("--seed", type=int, default=0, help="the untrained encoder's / the perturbations' seed")
+        sub.add_argument("--data", default=M.KnnSettings.data, help="data source with train/test splits")
+        sub.add_argument("--out", default=M.KnnSettings.out, help="folder for the JSON, the table and the figures")
+        sub.add_argument(
+            "--seed", type=int, default=M.KnnSettings.seed, help="the untrained encoder's / the perturbations' seed"
+        )
         if name != "phase2":
-            sub.add_argument("--k", type=int, default=M.KNN_K, help="neighbours of the k-NN classifier")
+            sub.add_argument("--k", type=int, default=M.KnnSettings.k, help="neighbours of the k-NN classifier")
         if name == "curve":
             sub.add_argument("--run", required=True, help="a `leae train` output_dir with checkpoints/checkpoint-*/")
             sub.add_argument("--config_from", help="a saved model whose config the checkpoints use (default: preset)")
@@ -196,14 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             sub.add_argument("--model", required=True, help="a saved model folder")
         if name == "phase2":
-            sub.add_argument("--strength", type=float, default=1.0, help="perturbation strength, in [0, 1]")
+            sub.add_argument(
+                "--strength", type=float, default=M.KnnSettings.strength, help="perturbation strength, in [0, 1]"
+            )
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     args = build_parser().parse_args(argv)
-    args.function(args)
+    settings = settings_from_flags(M.KnnSettings, args)
+    run_experiment(lambda: args.function(settings), threads=int(os.environ.get("OMP_NUM_THREADS", "1")))
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
-from leae_hub.data import build_dataset  # noqa: E402
 from leae_hub.evaluation import knn_accuracy  # noqa: E402
+from leae_hub.lab.mnist_jepa import load_digits  # noqa: E402
+from leae_hub.lab.runner import run_experiment  # noqa: E402
 from leae_hub.recipes import build_recipe  # noqa: E402
 
 VARIANTS: dict[str, dict] = {
@@ -36,13 +37,6 @@ VARIANTS: dict[str, dict] = {
     "stopgrad": {"target": "stop-grad"},
     "vicreg": {"regularizer": "vicreg", "regularizer_weight": 1.0},
 }
-
-
-def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    dataset = build_dataset("mnist", split, 32)
-    images = torch.stack([dataset[i]["pixel_values"] for i in range(len(dataset))])
-    labels = torch.tensor([int(dataset[i]["labels"]) for i in range(len(dataset))])
-    return images, labels
 
 
 @torch.no_grad()
@@ -86,17 +80,24 @@ def main() -> None:
     parser.add_argument("variants", nargs="+", help=f"names from {sorted(VARIANTS)}, joined with + to combine")
     parser.add_argument("--steps", type=int, default=400)
     args = parser.parse_args()
-    torch.set_num_threads(1)
     for spec in args.variants:
         unknown = [part for part in spec.split("+") if part not in VARIANTS]
         if unknown:
             parser.error(f"unknown variant {unknown}; choose from {sorted(VARIANTS)}")
-    train, test = load("train"), load("test")
-    for spec in args.variants:
+    run_experiment(lambda: sweep(args.variants, args.steps))
+
+
+def sweep(variants: list[str], steps: int) -> dict[str, dict]:
+    """Every variant in turn on the same data, its result printed as a JSON line as it ends; returns them all."""
+    train, test = load_digits("mnist", "train", 32), load_digits("mnist", "test", 32)
+    results = {}
+    for spec in variants:
         options: dict = {}
         for part in spec.split("+"):
             options.update(VARIANTS[part])
-        print(json.dumps(run(spec, options, args.steps, train, test)), flush=True)
+        results[spec] = run(spec, options, steps, train, test)
+        print(json.dumps(results[spec]), flush=True)
+    return results
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Run the second seed report's MNIST JEPA script as it is, and score its encoder with the lab's k-NN.
+"""Run the seed's MNIST JEPA script (the tutorial's `jepa_mnist.py`) as it is; score its encoder with the lab's k-NN.
 
     python training/seed_mnist_jepa.py --script SEED_REPO/jepa_mnist.py --seed 0 --out docs/lab/seed_mnist_jepa
 
@@ -42,7 +42,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from leae_hub.data import IdxSource  # noqa: E402
 from leae_hub.lab import mnist_jepa as M  # noqa: E402
+from leae_hub.lab.runner import run_experiment, settings_from_flags  # noqa: E402
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 PHASE_2_BANNER = "🔧 Switching to reconstruction fine-tuning phase"
@@ -119,33 +121,27 @@ def lab_scores(record: dict[str, Any]) -> dict[str, dict[str, float]]:
     }
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--script", type=Path, required=True, help="the seed's jepa_mnist.py (commit 5469dde)")
-    parser.add_argument("--mnist", type=Path, default=Path("../shared/data/mnist-full"), help="the 4 MNIST IDX .gz")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path("docs/lab/seed_mnist_jepa"))
-    args = parser.parse_args(argv)
-    script, mnist, out = args.script.resolve(), args.mnist.resolve(), args.out.resolve()
-    torch.set_num_threads(args.threads)
+def reproduce(run: M.SeedScriptRun, argv: list[str]) -> dict[str, Any]:
+    """Run the seed's script as `run` says, score its embeddings with the lab's k-NN, save its encoder's weights;
+    returns the record that goes to OUT/seed-SEED.json."""
+    script, mnist, out = Path(run.script).resolve(), Path(run.mnist).resolve(), Path(run.out).resolve()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="seed-mnist-") as work:
         unpack_mnist(mnist, Path(work))
         here = Path.cwd()
         os.chdir(work)
         try:
-            record = run_seed_script(script, args.seed)
+            record = run_seed_script(script, run.seed)
         finally:
             os.chdir(here)
     wall = time.perf_counter() - start
-    record["query_labels"] = _test_labels(mnist)  # the script's test loader keeps the file's order
+    record["query_labels"] = IdxSource(mnist, "test").labels  # the script's test loader keeps the file's order
     result = {
-        "command": "python training/seed_mnist_jepa.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "script": str(args.script),
+        "command": "python training/seed_mnist_jepa.py " + " ".join(argv),
+        "script": str(Path(run.script)),
         "script_sha256": hashlib.sha256(script.read_bytes()).hexdigest(),
-        "seed": args.seed,
-        "threads": args.threads,
+        "seed": run.seed,
+        "threads": run.threads,
         "torch": torch.__version__,
         "wall_s": round(wall, 1),
         "epochs": len(record["epoch_losses"]),
@@ -156,16 +152,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "seed_report_accuracy": M.SEED_KNN_ACCURACY,
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"seed-{args.seed}.json").write_text(json.dumps(result, indent=2) + "\n")
-    torch.save(record["model"].state_dict(), out / f"seed-{args.seed}-encoder.pt")
+    torch.save(record["model"].state_dict(), out / f"seed-{run.seed}-encoder.pt")
     print(json.dumps({key: result[key] for key in ("seed", "wall_s", "script_knn_accuracy", "lab_knn")}, indent=2))
     return result
 
 
-def _test_labels(mnist: Path) -> np.ndarray:
-    """The test labels from `mnist`'s t10k-labels-idx1-ubyte.gz, in file order (after the 8-byte IDX header)."""
-    with gzip.open(mnist / "t10k-labels-idx1-ubyte.gz", "rb") as reader:
-        return np.frombuffer(reader.read()[8:], dtype=np.uint8).astype(np.int64)
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--script", required=True, help="the seed's jepa_mnist.py (commit 5469dde)")
+    parser.add_argument("--mnist", default=M.SeedScriptRun.mnist, help="the 4 MNIST IDX .gz")
+    parser.add_argument("--seed", type=int, default=M.SeedScriptRun.seed)
+    parser.add_argument("--threads", type=int, default=M.SeedScriptRun.threads)
+    parser.add_argument("--out", default=M.SeedScriptRun.out)
+    run = settings_from_flags(M.SeedScriptRun, parser.parse_args(argv))
+    path = Path(run.out).resolve() / f"seed-{run.seed}.json"
+    argv = sys.argv[1:] if argv is None else argv
+    return run_experiment(lambda: reproduce(run, argv), path, threads=run.threads, indent=2)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from leae_hub.evaluation import linear_probe_accuracy  # noqa: E402
-from leae_hub.lab.teacherless import ExperimentConfig, Trainer  # noqa: E402
+from leae_hub.lab.runner import run_experiment, settings_from_flags, write_json, write_text  # noqa: E402
+from leae_hub.lab.teacherless import ExperimentConfig, RunBatch, Trainer  # noqa: E402
 from leae_hub.lab.teacherless_data import load_cifar10, load_mnist, make_sequences  # noqa: E402
 from leae_hub.lab.teacherless_metrics import evaluate  # noqa: E402
 
@@ -73,8 +74,8 @@ def load_data(config: ExperimentConfig, seed: int) -> tuple[torch.Tensor, tuple,
     return train_x, (train_x[:probe], train_y[:probe]), test
 
 
-def run_one(config: ExperimentConfig, seed: int, out: Path) -> dict[str, Any]:
-    """Train and evaluate one config at one seed; write and return its JSON record."""
+def run_one(config: ExperimentConfig, seed: int) -> dict[str, Any]:
+    """Train and evaluate one config at one seed; return its JSON record."""
     start, cpu_start = time.perf_counter(), time.process_time()
     images, probe_train, probe_test = load_data(config, seed)
     trainer = Trainer(config, images, seed)
@@ -100,9 +101,6 @@ def run_one(config: ExperimentConfig, seed: int, out: Path) -> dict[str, Any]:
         record["metrics"].update(pixel_floors(trainer, probe_train, probe_test, config.data.num_views, seed))
     if seed == 0:
         record["figure"] = figure
-    path = out / "runs" / config.name / f"seed{seed}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1))
     return record
 
 
@@ -163,8 +161,8 @@ def summarise(out: Path) -> dict[str, Any]:
                 for k in sorted(keys)
             },
         }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    (out / "tables.md").write_text(tables(summary))
+    write_json(out / "summary.json", summary)
+    write_text(out / "tables.md", tables(summary))
     plot(records, out / "figures")
     return summary
 
@@ -262,33 +260,38 @@ def plot(records: dict[str, list[dict[str, Any]]], folder: Path) -> None:
         plt.close(fig)
 
 
+def run_batch(batch: RunBatch) -> None:
+    """Every run of `batch`, seed by seed; a finished run (its JSON exists) is skipped unless `batch.force`."""
+    configs = [load_config(Path(path)) for path in batch.configs]
+    if batch.untrained:
+        configs = [untrained(config) for config in configs]
+    for seed in batch.seeds:
+        for config in configs:
+            path = Path(batch.out) / "runs" / config.name / f"seed{seed}.json"
+            if path.exists() and not batch.force:
+                print(f"skip {config.name} seed {seed}: done", flush=True)
+                continue
+            record = run_experiment(lambda config=config, seed=seed: run_one(config, seed), path)
+            shown = {k: v for k, v in record["metrics"].items() if not isinstance(v, dict)}
+            print(f"{config.name} seed {seed}: {json.dumps(shown)}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="train and evaluate configs over seeds")
-    p_run.add_argument("configs", nargs="+", type=Path)
-    p_run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p_run.add_argument("--out", type=Path, default=ROOT / "docs" / "teacherless")
+    p_run.add_argument("configs", nargs="+")
+    p_run.add_argument("--seeds", nargs="+", type=int, default=list(RunBatch.seeds))
+    p_run.add_argument("--out", default=str(ROOT / RunBatch.out))
     p_run.add_argument("--force", action="store_true", help="rerun runs whose JSON exists")
     p_run.add_argument("--untrained", action="store_true", help="evaluate the models as initialised (0 steps)")
     p_sum = sub.add_parser("summarise", help="tables and figures from the run JSON")
-    p_sum.add_argument("--out", type=Path, default=ROOT / "docs" / "teacherless")
+    p_sum.add_argument("--out", type=Path, default=ROOT / RunBatch.out)
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
     if args.command == "summarise":
-        print(tables(summarise(args.out)))
-        return
-    configs = [load_config(path) for path in args.configs]
-    if args.untrained:
-        configs = [untrained(config) for config in configs]
-    for seed in args.seeds:
-        for config in configs:
-            if (args.out / "runs" / config.name / f"seed{seed}.json").exists() and not args.force:
-                print(f"skip {config.name} seed {seed}: done", flush=True)
-                continue
-            record = run_one(config, seed, args.out)
-            shown = {k: v for k, v in record["metrics"].items() if not isinstance(v, dict)}
-            print(f"{config.name} seed {seed}: {json.dumps(shown)}", flush=True)
+        print(tables(run_experiment(lambda: summarise(args.out))))
+    else:
+        run_batch(settings_from_flags(RunBatch, args))
 
 
 if __name__ == "__main__":

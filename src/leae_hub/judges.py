@@ -16,7 +16,7 @@ the running statistics, so every image is judged on its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import torch
@@ -27,6 +27,32 @@ from .speedups import batch_separable, encode_groups
 
 JudgeNormMode = Literal["batch", "running"]
 JUDGE_KINDS = ("live", "step-frozen", "ema")
+
+
+@torch.no_grad()
+def ema_update(
+    averages: nn.Module | Iterable[Tensor],
+    values: nn.Module | Iterable[Tensor],
+    decay: float,
+    weighted_sum: bool = False,
+) -> None:
+    """θ̄ ← d·θ̄ + (1 − d)·θ in place, tensor by tensor (BYOL, Grill et al. 2020, arXiv:2006.07733, eq. 1).
+
+    `averages` and `values` are modules (their parameters; buffers are left as they are) or matching sequences of
+    tensors; a value is cast to its average's dtype. The sum is rounded as θ̄ + (1 − d)(θ − θ̄) (`Tensor.lerp_`: the
+    EMA judge, the teacherless lab), or with `weighted_sum` as d·θ̄ then + (1 − d)·θ (two in-place steps, as the
+    tutorial's scripts that the MoG and noisy-TV lab reproduce do): the same average, rounded differently, so each
+    caller keeps the exact numbers it was measured with.
+    """
+    if isinstance(averages, nn.Module):
+        averages = averages.parameters()
+    if isinstance(values, nn.Module):
+        values = values.parameters()
+    for average, value in zip(averages, values, strict=True):
+        if weighted_sum:
+            average.mul_(decay).add_(value.to(average.dtype), alpha=1 - decay)
+        else:
+            average.lerp_(value.to(average.dtype), 1.0 - decay)
 
 
 class Judge(nn.Module):
@@ -125,10 +151,9 @@ class EMAJudge(Judge):
     def update(self, encoder: LeaeEncoder) -> None:
         averages = self._weights(encoder)
         parameters = dict(encoder.named_parameters())
+        ema_update([averages[name] for name in parameters], parameters.values(), self.decay)
         for name, tensor in encoder.state_dict().items():
-            if name in parameters:
-                averages[name].lerp_(tensor.to(averages[name].dtype), 1.0 - self.decay)
-            else:
+            if name not in parameters:
                 averages[name].copy_(tensor)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors):
@@ -159,4 +184,4 @@ def build_judge(kind: str = "step-frozen", norm_mode: JudgeNormMode = "batch", e
     raise ValueError(f"Unknown judge {kind!r}. Valid judges: {', '.join(JUDGE_KINDS)}.")
 
 
-__all__ = ["EMAJudge", "JUDGE_KINDS", "Judge", "LiveJudge", "StepFrozenJudge", "build_judge"]
+__all__ = ["EMAJudge", "JUDGE_KINDS", "Judge", "LiveJudge", "StepFrozenJudge", "build_judge", "ema_update"]

@@ -1,7 +1,8 @@
 """Self-supervised objectives on the seed's 2-D mixture of three Gaussians.
 
-The seed (`/work/shared/seeds/001_*`, "Recap: Self-Supervised Learning on 2D Mixture of Gaussians") trains small MLPs
-on 5,000 points of the mixture
+The seed, the JEPA tutorial (https://github.com/CICS-Oleg/JointEmbeddingArchitecturesTutorial: its README "Recap:
+Self-Supervised Learning on 2D Mixture of Gaussians" and the scripts contrastive.py, jepa.py, jepa_ema.py and
+jepa_predict.py), trains small MLPs on 5,000 points of the mixture
 
     p(x) = 0.4·N((0, 0), [[1, .8], [.8, 1]]) + 0.35·N((5, 5), [[1, −.6], [−.6, 1]]) + 0.25·N((−5, 5), 0.5·I)
 
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..evaluation import feature_std, knn_accuracy, rankme
-from .common import ema_update
+from ..judges import ema_update
 
 WEIGHTS: tuple[float, ...] = (0.4, 0.35, 0.25)
 MEANS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (5.0, 5.0), (-5.0, 5.0))
@@ -57,6 +58,19 @@ STEPS: dict[str, int] = {
     "jepa-ema": 5000,
 }
 METHODS: tuple[str, ...] = tuple(STEPS)
+
+
+@dataclass(frozen=True)
+class MogSweep:
+    """`training/lab.py mog`: each of `methods` trained at each of `seeds` for `steps` optimiser steps (None: the
+    method's own, `STEPS`) and measured (`evaluate`); the figures of the first seed unless `no_figures`; all under
+    `out`."""
+
+    methods: tuple[str, ...] = METHODS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    steps: int | None = None
+    out: str = "docs/lab"
+    no_figures: bool = False
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -314,7 +328,7 @@ class EmaMethod(Method):
         self.noise_std, self.decay = noise_std, decay
 
     def after_step(self) -> None:
-        ema_update(self.target, self.encoder, self.decay)
+        ema_update(self.target, self.encoder, self.decay, weighted_sum=True)
 
     def embed(self, x: Tensor) -> Tensor:
         return self.encoder(x)

@@ -1,8 +1,9 @@
 """The "noisy TV" linear world-model experiment of the seed (VJEPA / BJEPA system identification).
 
-The seed (`/work/shared/seeds/001_*`, "System identification experiments", and its code `tv_noise2.py`) compares
-generative models (a VAE, an autoregressive next-observation model) with latent-prediction models (JEPA, VJEPA,
-BJEPA; Huang 2025, "VJEPA: Variational Joint Embedding Predictive Architectures as Probabilistic World Models") on
+The seed, the JEPA tutorial (https://github.com/CICS-Oleg/JointEmbeddingArchitecturesTutorial: its README's "System
+identification experiments" and `tv_noise2.py`), compares generative models (a VAE, an autoregressive
+next-observation model) with latent-prediction models (JEPA, VJEPA, BJEPA; Huang 2025, "VJEPA: Variational Joint
+Embedding Predictive Architectures as Probabilistic World Models") on
 
     s_{t+1} = 0.99·R(ω) s_t + w_t,      w_t ~ N(0, 0.1² I₄),   R(ω) two 2×2 rotations, ω = 0.1π   (signal)
     d_{t+1} = 0.9·d_t + v_t,            v_t ~ N(0, 0.3² I₄)                                       (distractor)
@@ -25,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import ema_update, r2_score
+from ..judges import ema_update
+from .common import r2_score
 
 OBS_DIM, SIGNAL_DIM, DISTRACTOR_DIM, LATENT_DIM = 20, 4, 4, 4
 MODELS: tuple[str, ...] = ("VAE", "AR", "JEPA", "VJEPA", "BJEPA")
@@ -39,6 +41,21 @@ SEED_FIGURE_R2: dict[str, tuple[float, ...]] = {
     "VJEPA": (0.85, 0.96, 0.89, 0.88, 0.99, 0.99, 0.98, 0.84, 0.64, 0.72, 0.66),
     "BJEPA": (0.75, 0.77, 0.76, 0.63, 0.71, 0.70, 0.71, 0.70, 0.69, 0.69, 0.67),
 }
+
+
+@dataclass(frozen=True)
+class NoisyTVSweep:
+    """`training/lab.py noisy-tv`: every (σ, seed) of `sigmas` × `seeds`, each of `models` trained `steps` full-batch
+    Adam steps; the series and phase-plane figures at the smallest σ and at `plot_sigma` unless `no_figures`; all
+    under `out`."""
+
+    sigmas: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0, 10.0)
+    models: tuple[str, ...] = MODELS
+    steps: int = 10_000
+    plot_sigma: float = 8.0
+    seeds: tuple[int, ...] = (0, 1, 2)
+    out: str = "docs/lab"
+    no_figures: bool = False
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -231,9 +248,6 @@ class LinearJEPA(nn.Module):
         self.pred = RunLinear(generators, LATENT_DIM, LATENT_DIM)
         self.tgt = _target_copy(self.enc)
 
-    def ema_update(self, tau: float) -> None:
-        ema_update(self.tgt, self.enc, tau)
-
     def loss(self, x: Tensor, generators: list[torch.Generator]) -> Tensor:
         return vicreg_loss(self.pred(self.enc(x[:, :-1])), self.tgt(x[:, 1:]))
 
@@ -260,9 +274,6 @@ class LinearVJEPA(nn.Module):
         self.mu_pred = RunLinear(generators, LATENT_DIM, LATENT_DIM)
         self.logvar_pred = RunLinear(generators, LATENT_DIM, LATENT_DIM)
         self.tgt = _target_copy(self.enc)
-
-    def ema_update(self, tau: float) -> None:
-        ema_update(self.tgt, self.enc, tau)
 
     def predict(self, x_t: Tensor) -> tuple[Tensor, Tensor]:
         z = self.enc(x_t)
@@ -333,8 +344,8 @@ def train_model(
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
         optimizer.step()
-        if hasattr(model, "ema_update"):
-            model.ema_update(tau)
+        if hasattr(model, "tgt"):  # the JEPAs' EMA target E' of the encoder E
+            ema_update(model.tgt, model.enc, tau, weighted_sum=True)
         losses[step] = loss.detach()
     return model, losses
 

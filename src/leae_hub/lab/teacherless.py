@@ -1,17 +1,17 @@
-"""Teacherless seq-JEPA with a coding-rate regulariser (issue 16; seed `002_*`, "Teacherless + coding-rate").
+"""Teacherless seq-JEPA with a coding-rate regulariser (issue 16; the experiments of docs/teacherless.md).
 
 The model follows seq-JEPA (Ghaemi et al. 2025). An encoder maps each view v_i to z_i ∈ R^D (the per-view,
 equivariant code `z_eq`). The context views 0 … V−2 become tokens [z_i; P(a_i)] (a_i the relative action of view i,
 P a linear projection to R^A), an aggregation token is put in front, and a small transformer (pre-norm, 4 heads)
 turns the sequence into the aggregation output, projected back to R^D: the invariant code `z_inv`. A predictor MLP
-maps [z_inv; P(a_{V−1})] to ẑ, the code of the held-out last view. The objective (the seed's "Loss") is
+maps [z_inv; P(a_{V−1})] to ẑ, the code of the held-out last view. The objective is
 
     L = 1 − cos(ẑ, sg(z_{V−1})) − λ R(Z),     R(Z) = log det(I + α ZᵀZ / B)     (MCR², arXiv:2006.08558, eq. 2;
                                                                                  SimDINO, arXiv:2502.10385)
 
 with the target z_{V−1} from an EMA copy of the encoder (the reference and experiment A) or from the online encoder
 under stop-gradient (B–E). Z, rows L2-normalised, is `z_inv` (rate_target "agg_out"), the context codes z_i
-("z_t") or both (the two rates added). The experiments (the seed's progression):
+("z_t") or both (the two rates added). The experiments, each building on the one before:
 
 - reference: EMA teacher, λ = 0;  A: EMA teacher + rate;  B: stop-gradient target + rate;
 - C: B plus the reverse prediction (the context read backwards predicts view 0), the two losses averaged;
@@ -26,7 +26,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -34,8 +34,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..configuration_leae import LeaeConfig
+from ..judges import ema_update
 from ..modeling_leae import LeaeEncoder
 from ..regularizers import coding_rate
+from .runner import settings_from_dict
 from .teacherless_data import AffineFamily, RotationFamily, TransformFamily, make_sequences
 
 RATE_TARGETS = ("agg_out", "z_t", "both")
@@ -136,43 +138,25 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ExperimentConfig:
-        """Build from a nested dict (a YAML file); unknown keys raise a `ValueError` naming the valid ones."""
-        sections = {
-            "data": DataConfig,
-            "model": ModelConfig,
-            "loss": LossConfig,
-            "train": TrainConfig,
-            "eval": EvalConfig,
-        }
-        unknown = set(raw) - set(sections) - {"name"}
-        if unknown:
-            raise ValueError(f"unknown config sections {sorted(unknown)}; valid: name, {', '.join(sections)}")
-        if "name" not in raw:
-            raise ValueError("the config needs a 'name' (used for the output files)")
-        built = {}
-        for key, section in sections.items():
-            values = raw.get(key) or {}
-            valid = {f.name for f in fields(section)}
-            if set(values) - valid:
-                raise ValueError(f"unknown keys {sorted(set(values) - valid)} in '{key}'; valid: {sorted(valid)}")
-            built[key] = section(
-                **{f.name: _checked(key, f, values[f.name]) for f in fields(section) if f.name in values}
-            )
-        return cls(name=raw["name"], **built)
+        """Build from a nested dict (a YAML file) with `settings_from_dict`: an unknown key or a value of the wrong
+        type raises a `ValueError` naming the valid keys or the type."""
+        return settings_from_dict(cls, raw)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _checked(section: str, spec: Any, value: Any) -> Any:
-    """The value of a config field, after checking that it has the field's type (an int is accepted for a float)."""
-    kind = {"int": int, "float": float, "str": str, "bool": bool}[spec.type]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        hint = " (YAML reads 1e-3 as a string: write 1.0e-3)" if kind is float and isinstance(value, str) else ""
-        raise ValueError(f"{section}.{spec.name} must be of type {spec.type}, got {value!r}{hint}")
-    return value
+@dataclass(frozen=True)
+class RunBatch:
+    """`training/teacherless.py run`: each config (a YAML file) at each seed, one JSON per run under `out`/runs (the
+    script's default: the repository's docs/teacherless), skipping runs whose JSON exists unless `force`; with
+    `untrained`, the configs' models as initialised (0 steps)."""
+
+    configs: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0, 1, 2)
+    out: str = "docs/teacherless"
+    force: bool = False
+    untrained: bool = False
 
 
 class CrateBlock(nn.Module):
@@ -352,9 +336,7 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         if self.teacher is not None:
-            with torch.no_grad():
-                for teacher, online in zip(self.teacher.parameters(), self.model.encoder.parameters(), strict=True):
-                    teacher.lerp_(online, 1 - cfg.loss.ema_momentum)
+            ema_update(self.teacher, self.model.encoder, cfg.loss.ema_momentum)
         return {"loss": total.item(), "pred_loss": pred_loss.item(), "rate": rate.item()}
 
     def fit(self, log: Callable[[int, dict[str, float]], None] | None = None, log_every: int = 50) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Controlled transforms for the teacherless seq-JEPA lab (issue 16, seed `002_*`): views with known parameters.
+"""Controlled transforms for the teacherless seq-JEPA lab (issue 16, docs/teacherless.md): views with known parameters.
 
 Each example is a sequence of V views of one image. View 0 is the identity; every other view draws its own
 parameters. The *action* of view i is the transformation from view i−1 to view i (view 0's action is the identity
@@ -20,23 +20,21 @@ Two families:
   a_i = (sin(θ_i − θ_{i−1}), cos(θ_i − θ_{i−1})).
 
 Data: MNIST from the IDX gz files (`load_mnist`, digits padded to 40 px) and CIFAR-10 from the JPEG zip
-(`load_cifar10`), both as float tensors in [0, 1].
+(`load_cifar10`), both read by `leae_hub.data`'s sources and returned as float tensors in [0, 1].
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import math
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
+
+from ..data import IdxSource, ImageFolderSource
 
 MNIST_PAD = 6  # 28 + 2·6 = 40 px
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -213,51 +211,45 @@ def make_sequences(
     return views.view(count, num_views, *images.shape[1:]), params, family.actions(params)
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as handle:
-        data = handle.read()
-    dims = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+def _subset(count: int, limit: int | None, seed: int) -> np.ndarray:
+    """All indices in order, or a seeded random subset of `limit` of them, sorted."""
+    if limit is not None and limit < count:
+        return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False))
+    return np.arange(count)
 
 
 def load_mnist(root: str | Path, split: str, limit: int | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """MNIST digits padded to 40 px, [N, 1, 40, 40] in [0, 1], and labels [N] from the IDX gz files under `root`.
+    """MNIST digits padded to 40 px, [N, 1, 40, 40] in [0, 1], and labels [N] from the IDX gz files under `root`
+    (read by `leae_hub.data.IdxSource`).
 
     `split` is "train" (60,000) or "t10k" (10,000); `limit` keeps a seeded random subset.
     """
     root = Path(root)
-    images_path, labels_path = root / f"{split}-images-idx3-ubyte.gz", root / f"{split}-labels-idx1-ubyte.gz"
-    if not images_path.is_file():
+    if not (root / f"{split}-images-idx3-ubyte.gz").is_file():
         raise FileNotFoundError(
-            f"MNIST IDX file not found: {images_path}; point data.root at ../shared/data/mnist-full"
+            f"MNIST IDX file not found: {root / f'{split}-images-idx3-ubyte.gz'}; point data.root at the folder of "
+            "the four MNIST IDX .gz files (`mnist-full` in `leae_hub.data.data_dir()`)"
         )
-    images, labels = _read_idx(images_path), _read_idx(labels_path)
-    order = np.arange(len(labels))
-    if limit is not None and limit < len(labels):
-        order = np.sort(np.random.default_rng(seed).choice(len(labels), size=limit, replace=False))
-    pixels = torch.from_numpy(images[order].astype(np.float32) / 255.0)[:, None]
-    return F.pad(pixels, (MNIST_PAD,) * 4), torch.from_numpy(labels[order].astype(np.int64))
+    source = IdxSource(root, "test" if split == "t10k" else split)
+    order = _subset(len(source), limit, seed)
+    pixels = torch.from_numpy(source.images[order].astype(np.float32) / 255.0)[:, None]
+    return F.pad(pixels, (MNIST_PAD,) * 4), torch.from_numpy(source.labels[order])
 
 
 def load_cifar10(path: str | Path, split: str, limit: int | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """CIFAR-10 images [N, 3, 32, 32] in [0, 1] and labels [N] from the JPEG zip (`<split>/<class>/*.jpg`).
+    """CIFAR-10 images [N, 3, 32, 32] in [0, 1] and labels [N] from the JPEG zip (`<split>/<class>/*.jpg`, read by
+    `leae_hub.data.ImageFolderSource`).
 
     `split` is "train" or "test"; `limit` keeps a seeded random subset (decoding all 50,000 takes a while).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"CIFAR-10 zip not found: {path}; point data.root at ../shared/data/cifar10-jpg.zip")
-    with zipfile.ZipFile(path) as archive:
-        members = sorted(
-            name for name in archive.namelist() if name.startswith(f"{split}/") and name.lower().endswith(".jpg")
+        raise FileNotFoundError(
+            f"CIFAR-10 zip not found: {path}; point data.root at `cifar10-jpg.zip` in `leae_hub.data.data_dir()`"
         )
-        if not members:
-            raise ValueError(f"no {split}/<class>/*.jpg members in {path}; the split is 'train' or 'test'")
-        if limit is not None and limit < len(members):
-            chosen = np.sort(np.random.default_rng(seed).choice(len(members), size=limit, replace=False))
-            members = [members[i] for i in chosen]
-        arrays = [np.asarray(Image.open(io.BytesIO(archive.read(name))).convert("RGB")) for name in members]
-    labels = torch.tensor([CIFAR_CLASSES.index(name.split("/")[1]) for name in members])
-    pixels = torch.from_numpy(np.stack(arrays).astype(np.float32) / 255.0).permute(0, 3, 1, 2).contiguous()
-    return pixels, labels
+    source = ImageFolderSource(path, split, image_size=32, channels=3)
+    if tuple(source.classes) != CIFAR_CLASSES:
+        raise ValueError(f"{path}: the class folders are {source.classes}, not CIFAR-10's {list(CIFAR_CLASSES)}")
+    order = _subset(len(source), limit, seed)
+    pixels = torch.stack([source[int(index)]["pixel_values"] for index in order])
+    return pixels, torch.tensor([source.labels[index] for index in order])

@@ -1,4 +1,4 @@
-"""Invariance, equivariance and subspace metrics of the teacherless seq-JEPA lab (issue 16, item 4).
+"""Invariance, equivariance and subspace metrics of the teacherless seq-JEPA lab (docs/teacherless.md).
 
 Pure functions of embeddings first (each checked in tests/test_teacherless.py on a representation with a known
 answer), then `evaluate`, which draws the views with known parameters and returns every number as a JSON-able dict:
