@@ -303,11 +303,12 @@ def card_table_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str, str]]
     return rows, representation_rows, _evaluation_notes(metrics, representation)
 
 
-def _limitations(config: LeaeConfig, recipe: str, datasets_text: str, trained: bool = True) -> list[str]:
+def _limitations(config: LeaeConfig, recipe: RecipeCard, datasets_text: str, trained: bool = True) -> list[str]:
     items = [
         f"{'Trained' if trained else 'To be trained'} on {datasets_text} at {config.image_size}×{config.image_size} "
         "px; other image domains and sizes are out of distribution (the image processor resizes and centre-crops "
         "every input to that size).",
+        *recipe.limitations,
         "A deterministic autoencoder, not a generative model: decoding random latents does not give natural images, "
         "and inpainting gives one answer per hole.",
         "Metrics come from a single training run and seed.",
@@ -316,13 +317,6 @@ def _limitations(config: LeaeConfig, recipe: str, datasets_text: str, trained: b
         "Like any model trained on a fixed data set, it reproduces that data set's biases. It must not be used to "
         "identify people or to make decisions about them.",
     ]
-    if recipe in ("self-teaching", "masked"):
-        items.insert(
-            1,
-            "No pixel loss: images are judged through the model's own encoder, so colours, fine textures and exact "
-            "positions can drift; compare with the `baseline` recipe (masked pixel MSE) for the pixel-accuracy "
-            "reference.",
-        )
     if config.latent_type == "pooled":
         items.insert(1, "The pooled latent keeps few values per image, so reconstructions lose fine detail.")
     return items
@@ -424,7 +418,7 @@ def render_card(
         samples_from_examples=bool(source and source.non_commercial),
         inpainting_figure=inpainting_figure,
         inpainting_figure_models=list(inpainting_figure_models),
-        limitations=_limitations(config, recipe, data_name, trained=not not_trained_note),
+        limitations=_limitations(config, text, data_name, trained=not not_trained_note),
     )
 
 

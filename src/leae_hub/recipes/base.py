@@ -68,12 +68,14 @@ class RecipeCard:
         description: how the objective works, in a few sentences.
         equation: the loss in LaTeX (rendered in display math).
         notes: what the equation's symbols and stop-gradients mean.
+        limitations: what the recipe itself limits, listed among the card's limitations after the training data.
     """
 
     summary: str
     description: str
     equation: str
     notes: str
+    limitations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

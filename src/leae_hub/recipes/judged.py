@@ -9,6 +9,11 @@ from ..modeling_leae import LeaeModel
 from ..regularizers import SIGReg
 from .base import Recipe
 
+NO_PIXEL_LOSS_LIMITATION = (
+    "No pixel loss: images are judged through the model's own encoder, so colours, fine textures and exact positions "
+    "can drift; compare with the `baseline` recipe (masked pixel MSE) for the pixel-accuracy reference."
+)
+
 
 class JudgedRecipe(Recipe):
     """Base of the recipes whose loss compares images through a judge J, the model's encoder: ‖J(T x) − J(T x̂)‖²

@@ -10,7 +10,7 @@ from .. import views as V
 from ..modeling_leae import LeaeModel
 from ..speedups import encode_groups
 from .base import ObjectiveOutput, RecipeCard, latent_mse, register_recipe
-from .judged import JudgedRecipe
+from .judged import NO_PIXEL_LOSS_LIMITATION, JudgedRecipe
 
 
 @register_recipe
@@ -54,6 +54,7 @@ class MaskedRecipe(JudgedRecipe):
             r"\tfrac{\lambda}{2}\big(\mathrm{SIGReg}(z_c) + \mathrm{SIGReg}(z_m)\big)"
         ),
         notes="J(Tx) is computed without gradient; the same crop T is used for the three images.",
+        limitations=(NO_PIXEL_LOSS_LIMITATION,),
     )
 
     def __init__(

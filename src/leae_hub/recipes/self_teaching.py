@@ -10,7 +10,7 @@ import torch
 from .. import views as V
 from ..modeling_leae import LeaeModel
 from .base import ObjectiveOutput, RecipeCard, latent_mse, register_recipe
-from .judged import JudgedRecipe
+from .judged import NO_PIXEL_LOSS_LIMITATION, JudgedRecipe
 
 SELF_TEACHING_VIEWS = ("crop", "pixel-mask", "patch-mask", "detail", "plain")
 
@@ -62,6 +62,7 @@ class SelfTeachingRecipe(JudgedRecipe):
             "J(T(x)) is computed without gradient. SIGReg (LeJEPA) is the Epps–Pulley test of random 1-D "
             "projections of the latents against N(0, 1)."
         ),
+        limitations=(NO_PIXEL_LOSS_LIMITATION,),
     )
 
     def __init__(
