@@ -609,6 +609,7 @@ def test_cli_card_with_a_bad_json_file_names_it(capsys, tmp_path, flag, text, wo
     _one_line_error(capsys, code, words.format(file=file))
 
 
+@pytest.mark.slow
 def test_accelerate_launch_quiet_prints_the_one_line_error_alone(tmp_path):
     """Two processes: the first names the bad setting, the other exits in silence; no traceback after the line."""
     launcher = Path(sys.executable).with_name("accelerate")

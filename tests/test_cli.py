@@ -32,6 +32,7 @@ def test_help_lists_the_subcommands():
         assert f"    {command} " in completed.stdout
 
 
+@pytest.mark.slow
 @needs_script
 def test_train_help_lists_the_training_options():
     completed = _leae("train", "--help")
@@ -42,6 +43,7 @@ def test_train_help_lists_the_training_options():
         assert flag in text
 
 
+@pytest.mark.slow
 @needs_script
 def test_train_two_steps(tmp_path):
     """Outside the checkout (default config found next to the package), 32 px, into a temporary folder."""
@@ -88,6 +90,7 @@ def test_demo_without_a_checkout_says_where_to_get_it(monkeypatch, capsys):
     assert "the demo app is missing from this installation" in error and "pip install 'leae-hub[space]'" in error
 
 
+@pytest.mark.slow
 @needs_script
 def test_demo_runs_from_any_folder_with_the_packaged_app(tmp_path):
     assert (
@@ -107,6 +110,7 @@ def test_demo_runs_the_space_app_of_the_checkout(monkeypatch):
     assert calls == [([sys.executable, app, "--model", "m", "--port", "7861"], "leae demo")]
 
 
+@pytest.mark.slow
 @needs_script
 def test_demo_help_names_the_command():
     completed = _leae("demo", "--help")
@@ -114,6 +118,7 @@ def test_demo_help_names_the_command():
     assert completed.stdout.startswith("usage: leae demo ")
 
 
+@pytest.mark.slow
 def test_python_m_hub_fails_in_one_line_without_a_token(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "LEAE_TRACEBACK": "0"}
     env.pop("HF_TOKEN", None)

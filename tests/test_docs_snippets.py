@@ -96,6 +96,7 @@ def bash_commands(text: str) -> list[list[str]]:
     return commands
 
 
+@pytest.mark.slow
 def test_the_readme_command_blocks_run_as_written(fake_hub, tmp_path, monkeypatch):
     """Every command of the README's ```bash blocks after the quick start, as written, from a folder laid out like the
     checkout after the quick start (its `runs/shapes-quick/model`, with `training/` and `spaces/` linked in), with the

@@ -533,6 +533,7 @@ def test_results_tables_print_table_h_and_the_equal_step_curves(tmp_path):
 # ---------------------------------------------------------------------------------------------------- the CLI
 
 
+@pytest.mark.slow
 def test_evaluate_script_writes_every_field(tmp_path):
     model_dir = tmp_path / "model"
     tiny_model().save_pretrained(model_dir)

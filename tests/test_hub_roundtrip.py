@@ -284,6 +284,7 @@ def test_remote_code_needs_only_torch_and_transformers():
         assert not extra, f"{name} imports {sorted(extra)} outside a try block"
 
 
+@pytest.mark.slow
 def test_remote_code_without_leae_hub(tmp_path):
     model, processor = make_model(), make_processor()
     folder = save_all(model, processor, tmp_path / "saved")

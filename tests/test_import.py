@@ -71,6 +71,7 @@ def test_command_line_help_and_version_import_no_heavy_library():
     ["import leae_hub", "import transformers; import leae_hub", "from leae_hub.modeling_leae import LeaeModel"],
     ids=["package first", "transformers first", "a model module first"],
 )
+@pytest.mark.slow
 def test_classes_are_registered_whichever_is_imported_first(first):
     result = _run(first + "\n" + REGISTERED)
     assert result["config"] == "leae_hub.configuration_leae" and result["model"] == "leae_hub.modeling_leae"
@@ -85,6 +86,7 @@ def test_lazy_names_resolve_and_unknown_ones_raise():
         leae_hub.LeaeModle  # noqa: B018
 
 
+@pytest.mark.slow
 def test_the_old_module_name_pipelines_imports_the_inference_module():
     """`leae_hub.pipelines` was renamed `leae_hub.inference`: every form of importing the old name gives the renamed
     module (one object, with its own name), and only when asked for, so `import leae_hub` stays light."""

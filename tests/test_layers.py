@@ -86,14 +86,13 @@ def test_no_import_circle():
 
 
 def _reads_argv(path: Path) -> bool:
-    """Whether the module (outside its `__main__` block) imports argparse or reads `sys.argv`."""
+    """Whether the module (outside its `__main__` block) builds an argument parser or reads `sys.argv` (a type hint
+    naming `argparse.Namespace` parses nothing)."""
 
     def visit(node: ast.AST) -> bool:
         if _is_main_block(node):
             return False
-        if isinstance(node, ast.Import) and any(alias.name == "argparse" for alias in node.names):
-            return True
-        if isinstance(node, ast.ImportFrom) and node.module == "argparse":
+        if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] == "ArgumentParser":
             return True
         if isinstance(node, ast.Attribute) and node.attr == "argv" and ast.unparse(node.value) == "sys":
             return True

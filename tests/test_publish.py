@@ -153,6 +153,7 @@ def test_the_zoo_has_trained_folders():
     assert len(ZOO_FOLDERS) >= 5, ZOO_FOLDERS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_dry_run_writes_exactly_the_repo(dry_runs, name):
     source, out = _source(name, dry_runs), dry_runs[name]
@@ -193,6 +194,7 @@ def test_dry_run_writes_exactly_the_repo(dry_runs, name):
     assert f"| reconstruction | PSNR (dB) | {evaluation['reconstruction']['psnr']:.2f} |" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_dry_run_loads_and_reconstructs_without_leae_hub(dry_runs, name):
     remote = torch.load(dry_runs["work"] / f"{name}.pt", weights_only=False)

@@ -88,6 +88,7 @@ def _fixed_draw_loss(model, recipe, batch) -> float:
         return sum(recipe(model, batch, step=10_000 + i).loss.item() for i in range(5)) / 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_fifty_steps_lower_the_loss(batch, name):
     torch.manual_seed(0)
@@ -135,6 +136,7 @@ def test_random_holes_reach_the_masked_input(name, batch):
         build_recipe(name, hole_shape="random", hole_ratio=0.01)
 
 
+@pytest.mark.slow
 def test_batched_judge_calls_match_separate_ones(batch):
     """With running-statistics judges, judge calls are concatenated; the loss must equal the unbatched math."""
     model = LeaeModel(tiny_config()).eval()  # no running-statistics update between the two calls
@@ -145,6 +147,7 @@ def test_batched_judge_calls_match_separate_ones(batch):
     assert torch.allclose(batched, separate, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_no_recipe_copies_the_model_per_step(batch, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("recipes must not copy the model or reload its state every step")

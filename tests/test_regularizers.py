@@ -23,6 +23,7 @@ def _gaussian(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
+@pytest.mark.slow
 def test_sigreg_on_standard_gaussian_matches_theory() -> None:
     # For u ~ N(0, 1): E[N·|ECF(t) − φ(t)|²] = Var cos(tu) + Var sin(tu) = 1 − exp(−t²) for every N, so the expected
     # statistic is Σ_k w_k (1 − exp(−t_k²)) ≈ 2∫_0^3 exp(−t²/2)(1 − exp(−t²)) dt ≈ 1.05.

@@ -83,6 +83,7 @@ class _Payload:
         return open, (self.marker, "w")
 
 
+@pytest.mark.slow
 def test_a_planted_pickle_payload_is_never_run(stopped, reference, tmp_path, caplog):
     run = _copy(stopped, tmp_path)
     marker = tmp_path / "pwned"
@@ -108,6 +109,7 @@ def test_an_older_checkpoint_with_a_payload_is_refused_without_running_it(stoppe
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.slow
 def test_an_older_checkpoint_resumes_with_its_recipe_state(stopped, reference, tmp_path):
     run = _copy(stopped, tmp_path)
     checkpoint = run / "checkpoints" / "checkpoint-4"
@@ -166,6 +168,7 @@ def _flip_a_bit_and_hide_it(checkpoint: Path) -> None:
     ],
     ids=["truncated", "missing file", "overwritten", "NaN weights", "hidden bit flip", "step", "negative", "bool"],
 )
+@pytest.mark.slow
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(
     stopped, reference, tmp_path, caplog, damage, reason
 ):
@@ -197,6 +200,7 @@ def test_a_second_run_in_the_same_folder_is_refused_and_the_lock_goes_with_the_r
     assert cli.train_main(_args(run, 2))["steps"] == 2  # the first run ended: its lock is gone
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_a_checkpoint_says_so_and_the_run_resumes_bit_exact(stopped, reference, tmp_path):
     run = _copy(stopped, tmp_path)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -245,6 +249,7 @@ def test_a_moved_run_folder_resumes_and_metrics_are_cut_back(stopped, reference,
     assert not list(moved.glob(".train_config.yaml.*"))  # written through a temporary file, then renamed
 
 
+@pytest.mark.slow
 def test_nothing_changes_until_config_and_data_are_checked_and_overwrite_moves_the_old_run_aside(stopped, tmp_path):
     run = _copy(stopped, tmp_path)
     before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
@@ -264,6 +269,7 @@ def test_nothing_changes_until_config_and_data_are_checked_and_overwrite_moves_t
     assert yaml.safe_load((run / "train_config.yaml").read_text())["learning_rate"] == 0.01
 
 
+@pytest.mark.slow
 def test_a_failed_start_up_does_not_refuse_the_corrected_command(tmp_path, monkeypatch):
     run = tmp_path / "run"
     with pytest.raises(ValueError, match="fewer than one batch"):
@@ -289,6 +295,7 @@ def test_a_dataset_smaller_than_a_batch_fails_within_seconds(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_latest_without_a_checkpoint_and_fp16_on_cpu_say_what_happens(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="leae_hub"):
         result = cli.train_main(_args(tmp_path / "run", 1, *LATEST, "--mixed_precision", "fp16", "--cpu", "true"))
@@ -298,6 +305,7 @@ def test_latest_without_a_checkpoint_and_fp16_on_cpu_say_what_happens(tmp_path, 
     assert "fp16 needs a GPU: on the CPU this run trains in fp32" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("isa", "native", "chosen"), [("AVX2", False, "fp32"), ("AMX", True, "bf16")])
 def test_mixed_precision_auto_follows_the_cpu(tmp_path, caplog, monkeypatch, isa, native, chosen):
     """`auto` trains in bf16 only where the CPU computes it natively (leae_hub.hardware); the config keeps `auto`."""

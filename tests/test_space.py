@@ -146,6 +146,7 @@ def _editor(background, layer=None):
     }
 
 
+@pytest.mark.slow
 def test_every_endpoint_returns_png_files(app, server, images, model_dirs):
     _, client = server
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
@@ -191,6 +192,7 @@ def test_every_endpoint_returns_png_files(app, server, images, model_dirs):
     assert "x 0–1, y 0–1 of the source → x 2–3, y 2–3" in report
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_requests_all_succeed(server, images):
     _, client = server
     client.predict(handle_file(images["rgb"]), api_name="/reconstruct")  # load the model once
@@ -211,6 +213,7 @@ def test_twenty_concurrent_requests_all_succeed(server, images):
     print(f"\n20 concurrent /reconstruct requests: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
 
 
+@pytest.mark.slow
 def test_bad_input_reaches_the_client_as_a_message(server, images, model_dirs):
     _, client = server
     none = "none (use the painted mask)"
@@ -337,6 +340,7 @@ def test_compare_shows_the_twin_on_the_same_hole(app, model_dirs, tmp_path):
     assert np.array_equal(inpainted[:6, :6], compared[:6, :6])  # ... one hole: the known corner is the input's
 
 
+@pytest.mark.slow
 def test_browser_opens_the_inpaint_tab_ready_and_compares_twins(app, model_dirs, tmp_path):
     """`?tab=inpaint&example=1&compare=1` in headless Chromium: the tab opens on its preset, inpaints the first example
     with the best inpainting model and its twin side by side (what spaces/leae-demo/screenshots.py captures)."""
@@ -365,6 +369,7 @@ def test_browser_opens_the_inpaint_tab_ready_and_compares_twins(app, model_dirs,
     assert images >= 4  # editor background, masked input, inpainting, the twin's
 
 
+@pytest.mark.slow
 def test_config_exposes_no_server_paths(server, model_dirs):
     """Models appear by menu key; examples only as copies in gradio's content-addressed cache (the one place gradio
     serves files from), never by their location on the server."""
@@ -378,6 +383,7 @@ def test_config_exposes_no_server_paths(server, model_dirs):
     assert "/tmp/" not in outside, re.findall(r".{60}/tmp/.{60}", outside)[:3]
 
 
+@pytest.mark.slow
 def test_uploads_that_are_not_images_get_a_clear_message(server, tmp_path):
     _, client = server
     text = tmp_path / "notes.png"
@@ -477,6 +483,7 @@ def _chromium() -> str | None:
     return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
 
 
+@pytest.mark.slow
 def test_browser_renders_the_five_tabs(server, tmp_path):
     browser = _chromium()
     if browser is None:
@@ -529,6 +536,7 @@ def test_lab_endpoints_train_live_and_report(server, app):
     assert rows["AR"] == f"{expected.r2['AR']:.3f}"
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")  # the lab is many tiny tensor operations
 def test_lab_rejects_bad_settings_with_a_message(server, app):
     _, client = server
@@ -561,6 +569,7 @@ def test_api_info_exposes_no_server_paths(server, model_dirs):
         assert path not in info, path
 
 
+@pytest.mark.slow
 def test_too_large_uploads_are_refused_with_the_limit(server, app):
     url, client = server
     limit = 25 * 1024 * 1024

@@ -160,6 +160,7 @@ def test_quarter_rotations_are_exact_and_jitter_changes_colour_only() -> None:
         {"target": "stopgrad", "lambda_rate": 0.01, "sharpen": True, "rate_target": "z_t"},
     ],
 )
+@pytest.mark.slow
 def test_trainer_steps_every_experiment(loss: dict) -> None:
     config = _tiny_config(**loss)
     trainer = Trainer(config, _digits(), seed=0)

@@ -28,6 +28,7 @@ def _config(name, kwargs, latent_type="spatial"):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "kwargs", "reduction"), BACKBONES, ids=[b[0] for b in BACKBONES])
 def test_timm_backbone_save_load_is_exact(tmp_path, name, kwargs, reduction):
     model = LeaeModel(_config(name, kwargs)).eval()

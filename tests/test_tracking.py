@@ -14,6 +14,7 @@ TINY = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_tensorboard_logs_losses_psnr_and_sample_grids(tmp_path):
     pytest.importorskip("tensorboard", reason="tensorboard is not installed: pip install -e '.[tracking]'")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -37,6 +37,7 @@ def _tiny_args(config: Path, output_dir: Path, steps: int, *extra: str) -> list[
     return [*args, *extra]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_every_config_parses_and_runs_a_few_steps(tmp_path, config):
     parsed = cli.parse_train_config(["--config", str(config)])
@@ -94,6 +95,7 @@ def test_option_that_does_not_fit_the_recipe(tmp_path):
         cli.train_main(_tiny_args(ROOT / "training/configs/cifar10-32-masked.yaml", tmp_path, 1, "--views", "crop"))
 
 
+@pytest.mark.slow
 def test_refuses_to_mix_runs(tmp_path):
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
     cli.train_main(_tiny_args(shapes, tmp_path, 1))
@@ -111,6 +113,7 @@ def test_refuses_to_mix_runs(tmp_path):
     ("config", "extra"),
     [("cifar10-32-masked", ["--judge", "ema"]), ("cifar10-32-jepa", ["--decoder_probe_steps", "0"])],
 )
+@pytest.mark.slow
 def test_resume_is_exact(tmp_path, monkeypatch, config, extra):
     """Stopped at step 4 and resumed, a run reaches bit-identical weights at step 10 (past an epoch: data order too).
 
@@ -160,6 +163,7 @@ def test_two_process_cpu_run(tmp_path):
     assert sum(p.numel() for p in model.parameters()) > 0
 
 
+@pytest.mark.slow
 def test_push_to_hub_publishes_one_commit(tmp_path, fake_hub):
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
     cli.train_main(_tiny_args(shapes, tmp_path / "run", 2, "--push_to_hub", "org/leae-shapes"))
@@ -184,6 +188,7 @@ def test_push_to_hub_without_token_fails_before_training(tmp_path, monkeypatch):
     assert not (tmp_path / "metrics.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_saved_model_reproduces_the_printed_psnr(tmp_path, capsys):
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
     result = cli.train_main(_tiny_args(shapes, tmp_path, 3))
@@ -244,6 +249,7 @@ def _toy_args(output_dir: Path, steps: int, *extra: str) -> list[str]:
     return ["--config", str(config), *TINY, "--output_dir", str(output_dir), "--max_steps", str(steps), *extra]
 
 
+@pytest.mark.slow
 def test_a_recipe_registered_by_a_test_trains_with_its_own_options(tmp_path, toy_recipe):
     config = tmp_path / "toy.yaml"
     config.write_text(f"recipe: toy-test\ngain: 0.5\nmax_steps: 2\noutput_dir: {tmp_path / 'run'}\n")
@@ -278,6 +284,7 @@ def test_help_lists_every_recipe_option_with_its_recipes(toy_recipe, capsys, mon
             assert f"--{option.name} " in text, f"{name}: --{option.name} is not in --help"
 
 
+@pytest.mark.slow
 def test_declared_stages_run_in_order_into_their_folders_and_a_finished_stage_is_skipped(tmp_path, toy_recipe):
     run = tmp_path / "run"
     cli.train_main(_toy_args(run, 2, "--pre_steps", "1", "--gain", "0.5"))
@@ -292,6 +299,7 @@ def test_declared_stages_run_in_order_into_their_folders_and_a_finished_stage_is
     assert json.loads((run / "final_metrics.json").read_text())["steps"] == 3
 
 
+@pytest.mark.slow
 def test_jepa_with_decoder_probe_resumes_in_the_probe_stage(tmp_path):
     """The declared JEPA stages keep today's layout: the encoder in OUTPUT/jepa/, the probe in OUTPUT/."""
     jepa = ROOT / "training" / "configs" / "cifar10-32-jepa.yaml"
@@ -313,6 +321,7 @@ def test_jepa_with_decoder_probe_resumes_in_the_probe_stage(tmp_path):
     assert [s for s in steps if s > 2] == [3, 4]  # resumed at the probe's checkpoint-2
 
 
+@pytest.mark.slow
 def test_run_folders_written_before_recipes_owned_their_options_still_resume(tmp_path):
     """Older train_config.yaml files list every recipe's options (unset as null, decoder_probe_steps: 0)."""
     shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"

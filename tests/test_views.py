@@ -134,6 +134,7 @@ def test_inpainting_view_keeps_visible_pixels_and_is_reproducible() -> None:
     assert not torch.equal(masked, other)
 
 
+@pytest.mark.slow
 def test_random_hole_mask_sizes_shapes_and_reproducibility() -> None:
     mask = random_hole_mask(400, 64, 64, max_area=0.45, generator=_seeded(1))
     assert mask.shape == (400, 1, 64, 64) and set(mask.unique().tolist()) <= {0.0, 1.0}
