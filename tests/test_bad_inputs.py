@@ -628,7 +628,7 @@ def test_a_bad_setting_is_named_by_the_first_process_only(monkeypatch, capsys):
     """Another process waits for the launcher to stop it (the first one names the error); alive after the grace time,
     it names the error itself, once, argparse's usage included."""
     waits = []
-    monkeypatch.setattr(cli.time, "sleep", lambda seconds: waits.append(capsys.readouterr()))
+    monkeypatch.setattr(cli.train.time, "sleep", lambda seconds: waits.append(capsys.readouterr()))
     monkeypatch.setenv("RANK", "1")
     with pytest.raises(ValueError, match="learning_rate must be a positive number, got -1.0"):
         cli.train_main(["--learning_rate", "-1"])

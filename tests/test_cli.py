@@ -83,7 +83,7 @@ def test_card_and_publish_are_the_hub_commands(monkeypatch, command):
 
 
 def test_demo_without_a_checkout_says_where_to_get_it(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "find_demo_app", lambda: None)
+    monkeypatch.setattr(cli.demo, "find_demo_app", lambda: None)
     assert cli.main(["demo", "--model", "m"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1
@@ -94,8 +94,8 @@ def test_demo_without_a_checkout_says_where_to_get_it(monkeypatch, capsys):
 @needs_script
 def test_demo_runs_from_any_folder_with_the_packaged_app(tmp_path):
     assert (
-        cli.PACKAGED_DEMO_APP.is_file()
-        and (ROOT / "spaces" / "leae-demo" / "app.py").resolve() == cli.PACKAGED_DEMO_APP
+        cli.demo.PACKAGED_DEMO_APP.is_file()
+        and (ROOT / "spaces" / "leae-demo" / "app.py").resolve() == cli.demo.PACKAGED_DEMO_APP
     )
     completed = _leae("demo", "--help", cwd=tmp_path)  # not a checkout: the packaged copy of the app
     assert completed.returncode == 0, completed.stderr
