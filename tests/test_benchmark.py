@@ -209,6 +209,32 @@ def test_plain_reference_is_the_same_math_as_the_shipped_step(recipe, options):
         assert torch.allclose(fast, plain, rtol=1e-3, atol=1e-4 * scale)
 
 
+def test_benchmark_times_the_trainers_own_step(monkeypatch):
+    """A case's step, and the plain reference's, is `leae train`'s: the trainer's `TrainStep`, trainable mask,
+    optimiser and schedule, taken by its `optimizer_step` with `TrainArguments`' gradient clipping."""
+    import benchmark_step
+
+    from leae_hub.trainer import TrainArguments, loop
+
+    norms = []
+
+    def recorded(parts, batch, micro_step, max_grad_norm):
+        norms.append(max_grad_norm)
+        return loop.optimizer_step(parts, batch, micro_step, max_grad_norm)
+
+    monkeypatch.setattr(benchmark_step, "optimizer_step", recorded)
+    case = {"recipe": "jepa", "preset": "leae-cifar", "image_size": 32, "batch": 2, "options": {}}
+    case |= {"plain_kernels": False, "compile": False, "fused_optimizer": False, "mixed_precision": "no"}
+    for plain_reference in (False, True):
+        step = benchmark_step.CaseStep(case, torch.device("cpu"), plain_reference=plain_reference)
+        assert isinstance(step.parts.step_module, loop.TrainStep)
+        assert isinstance(step.parts.step_module.recipe, PlainStep) == plain_reference
+        trainable = {id(p) for p in step.parts.recipe.trainable_parameters(step.model)}
+        assert all(p.requires_grad == (id(p) in trainable) for p in step.model.parameters())
+        assert math.isfinite(step()) and step.parts.scheduler.scheduler.last_epoch == 1
+    assert norms == [TrainArguments().max_grad_norm] * 2
+
+
 def test_plain_sigreg_is_sigreg_from_its_formula():
     shipped = build_recipe("self-teaching").sigreg
     z = torch.randn(16, 8, 4, 4, dtype=torch.float64)

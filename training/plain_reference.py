@@ -5,7 +5,8 @@ fp32, one encoder call per judged batch, judge crops resized back to the full im
 straight from its formula with the full [locations, samples, slices, knots] tensor. It draws its randomness (hole,
 crop boxes, SIGReg directions) from the recipe object it wraps, so with the same seed and step it computes the same
 loss as the shipped recipe with `crop_size` unset (tests/test_benchmark.py checks this) and both train on the same
-batches in `training/benchmark.py --time_to_psnr`.
+batches in `training/benchmark.py --time_to_psnr`. The benchmark times it through `leae train`'s own step (the
+trainer's `prepare_step` and `optimizer_step`, with `PlainStep` as the forward pass), as it times the shipped step.
 
     from plain_reference import PlainStep
     step = PlainStep(build_recipe("self-teaching"))     # recipe options are read from the wrapped recipe

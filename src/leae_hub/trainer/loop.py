@@ -249,17 +249,100 @@ def _read_data(config: RunConfig, processes: int) -> tuple[Dataset, torch.Tensor
     return dataset, torch.stack([item["pixel_values"] for item in eval_items]), in_channels
 
 
+def trainable_parameters(model: LeaeModel, recipe: Recipe) -> list[nn.Parameter]:
+    """The parameters the recipe trains (asking may create recipe parts, such as the JEPA predictor); every other
+    parameter of the model stops keeping gradients (`requires_grad` off), so only these are optimised."""
+    trainable = list(recipe.trainable_parameters(model))
+    trainable_ids = {id(p) for p in trainable}
+    for parameter in model.parameters():
+        parameter.requires_grad_(id(parameter) in trainable_ids)
+    return trainable
+
+
+def build_optimizer(trainable: list[nn.Parameter], args: TrainArguments, fused: bool = False) -> torch.optim.AdamW:
+    """AdamW over `trainable` at the run's `learning_rate` and `weight_decay`; `fused`: PyTorch's fused kernel (an
+    option of `training/benchmark.py`, not of `leae train`)."""
+    kernel = {"fused": True} if fused else {}
+    return torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=args.weight_decay, **kernel)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, args: TrainArguments, max_steps: int, processes: int) -> Any:
+    """The learning-rate schedule: linear warm-up over `warmup_steps`, then cosine decay to 0 at `max_steps`
+    (`lr_schedule: cosine`) or constant. A scheduler prepared by Accelerate steps once per process per optimiser step,
+    so both lengths count `processes` steps for each optimiser step."""
+    return get_scheduler(
+        "cosine" if args.lr_schedule == "cosine" else "constant_with_warmup",
+        optimizer,
+        num_warmup_steps=args.warmup_steps * processes,
+        num_training_steps=max_steps * processes,
+    )
+
+
 @dataclass
-class _StageParts:
-    """What a stage trains with, prepared by Accelerate, and how long it runs."""
+class StepParts:
+    """What one optimiser step (`optimizer_step`) works with, prepared by Accelerate."""
 
     accelerator: Accelerator
-    step_module: nn.Module
+    step_module: nn.Module  # a `TrainStep`, maybe wrapped (DDP)
     core: LeaeModel  # the autoencoder, unwrapped
     recipe: Recipe
     trainable: list[nn.Parameter]
     optimizer: torch.optim.Optimizer
     scheduler: Any
+
+
+def prepare_step(
+    accelerator: Accelerator,
+    model: LeaeModel,
+    recipe: Recipe,
+    args: TrainArguments,
+    max_steps: int,
+    loader: Any = None,
+    objective: nn.Module | None = None,
+    fused: bool = False,
+) -> tuple[StepParts, Any]:
+    """The step's parts for `model` and `recipe`, prepared by Accelerate together with `loader` (returned prepared;
+    None stays None): the trainable mask (`trainable_parameters`), the `TrainStep` (compiled in place with
+    `args.compile`), the optimiser (`build_optimizer`) and the schedule (`build_scheduler`). `objective` replaces the
+    recipe in the forward pass (the benchmark's plain reference formulation); the recipe still gives the trainable
+    parameters and the updates."""
+    trainable = trainable_parameters(model, recipe)
+    recipe.to(accelerator.device)
+    step_module = TrainStep(model, recipe if objective is None else objective)
+    if args.compile:
+        step_module.compile()  # in place: the same parameters and state-dict keys
+    optimizer = build_optimizer(trainable, args, fused)
+    scheduler = build_scheduler(optimizer, args, max_steps, accelerator.num_processes)
+    step_module, optimizer, loader, scheduler = accelerator.prepare(step_module, optimizer, loader, scheduler)
+    core = accelerator.unwrap_model(step_module).model
+    return StepParts(accelerator, step_module, core, recipe, trainable, optimizer, scheduler), loader
+
+
+def optimizer_step(
+    parts: StepParts, batch: dict[str, torch.Tensor], micro_step: int, max_grad_norm: float | None
+) -> ObjectiveOutput:
+    """One micro-batch as `leae train` runs it: the recipe's loss and its gradients, then, at the last micro-batch of
+    an optimiser step (inside `accumulate`), the gradients clipped to `max_grad_norm` (when set), the optimiser's
+    step, the schedule's step, the gradients cleared and the recipe's update (EMA judges and targets) for optimiser
+    step `micro_step // gradient_accumulation_steps`."""
+    accelerator = parts.accelerator
+    with accelerator.accumulate(parts.step_module):
+        out = parts.step_module(batch, micro_step)
+        accelerator.backward(out.loss)
+        if accelerator.sync_gradients and max_grad_norm:
+            accelerator.clip_grad_norm_(parts.trainable, max_grad_norm)
+        parts.optimizer.step()
+        parts.scheduler.step()
+        parts.optimizer.zero_grad(set_to_none=True)
+    if accelerator.sync_gradients:
+        parts.recipe.update(parts.core, micro_step // accelerator.gradient_accumulation_steps)
+    return out
+
+
+@dataclass
+class _StageParts(StepParts):
+    """What a stage trains with, prepared by Accelerate, and how long it runs."""
+
     loader: Any  # Accelerate's DataLoader
     steps_per_epoch: int
     max_steps: int
@@ -286,27 +369,8 @@ def _prepare(config: RunConfig, accelerator: Accelerator, dataset: Dataset, in_c
 
     model = enable_fast_path(build_model(config, in_channels))  # same math, faster (leae_hub.speedups)
     recipe = build_recipe(config.recipe, **_recipe_arguments(RECIPES[config.recipe], config, max_steps))
-    trainable = list(recipe.trainable_parameters(model))  # may create recipe parts (the JEPA predictor)
-    trainable_ids = {id(p) for p in trainable}
-    for parameter in model.parameters():
-        parameter.requires_grad_(id(parameter) in trainable_ids)
-    recipe.to(accelerator.device)
-    step_module = TrainStep(model, recipe)
-    if args.compile:
-        step_module.compile()  # in place: the same parameters and state-dict keys
-    optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=args.weight_decay)
-    # A scheduler prepared by Accelerate steps once per process per optimiser step.
-    scheduler = get_scheduler(
-        "cosine" if args.lr_schedule == "cosine" else "constant_with_warmup",
-        optimizer,
-        num_warmup_steps=args.warmup_steps * accelerator.num_processes,
-        num_training_steps=max_steps * accelerator.num_processes,
-    )
-    step_module, optimizer, loader, scheduler = accelerator.prepare(step_module, optimizer, loader, scheduler)
-    core = accelerator.unwrap_model(step_module).model
-    return _StageParts(
-        accelerator, step_module, core, recipe, trainable, optimizer, scheduler, loader, steps_per_epoch, max_steps
-    )
+    step, loader = prepare_step(accelerator, model, recipe, args, max_steps, loader)
+    return _StageParts(**vars(step), loader=loader, steps_per_epoch=steps_per_epoch, max_steps=max_steps)
 
 
 @dataclass
@@ -340,12 +404,12 @@ def _take_steps(config: RunConfig, parts: _StageParts, eval_images: torch.Tensor
                 tally.empty_batches += 1
                 continue
             used += 1
-            out = _forward_backward(config, parts, batch, tally.step * accumulation + micro % accumulation)
+            micro_step = tally.step * accumulation + micro % accumulation
+            out = optimizer_step(parts, batch, micro_step, config.train.max_grad_norm)
             micro += 1
             tally.images_since += batch["pixel_values"].shape[0] * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
-            parts.recipe.update(parts.core, tally.step)
             tally.step += 1
             progress.update(1)
             _after_step(config, parts, eval_images, tally, out, epoch, progress)
@@ -358,23 +422,6 @@ def _take_steps(config: RunConfig, parts: _StageParts, eval_images: torch.Tensor
         epoch, skip = epoch + 1, 0
     progress.close()
     return tally
-
-
-def _forward_backward(
-    config: RunConfig, parts: _StageParts, batch: dict[str, torch.Tensor], micro_step: int
-) -> ObjectiveOutput:
-    """One micro-batch: the recipe's loss, its gradients, and (at the last micro-batch of a step, inside
-    `accumulate`) the clipped optimiser step and the schedule's step."""
-    accelerator, max_grad_norm = parts.accelerator, config.train.max_grad_norm
-    with accelerator.accumulate(parts.step_module):
-        out = parts.step_module(batch, micro_step)
-        accelerator.backward(out.loss)
-        if accelerator.sync_gradients and max_grad_norm:
-            accelerator.clip_grad_norm_(parts.trainable, max_grad_norm)
-        parts.optimizer.step()
-        parts.scheduler.step()
-        parts.optimizer.zero_grad(set_to_none=True)
-    return out
 
 
 def _after_step(
