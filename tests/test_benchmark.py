@@ -33,6 +33,7 @@ def _positive(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
 
 
+@pytest.mark.slow
 def test_benchmark_script_reports_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     command = [
