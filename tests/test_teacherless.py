@@ -233,7 +233,15 @@ def test_runner_reads_settings_and_writes_the_result_atomically(tmp_path: Path) 
     with pytest.raises(ValueError, match=r"seeds\[1\] must be of type int"):
         settings_from_dict(_Sweep, {"seeds": [0, "1"]})
     path = tmp_path / "out" / "result.json"
-    result = run_experiment(lambda: {"value": torch.rand(1).item(), "nan": math.nan}, path, seed=3)
+    threads = torch.get_num_threads()
+    inside = []
+    result = run_experiment(
+        lambda: inside.append(torch.get_num_threads()) or {"value": torch.rand(1).item(), "nan": math.nan},
+        path,
+        seed=3,
+        threads=threads + 1,
+    )
+    assert inside == [threads + 1] and torch.get_num_threads() == threads  # the process's setting comes back
     assert result["value"] == torch.rand(1, generator=torch.Generator().manual_seed(3)).item()  # seeded first
     assert [p.name for p in path.parent.iterdir()] == ["result.json"]  # no temporary file left beside it
     assert path.read_text().endswith("\n") and json.loads(path.read_text())["value"] == result["value"]

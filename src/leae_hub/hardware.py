@@ -1,4 +1,5 @@
-"""What the hardware computes fast: the CPU's vector ISA as this process uses it, and the mixed precision to train in.
+"""What the hardware computes fast: the CPU's vector ISA as this process uses it, the mixed precision to train in, and
+the intra-op threads a block of work runs on.
 
 bf16 pays only where the hardware computes it natively: on a GPU with bf16 and on CPUs with AVX-512-BF16 or AMX, where
 oneDNN's bf16 convolutions run tens of times faster than fp32 ones. On an AVX2-only CPU bf16 is emulated and its
@@ -8,7 +9,9 @@ convolutions run several times *slower* than fp32 (measured in docs/performance.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,4 +62,17 @@ def choose_mixed_precision(device: torch.device, isa: dict[str, Any] | None = No
     return "bf16" if (isa or cpu_isa())["native_bf16"] else "no"
 
 
-__all__ = ["ISA_LEVELS", "NATIVE_BF16_ISAS", "choose_mixed_precision", "cpu_isa"]
+__all__ = ["ISA_LEVELS", "NATIVE_BF16_ISAS", "choose_mixed_precision", "cpu_isa", "intra_op_threads"]
+
+
+@contextlib.contextmanager
+def intra_op_threads(count: int | None) -> Iterator[None]:
+    """Run the block with `count` intra-op CPU threads (None: unchanged), restoring the setting afterwards."""
+    previous = torch.get_num_threads()
+    if count is not None and count != previous:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)

@@ -4,14 +4,14 @@ collapsed (`rankme`, Garrido et al. 2023; `feature_std`; `sigreg_value`, the SIG
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..hardware import intra_op_threads
 from ..regularizers import SIGReg
 
 RANKME_EPS = 1e-7  # Garrido et al. 2023
@@ -73,19 +73,6 @@ def knn_accuracy(
     return {kk: correct[kk] / test_features.shape[0] for kk in ks}
 
 
-@contextlib.contextmanager
-def _threads(count: int | None) -> Iterator[None]:
-    """Run the block with `count` intra-op CPU threads (None: unchanged), restoring the setting afterwards."""
-    previous = torch.get_num_threads()
-    if count is not None and count != previous:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
-
-
 def linear_probe_accuracy(
     train_features: Tensor,
     train_labels: Tensor,
@@ -110,7 +97,7 @@ def linear_probe_accuracy(
     small = train_features.device.type == "cpu" and train_features.numel() <= 2**24
     # Callers may hold inference tensors (made under torch.inference_mode): train on plain copies, with autograd on.
     with (
-        _threads(1 if small else None),
+        intra_op_threads(1 if small else None),
         torch.random.fork_rng(devices=[]),
         torch.inference_mode(False),
         torch.enable_grad(),

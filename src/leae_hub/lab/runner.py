@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from ..hardware import intra_op_threads
 from ..hub import write_atomically
 
 Settings = TypeVar("Settings")
@@ -93,13 +94,14 @@ def run_experiment(
     threads: int = 1,
     indent: int = 1,
 ) -> dict[str, Any]:
-    """Run `experiment` with `threads` intra-op threads (the lab's experiments are many small tensor operations) and
-    the global torch seed set to `seed` (None: left as it is, for experiments that seed their own generators), and
-    write its result as JSON to `path` (None: nothing written). Returns the result."""
-    torch.set_num_threads(threads)
-    if seed is not None:
-        torch.manual_seed(seed)
-    result = experiment()
+    """Run `experiment` with `threads` intra-op threads (the lab's experiments are many small tensor operations; the
+    process's setting is restored afterwards) and the global torch seed set to `seed` (None: left as it is, for
+    experiments that seed their own generators), and write its result as JSON to `path` (None: nothing written).
+    Returns the result."""
+    with intra_op_threads(threads):
+        if seed is not None:
+            torch.manual_seed(seed)
+        result = experiment()
     if path is not None:
         write_json(path, result, indent)
     return result
