@@ -94,11 +94,43 @@ def test_every_objective_decreases_and_has_the_right_shapes(name):
     x = torch.randn(7, 2)
     with torch.no_grad():
         z = run.model.embed(x)
-        assert z.shape == (7, 128 if isinstance(run.model, mog.EnergyMethod) else 4)
+        width = 128 if isinstance(run.model, mog.EnergyMethod) else 64 if name in mog.SEED_EXACT else 4
+        assert z.shape == (7, width)
         assert run.model.masked_embed(x, 0).shape == z.shape
         assert run.model.landscape(x, torch.zeros(2)).shape == (7,)
     if isinstance(run.model, mog.EnergyMethod):
         assert run.model.score(x).shape == (7, 2)
+
+
+def test_seed_barlow_twins_loss_is_the_scripts_formula():
+    z1, z2 = torch.randn(16, 5, generator=torch.Generator().manual_seed(0)), torch.randn(16, 5)
+    n1 = (z1 - z1.mean(0)) / z1.std(0, unbiased=True)
+    n2 = (z2 - z2.mean(0)) / z2.std(0, unbiased=True)
+    c = n1.T @ n2 / 16
+    expected = sum((c[i, i] - 1) ** 2 for i in range(5)) + 5e-3 * sum(
+        c[i, j] ** 2 for i in range(5) for j in range(5) if i != j
+    )
+    assert float(mog.barlow_twins_loss(z1, z2)) == pytest.approx(float(expected), rel=1e-5)
+    # Each dimension is standardised first: scaling and shifting the embedding changes nothing.
+    assert float(mog.barlow_twins_loss(3 * z1 + 1, z2)) == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_seed_masked_pairwise_compares_every_prediction_with_every_full_point_target():
+    model = mog.SeedMaskedPairwise()
+    assert model.noise_std == 0.0 and model.decay == 0.99
+    x = torch.tensor([[1.0, 2.0], [-3.0, 4.0], [0.5, -0.5]])
+    generator = torch.Generator().manual_seed(0)
+    coord = int(torch.randint(0, 2, (1,), generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        predicted = torch.nn.functional.normalize(model.predictor(model.encoder(mog.mask_coordinate(x, coord))), dim=1)
+        target = torch.nn.functional.normalize(model.target(x), dim=1)  # the whole point, nothing masked
+        expected = torch.stack([(p - t).pow(2).sum() for p in predicted for t in target]).mean()
+        assert float(model.loss(x, generator)) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_the_default_sweep_is_the_like_for_like_set():
+    assert mog.MogSweep().methods == mog.LIKE_FOR_LIKE == mog.METHODS[:7]
+    assert set(mog.SEED_EXACT) == {"seed-masked-pairwise", "seed-barlow-twins"}
 
 
 @pytest.mark.parametrize("name", ["dsm", "jepa-ema"])

@@ -48,7 +48,6 @@ def build_dataset(
     and zips (``LABELS_FROM_NAMES``: ``"folder"``, or ``"utkface-gender"``, the default of the ``utkface`` shortcut).
     """
     kind, target = _resolve(spec)
-    kind, target = _resolve(spec)
     source = SOURCES[kind]
     request = SourceRequest(spec, kind, target, split, image_size, channels, seed, streaming)
     dataset = source.build(request, options)

@@ -56,8 +56,14 @@ STEPS: dict[str, int] = {
     "jepa-pairwise": 5000,
     "jepa-masked": 5000,
     "jepa-ema": 5000,
+    "seed-masked-pairwise": 5000,
+    "seed-barlow-twins": 5000,
 }
 METHODS: tuple[str, ...] = tuple(STEPS)
+# The like-for-like set (4-d embeddings, two hidden layers, perturbations 0.1ξ): the default sweep and the main table.
+LIKE_FOR_LIKE: tuple[str, ...] = METHODS[:7]
+# What the seed's two EMA scripts compute as they run (64-d embeddings, their own losses and noise): extra rows.
+SEED_EXACT: tuple[str, ...] = METHODS[7:]
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class MogSweep:
     method's own, `STEPS`) and measured (`evaluate`); the figures of the first seed unless `no_figures`; all under
     `out`."""
 
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = LIKE_FOR_LIKE
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int | None = None
     out: str = "docs/lab"
@@ -319,11 +325,12 @@ class BasicJepa(Method):
 
 
 class EmaMethod(Method):
-    """An online encoder f (2→128→128→4) and its EMA target f' (decay 0.99), as in the seed's jepa_ema.py."""
+    """An online encoder f (2→128→128→`dim`, 4 by default) and its EMA target f' (decay 0.99), as in the seed's
+    jepa_ema.py."""
 
-    def __init__(self, noise_std: float = 0.1, decay: float = 0.99) -> None:
+    def __init__(self, noise_std: float = 0.1, decay: float = 0.99, dim: int = 4) -> None:
         super().__init__()
-        self.encoder = mlp(2, 128, 128, 4)
+        self.encoder = mlp(2, 128, 128, dim)
         self.target = copy.deepcopy(self.encoder).requires_grad_(False)
         self.noise_std, self.decay = noise_std, decay
 
@@ -381,6 +388,55 @@ class ByolJepa(EmaMethod):
         )
 
 
+def barlow_twins_loss(z1: Tensor, z2: Tensor, off_diagonal_weight: float = 5e-3) -> Tensor:
+    """Barlow Twins (Zbontar et al. 2021, arXiv:2103.03230, eq. 1), as the seed's jepa_ema.py computes it: each
+    dimension standardised over the batch (unbiased std), C = z̃₁ᵀz̃₂ / B, L = Σ_i (1 − C_ii)² + λ Σ_{i≠j} C_ij²."""
+    z1 = (z1 - z1.mean(dim=0)) / z1.std(dim=0)
+    z2 = (z2 - z2.mean(dim=0)) / z2.std(dim=0)
+    cross = z1.T @ z2 / z1.shape[0]
+    diagonal = torch.diagonal(cross)
+    return (diagonal - 1).pow(2).sum() + off_diagonal_weight * (cross.pow(2).sum() - diagonal.pow(2).sum())
+
+
+class SeedMaskedPairwise(EmaMethod):
+    """The seed's masked JEPA as jepa_predict.py runs it: one coordinate of x zeroed for the online side, the target
+    f' (EMA, 0.99) sees the whole point, and the loss is `pairwise_alignment_loss(ĝ(f(m ⊙ x)), f̂'(x))`: every
+    prediction against every target of the batch, other points (and other mixture components) included. Encoder
+    2→128→128→64, predictor g 64→128→128→64, no noise (the script draws x̃ but never uses it)."""
+
+    def __init__(self, decay: float = 0.99, dim: int = 64) -> None:
+        super().__init__(noise_std=0.0, decay=decay, dim=dim)
+        self.predictor = mlp(dim, 128, 128, dim)
+
+    def loss(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        coord = int(torch.randint(0, 2, (1,), generator=generator))
+        with torch.no_grad():
+            z_target = self.target(x)
+        return pairwise_alignment_loss(self.predictor(self.encoder(mask_coordinate(x, coord))), z_target)
+
+    def masked_embed(self, x: Tensor, coord: int) -> Tensor:
+        return self.predictor(self.encoder(mask_coordinate(x, coord)))
+
+
+class SeedBarlowTwins(Method):
+    """What the seed's "EMA JEPA" script (jepa_ema.py) trains as it runs: Barlow Twins on two views x + 0.05ξ of the
+    same points through one encoder 2→128→128→64 (`barlow_twins_loss`, λ = 5e-3); its EMA target is built but never
+    updated nor trained on (the EMA loop is commented out)."""
+
+    def __init__(self, noise_std: float = 0.05, dim: int = 64) -> None:
+        super().__init__()
+        self.encoder = mlp(2, 128, 128, dim)
+        self.noise_std = noise_std
+
+    def loss(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        x1 = x + self.noise_std * torch.randn(x.shape, generator=generator)
+        x2 = x + self.noise_std * torch.randn(x.shape, generator=generator)
+        return barlow_twins_loss(self.encoder(x1), self.encoder(x2))
+
+    def embed(self, x: Tensor) -> Tensor:
+        return self.encoder(x)
+
+
 METHOD_CLASSES: dict[str, type[Method]] = {
     "energy": EnergyContrastive,
     "infonce": InfoNCE,
@@ -389,6 +445,8 @@ METHOD_CLASSES: dict[str, type[Method]] = {
     "jepa-pairwise": PairwiseJepa,
     "jepa-masked": MaskedJepa,
     "jepa-ema": ByolJepa,
+    "seed-masked-pairwise": SeedMaskedPairwise,
+    "seed-barlow-twins": SeedBarlowTwins,
 }
 
 
