@@ -567,3 +567,27 @@ def test_evaluate_script_writes_every_field(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["eval.json"]  # the temporary file is gone
     assert (tmp_path / "samples.png").is_file()
     assert "PSNR (dB)" in result.stdout and "RankMe" in result.stdout
+
+
+def test_hole_depth_rings_cover_the_hole_and_bound_what_the_rim_sees(tmp_path):
+    spec = importlib.util.spec_from_file_location("hole_depth", REPO_ROOT / "training" / "hole_depth.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    mask = leae_hub.views.centred_hole_mask(1, 32, 32, 0.25)[0, 0]  # a 16 × 16 hole
+    depth = script.hole_depth(mask)
+    assert depth[mask == 0].eq(0).all() and depth[mask == 1].min() == 1 and depth.max() == 8
+    assert depth[8, 8:24].eq(1).all() and depth[15, 15] == 8  # the rim, the centre
+    assert script.rings_of(depth, 3) == [(1, 3), (4, 6), (7, 8)]
+    folder = tmp_path / "model"
+    tiny_model().save_pretrained(folder)
+    leae_hub.LeaeImageProcessor(image_size=32).save_pretrained(folder)
+    out = script.main(["--model", str(folder), "--data", "synthetic-shapes", "--max_images", "6", "--ring", "4",
+                       "--gradient_images", "2", "--json", str(tmp_path / "depth.json")])  # fmt: skip
+    rings = out["models"][str(folder)]["rings"]
+    assert [r["depth_px"] for r in rings] == [[1, 4], [5, 8]] and out["images"] == 6
+    assert sum(r["area_share"] for r in rings) == pytest.approx(1.0, abs=1e-3)
+    for ring in rings:
+        assert ring["gain_db"] == pytest.approx(ring["psnr_model"] - ring["psnr_mean_fill"], abs=2e-3)
+        assert 0 < ring["known_gradient_share"] < 1 and 1 <= ring["reach_px"] <= 31
+    assert rings[0]["known_gradient_share"] > rings[1]["known_gradient_share"]  # deeper sees less of the known pixels
+    assert json.loads((tmp_path / "depth.json").read_text())["models"][str(folder)]["rings"] == rings
