@@ -7,7 +7,8 @@
 `run` trains each config for each seed and writes OUT/runs/<name>/seed<k>.json (config, loss history, metrics; the
 figure data for seed 0 only); a run whose JSON exists is skipped, so an interrupted batch resumes where it stopped.
 `--untrained` evaluates the config's model as initialised, as `<name>-untrained` (0 steps), and adds the floors of
-the class probe on raw pixels: of the identity view and of one transformed view.
+the class probe on raw pixels: of the identity view and of one transformed view. With `eval.online_probes`, the
+record also holds the online probes' numbers of every epoch ("online") and those of the last epoch among the metrics.
 `summarise` reads every run JSON, writes OUT/summary.json (mean and population std over seeds), OUT/tables.md and the
 figures under OUT/figures/. One intra-op thread (set OMP_NUM_THREADS=1 and run under nice on a shared machine).
 See docs/teacherless.md.
@@ -48,6 +49,14 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("class_leakage_eq", "class acc. z_eq %", 100),
     ("train_seconds", "train wall s", 1),
 )
+ONLINE_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("online_linacc_test", "online class acc. z_inv % (val)", 1),
+    ("online_r2_test", "online action R² [z_0; z_1] (val)", 1),
+    ("leakage_linacc_test", "online class acc. z_0 % (val)", 1),
+    ("leakage_r2_test", "online action R² z_inv (val)", 1),
+    ("online_linacc_train", "online class acc. z_inv % (train)", 1),
+    ("online_r2_train", "online action R² (train)", 1),
+)
 FACTOR_PREFIXES: tuple[tuple[str, str, int], ...] = (
     ("group_r2.", "group R²", 1),
     ("delta_variance_share.", "Δz var. in top-k %", 100),
@@ -60,25 +69,44 @@ def load_config(path: Path) -> ExperimentConfig:
         return ExperimentConfig.from_dict(yaml.safe_load(handle))
 
 
-def load_data(config: ExperimentConfig, seed: int) -> tuple[torch.Tensor, tuple, tuple]:
-    """Training images for the SSL run, and the (images, labels) of the probes' train and test sets."""
-    root = Path(config.data.root)
+def load_data(config: ExperimentConfig, seed: int) -> dict[str, Any]:
+    """The training images and labels of the SSL run ("train"), the validation set ("validation", None without
+    `data.num_val`), and the (images, labels) of the offline probes' train and test sets ("probe_train",
+    "probe_test"; the test set is the validation set's first `eval.num_probe_test` when there is one)."""
+    data = config.data
+    root = Path(data.root)
     root = root if root.is_absolute() else ROOT / root
-    if config.data.dataset == "mnist":
-        train_x, train_y = load_mnist(root, "train", limit=config.data.num_train, seed=seed)
-        test = load_mnist(root, "t10k", limit=config.eval.num_probe_test, seed=seed)
-    else:
-        train_x, train_y = load_cifar10(root, "train", limit=config.data.num_train, seed=seed)
+    author_draw = data.subset_seed is not None
+    draw = data.subset_seed if author_draw else seed
+    validation = None
+    if data.dataset == "cifar10":
+        if data.num_val or author_draw:
+            raise ValueError("data.num_val and data.subset_seed are for MNIST only: remove them from a cifar10 config")
+        train = load_cifar10(root, "train", limit=data.num_train, seed=seed)
         test = load_cifar10(root, "test", limit=config.eval.num_probe_test, seed=seed)
+    else:
+        train = load_mnist(root, "train", limit=data.num_train, seed=draw, author_draw=author_draw)
+        if data.num_val:
+            validation = load_mnist(root, "t10k", limit=data.num_val, seed=draw + 1, author_draw=author_draw)
+            test = (validation[0][: config.eval.num_probe_test], validation[1][: config.eval.num_probe_test])
+        else:
+            test = load_mnist(root, "t10k", limit=config.eval.num_probe_test, seed=seed)
     probe = config.eval.num_probe_train
-    return train_x, (train_x[:probe], train_y[:probe]), test
+    return {
+        "train": train,
+        "validation": validation,
+        "probe_train": (train[0][:probe], train[1][:probe]),
+        "probe_test": test,
+    }
 
 
 def run_one(config: ExperimentConfig, seed: int) -> dict[str, Any]:
     """Train and evaluate one config at one seed; return its JSON record."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    images, probe_train, probe_test = load_data(config, seed)
-    trainer = Trainer(config, images, seed)
+    data = load_data(config, seed)
+    probe_train, probe_test = data["probe_train"], data["probe_test"]
+    images, labels = data["train"]
+    trainer = Trainer(config, images, seed, labels=labels, validation=data["validation"])
     fit = trainer.fit(log=lambda step, terms: print(f"  {config.name} s{seed} step {step}: {terms}", flush=True))
     metrics = evaluate(
         trainer.model, trainer.family, config.data.num_views, probe_train, probe_test, config.eval.probe_steps, seed
@@ -97,6 +125,10 @@ def run_one(config: ExperimentConfig, seed: int) -> dict[str, Any]:
         "history": fit["history"],
         "torch": torch.__version__,
     }
+    if fit["online"]:
+        last = {k: v for k, v in fit["online"][-1].items() if k not in ("epoch", "step")}
+        record["metrics"].update({**last, "online_seconds": fit["online_seconds"]})
+        record["online"] = fit["online"]
     if config.train.steps == 0:
         record["metrics"].update(pixel_floors(trainer, probe_train, probe_test, config.data.num_views, seed))
     if seed == 0:
@@ -111,8 +143,9 @@ def pixel_floors(trainer: Trainer, train: tuple, test: tuple, num_views: int, se
     (train_x, train_y), (test_x, test_y) = train, test
     views_train = make_sequences(train_x, trainer.family, num_views, generator)[0][:, 1]
     views_test = make_sequences(test_x, trainer.family, num_views, generator)[0][:, 1]
+    identity_train, identity_test = trainer.family.frame(train_x).flatten(1), trainer.family.frame(test_x).flatten(1)
     return {
-        "pixels_class_acc_identity": linear_probe_accuracy(train_x.flatten(1), train_y, test_x.flatten(1), test_y),
+        "pixels_class_acc_identity": linear_probe_accuracy(identity_train, train_y, identity_test, test_y),
         "pixels_class_acc_view": linear_probe_accuracy(views_train.flatten(1), train_y, views_test.flatten(1), test_y),
     }
 
@@ -193,7 +226,21 @@ def tables(summary: dict[str, Any]) -> str:
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
         lines += factor_table(summary, sorted(names))
+        lines += online_table(summary, sorted(names))
     return "\n".join(lines)
+
+
+def online_table(summary: dict[str, Any], names: list[str]) -> list[str]:
+    """The online probes' last-epoch numbers, as the seed author reports them, of the configs that have them."""
+    names = [name for name in names if "online_linacc_test" in summary[name]["metrics"]]
+    if not names:
+        return []
+    header = ["config", *(label for _, label, _ in ONLINE_COLUMNS)]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for name in names:
+        cells = [cell(summary[name]["metrics"].get(key), scale) for key, _, scale in ONLINE_COLUMNS]
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return [*lines, ""]
 
 
 def factor_table(summary: dict[str, Any], names: list[str]) -> list[str]:

@@ -6,6 +6,7 @@ them freely. Shapes: `z` is [N, D] (N samples of D values) unless a docstring sa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -305,14 +306,19 @@ class SIGReg(nn.Module):
         return f"num_slices={self.num_slices}, knots={self.knots.numel()}, t_max={t_max}, seed={self.seed}"
 
 
-def coding_rate(z: Tensor, alpha: float = 1.0, normalize: bool = False) -> Tensor:
-    r"""Coding rate R(Z) = log det(I + α ZᵀZ / B) of a batch Z ∈ R^{B×D}.
+def coding_rate(
+    z: Tensor, alpha: float = 1.0, normalize: bool = False, center: bool = False, eps: float = 0.0
+) -> Tensor:
+    r"""Coding rate R(Z) = log det((1 + ε) I + α Z̃ᵀZ̃ / B) of a batch Z ∈ R^{B×D}.
 
     The rate-distortion estimate of the number of nats needed to code the batch up to a distortion set by α
     (Ma et al. 2007, "Segmentation of multivariate mixed data via lossy data coding and compression"; MCR²,
     Yu et al. 2020, arXiv:2006.08558, where α = D/ε²; SimDINO, Wu et al. 2025, arXiv:2502.10385). Maximising it
-    spreads the codes over many directions. Computed through a Cholesky factor, on the smaller of the D×D and B×B
-    Gram matrices (Sylvester: det(I_D + c ZᵀZ) = det(I_B + c ZZᵀ)).
+    spreads the codes over many directions. Z̃ is Z with each row L2-normalised (`normalize`), then the batch mean
+    subtracted (`center`); with `center` and ε = 1e-4 at α = 1 this is the seed author's loss (kaikun213/seq-jepa,
+    experiments/losses/coding_rate.py: log det(I + α C + ε I), C the covariance of the centred batch). Computed
+    through a Cholesky factor, on the smaller of the D×D and B×B Gram matrices (Sylvester:
+    det((1 + ε) I_D + c ZᵀZ) = (1 + ε)^D det(I_B + c/(1 + ε) ZZᵀ)).
 
     Not exact under data parallelism: each process computes the rate of its own batch. To get the rate of the global
     batch, gather Z over processes first (e.g. `torch.distributed.nn.functional.all_gather`).
@@ -321,19 +327,26 @@ def coding_rate(z: Tensor, alpha: float = 1.0, normalize: bool = False) -> Tenso
         z: [B, D] codes.
         alpha: distortion scale α ≥ 0.
         normalize: L2-normalise each row of Z first.
+        center: subtract the batch mean (after `normalize`), so that ZᵀZ / B is the covariance.
+        eps: ε ≥ 0 added to the identity.
     """
     if z.ndim != 2:
         raise ValueError(f"coding_rate expects a [B, D] batch, got shape {tuple(z.shape)}; flatten the codes first")
     if alpha < 0:
         raise ValueError(f"alpha must be non-negative, got {alpha}")
+    if eps < 0:
+        raise ValueError(f"eps must be non-negative, got {eps}; the seed author's value is 1e-4")
     z = z.to(torch.promote_types(z.dtype, torch.float32))
     if normalize:
         z = F.normalize(z, dim=1)
+    if center:
+        z = z - z.mean(dim=0, keepdim=True)
     batch, dim = z.shape
     gram = z.T @ z if dim <= batch else z @ z.T
     eye = torch.eye(gram.shape[0], dtype=z.dtype, device=z.device)
-    cholesky = torch.linalg.cholesky(eye + (alpha / batch) * gram)
-    return 2 * cholesky.diagonal().log().sum()
+    cholesky = torch.linalg.cholesky(eye + (alpha / (batch * (1 + eps))) * gram)
+    rate = 2 * cholesky.diagonal().log().sum()
+    return rate + dim * math.log1p(eps) if eps else rate
 
 
 def vicreg_variance(z: Tensor, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:

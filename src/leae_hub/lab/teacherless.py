@@ -6,12 +6,14 @@ P a linear projection to R^A), an aggregation token is put in front, and a small
 turns the sequence into the aggregation output, projected back to R^D: the invariant code `z_inv`. A predictor MLP
 maps [z_inv; P(a_{V−1})] to ẑ, the code of the held-out last view. The objective is
 
-    L = 1 − cos(ẑ, sg(z_{V−1})) − λ R(Z),     R(Z) = log det(I + α ZᵀZ / B)     (MCR², arXiv:2006.08558, eq. 2;
-                                                                                 SimDINO, arXiv:2502.10385)
+    L = 1 − cos(ẑ, sg(z_{V−1})) − λ R(Z),     R(Z) = log det((1 + ε) I + α Z̃ᵀZ̃ / B)    (MCR², arXiv:2006.08558,
+                                                                                      eq. 2; SimDINO, arXiv:2502.10385)
 
 with the target z_{V−1} from an EMA copy of the encoder (the reference and experiment A) or from the online encoder
-under stop-gradient (B–E). Z, rows L2-normalised, is `z_inv` (rate_target "agg_out"), the context codes z_i
-("z_t") or both (the two rates added). The experiments, each building on the one before:
+under stop-gradient (B–E). Z is `z_inv` (rate_target "agg_out"), the context codes z_i ("z_t") or both (the two rates
+added). Z̃ follows `LossConfig.rate_convention`: "centred" (the default, the seed author's: Z minus its batch mean,
+α = 1, ε = 1e-4; kaikun213/seq-jepa, experiments/losses/coding_rate.py:38-52) or "unit-rows" (the lab's first runs:
+rows L2-normalised, not centred, α = D, ε = 0). The experiments, each building on the one before:
 
 - reference: EMA teacher, λ = 0;  A: EMA teacher + rate;  B: stop-gradient target + rate;
 - C: B plus the reverse prediction (the context read backwards predicts view 0), the two losses averaged;
@@ -39,28 +41,52 @@ from ..modeling_leae import LeaeEncoder
 from ..regularizers import coding_rate
 from .runner import settings_from_dict
 from .teacherless_data import AffineFamily, RotationFamily, TransformFamily, make_sequences
+from .teacherless_online import OnlineProbes
+from .teacherless_resnet import CifarResNet18
 
 RATE_TARGETS = ("agg_out", "z_t", "both")
+RATE_CONVENTIONS = ("centred", "unit-rows")
 TARGETS = ("ema", "stopgrad")
+ENCODERS = ("conv", "crate", "resnet18")
+SAMPLINGS = ("replacement", "epochs")
+UNFRAMED = {"crop": 0, "repeat_channels": 1, "mean": 0.0, "std": 1.0}
 
 
 @dataclass
 class DataConfig:
     """Which images and transforms: dataset "mnist" or "cifar10"; mode "affine", "rotation" (MNIST: rotation-only
-    ±180°; CIFAR-10: 0/90/180/270°) or "affine-jitter" (CIFAR-10: continuous affine + colour jitter)."""
+    ±180°; CIFAR-10: 0/90/180/270°) or "affine-jitter" (CIFAR-10: continuous affine + colour jitter).
+
+    `num_train` training images; with `subset_seed` None they are drawn with the run's seed, with an int as the seed
+    author draws them (`teacherless_data.author_subset`, the same digits for every run seed), and `num_val`
+    validation images (the online probes' and the offline probes' test set) come from the test split with
+    `subset_seed + 1` (the run's seed + 1 when None). MNIST views can be framed as the author's: `crop` (28: the
+    centre of the 40-px canvas), `repeat_channels` (3) and (x − `pixel_mean`) / `pixel_std` (0.1307, 0.3081)."""
 
     dataset: str = "mnist"
     mode: str = "affine"
     root: str = "../shared/data/mnist-full"
     num_train: int = 60000
     num_views: int = 4
+    num_val: int = 0
+    subset_seed: int | None = None
+    crop: int = 0
+    repeat_channels: int = 1
+    pixel_mean: float = 0.0
+    pixel_std: float = 1.0
 
     def family(self) -> TransformFamily:
         """The transform family of this dataset and mode (parameters in the issue; CIFAR shifts ±4 px)."""
+        frame = dict(crop=self.crop, repeat_channels=self.repeat_channels, mean=self.pixel_mean, std=self.pixel_std)
+        if self.dataset == "cifar10" and frame != UNFRAMED:
+            raise ValueError(
+                f"data.crop, repeat_channels, pixel_mean and pixel_std frame MNIST views only, got {frame} for "
+                "cifar10: leave them at 0, 1, 0.0 and 1.0"
+            )
         if self.dataset == "mnist" and self.mode == "affine":
-            return AffineFamily(max_degrees=75.0, max_shift=7, min_scale=0.5)
+            return AffineFamily(max_degrees=75.0, max_shift=7, min_scale=0.5, **frame)
         if self.dataset == "mnist" and self.mode == "rotation":
-            return AffineFamily(max_degrees=180.0, max_shift=0, min_scale=1.0)
+            return AffineFamily(max_degrees=180.0, max_shift=0, min_scale=1.0, **frame)
         if self.dataset == "cifar10" and self.mode == "rotation":
             return RotationFamily()
         if self.dataset == "cifar10" and self.mode == "affine-jitter":
@@ -73,9 +99,12 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Encoder ("conv": the leae conv encoder with a pooled latent; "crate": `CrateEncoder`) and the sequence model."""
+    """Encoder ("conv": the leae conv encoder with a pooled latent; "crate": `CrateEncoder`; "resnet18": a ResNet-18
+    with the CIFAR stem and `resnet_width` channels in its first stage, whose code has embed_dim = 8 × resnet_width
+    values) and the sequence model."""
 
     encoder: str = "conv"
+    resnet_width: int = 16
     embed_dim: int = 64
     hidden_channels: int = 16
     action_embed_dim: int = 16
@@ -88,12 +117,16 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Target ("ema" or "stopgrad"), rate weight λ, α and placement, symmetric prediction and sharpening."""
+    """Target ("ema" or "stopgrad"), rate weight λ, α, ε, convention and placement, symmetric prediction and
+    sharpening. The rate's defaults are the seed author's (module docstring); the configs of the lab's first runs
+    state `alpha: D, rate_convention: unit-rows, rate_eps: 0.0`."""
 
     target: str = "ema"
     ema_momentum: float = 0.99
     lambda_rate: float = 0.0
-    alpha: float = 64.0
+    alpha: float = 1.0
+    rate_convention: str = "centred"
+    rate_eps: float = 1e-4
     rate_target: str = "agg_out"
     symmetric: bool = False
     sharpen: bool = False
@@ -104,18 +137,30 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
+    """AdamW with a linear warm-up over `warmup_steps` (0 or 1: a constant learning rate). Batches are drawn with
+    replacement (`sampling: replacement`) or as epochs (`sampling: epochs`: each epoch a new permutation of the
+    training images in batches, the last partial batch dropped, as the author's `DataLoader(shuffle=True,
+    drop_last=True)`, train.py:712-721; 10,000 digits in batches of 64 make 156 steps an epoch, 20 epochs 3,120)."""
+
     steps: int = 500
     batch_size: int = 64
     lr: float = 1e-3
     warmup_steps: int = 50
     weight_decay: float = 0.0
+    sampling: str = "replacement"
 
 
 @dataclass
 class EvalConfig:
+    """The offline probes after training (`teacherless_metrics.evaluate`) and, with `online_probes`, the author's
+    online probes during training (`teacherless_online`, Adam at `probe_lr`), reported at the end of every epoch of
+    num_train // batch_size steps."""
+
     num_probe_train: int = 5000
     num_probe_test: int = 2000
     probe_steps: int = 400
+    online_probes: bool = False
+    probe_lr: float = 1e-3
 
 
 @dataclass
@@ -132,8 +177,16 @@ class ExperimentConfig:
             raise ValueError(f"loss.target must be one of {TARGETS}, got {self.loss.target!r}")
         if self.loss.rate_target not in RATE_TARGETS:
             raise ValueError(f"loss.rate_target must be one of {RATE_TARGETS}, got {self.loss.rate_target!r}")
-        if self.model.encoder not in ("conv", "crate"):
-            raise ValueError(f"model.encoder must be 'conv' or 'crate', got {self.model.encoder!r}")
+        if self.loss.rate_convention not in RATE_CONVENTIONS:
+            raise ValueError(
+                f"loss.rate_convention must be one of {RATE_CONVENTIONS}, got {self.loss.rate_convention!r}"
+            )
+        if self.model.encoder not in ENCODERS:
+            raise ValueError(f"model.encoder must be one of {ENCODERS}, got {self.model.encoder!r}")
+        if self.train.sampling not in SAMPLINGS:
+            raise ValueError(f"train.sampling must be one of {SAMPLINGS}, got {self.train.sampling!r}")
+        if self.eval.online_probes and self.data.num_val < 1:
+            raise ValueError("eval.online_probes needs validation images: set data.num_val (the author's 2000)")
         self.data.family()
 
     @classmethod
@@ -213,11 +266,21 @@ class CrateEncoder(nn.Module):
 
 
 def build_encoder(model: ModelConfig, in_channels: int, image_size: int) -> nn.Module:
-    """The per-view encoder: the leae conv encoder (pooled latent, no latent norm) or a `CrateEncoder`."""
+    """The per-view encoder: the leae conv encoder (pooled latent, no latent norm), a `CrateEncoder` or a
+    `CifarResNet18`. The conv encoder needs a side divisible by 8: other sides (the author's 28 px) are padded to
+    the next multiple of 8 by repeating the border pixels (the digits' background)."""
     if model.encoder == "crate":
         return CrateEncoder(in_channels, image_size, model.embed_dim, model.crate_patch, model.crate_depth, model.heads)
+    if model.encoder == "resnet18":
+        if model.embed_dim != 8 * model.resnet_width:
+            raise ValueError(
+                f"model.embed_dim {model.embed_dim} must be the ResNet-18's code width 8 × resnet_width = "
+                f"{8 * model.resnet_width}: set embed_dim: {8 * model.resnet_width}"
+            )
+        return CifarResNet18(in_channels, model.resnet_width)
+    pad = -image_size % 8
     config = LeaeConfig(
-        image_size=image_size,
+        image_size=image_size + pad,
         in_channels=in_channels,
         hidden_channels=model.hidden_channels,
         latent_type="pooled",
@@ -225,7 +288,9 @@ def build_encoder(model: ModelConfig, in_channels: int, image_size: int) -> nn.M
         pooled_map_channels=2 * model.hidden_channels,
         latent_norm="none",
     )
-    return LeaeEncoder(config)
+    if not pad:
+        return LeaeEncoder(config)
+    return nn.Sequential(nn.ReplicationPad2d((pad // 2, pad - pad // 2) * 2), LeaeEncoder(config))
 
 
 class SeqJepa(nn.Module):
@@ -270,24 +335,44 @@ class SeqJepa(nn.Module):
 
 
 def rate_term(z_inv: Tensor, context: Tensor, loss: LossConfig) -> Tensor:
-    """R(Z) of the L2-normalised codes chosen by `loss.rate_target` (the two rates added for "both")."""
+    """R(Z) of the codes chosen by `loss.rate_target` (the two rates added for "both"), in the convention of
+    `loss.rate_convention` (module docstring): centred rows, or L2-normalised ones."""
+    unit = loss.rate_convention == "unit-rows"
+    options = {"normalize": unit, "center": not unit, "eps": loss.rate_eps}
     rate = z_inv.new_zeros(())
     if loss.rate_target in ("agg_out", "both"):
-        rate = rate + coding_rate(z_inv, loss.alpha, normalize=True)
+        rate = rate + coding_rate(z_inv, loss.alpha, **options)
     if loss.rate_target in ("z_t", "both"):
-        rate = rate + coding_rate(context.flatten(0, 1), loss.alpha, normalize=True)
+        rate = rate + coding_rate(context.flatten(0, 1), loss.alpha, **options)
     return rate
 
 
 class Trainer:
-    """One run: builds the model (and the EMA teacher), draws batches of view sequences, optimises L."""
+    """One run: builds the model (and the EMA teacher), draws batches of view sequences, optimises L; with
+    `eval.online_probes`, trains the online probes on every batch and reports them at the end of every epoch.
 
-    def __init__(self, config: ExperimentConfig, images: Tensor, seed: int):
-        self.config, self.images = config, images
+    Args:
+        config: the experiment.
+        images: training images [N, C, S, S] (canvases, before the transforms).
+        seed: seeds the model's initialisation and the batches and views.
+        labels: their classes [N] (needed by the online probes).
+        validation: (images, labels) of the validation set (needed by the online probes).
+    """
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        images: Tensor,
+        seed: int,
+        labels: Tensor | None = None,
+        validation: tuple[Tensor, Tensor] | None = None,
+    ):
+        self.config, self.images, self.labels, self.validation = config, images, labels, validation
         self.family = config.data.family()
         torch.manual_seed(seed)
         self.generator = torch.Generator().manual_seed(seed)
-        self.model = SeqJepa(config.model, images.shape[1], images.shape[-1], self.family.action_dim)
+        view = self.family.frame(images[:1])
+        self.model = SeqJepa(config.model, view.shape[1], view.shape[-1], self.family.action_dim)
         self.teacher = None
         if config.loss.target == "ema":
             self.teacher = copy.deepcopy(self.model.encoder).requires_grad_(False)
@@ -297,6 +382,16 @@ class Trainer:
         )
         warmup = max(config.train.warmup_steps, 1)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        self.order, self.cursor = torch.zeros(0, dtype=torch.long), 0
+        self.epoch_steps = max(1, images.shape[0] // config.train.batch_size)
+        self.probes = None
+        if config.eval.online_probes:
+            if labels is None or validation is None:
+                raise ValueError("eval.online_probes needs the training labels and a validation set: pass both")
+            classes = int(max(labels.max(), validation[1].max())) + 1
+            dim = config.model.embed_dim
+            self.probes = OnlineProbes(dim, dim, self.family.action_dim, classes, config.eval.probe_lr)
+            self.validation_generator = torch.Generator().manual_seed(30_000 + seed)
 
     def targets(self, views: Tensor, codes: Tensor) -> Tensor:
         """Target codes of all views [N, V, D], without gradient (EMA teacher or stop-gradient online codes)."""
@@ -315,10 +410,23 @@ class Trainer:
         self.center = loss.center_momentum * self.center + (1 - loss.center_momentum) * target.mean(dim=0)
         return 1 - F.cosine_similarity(student, teacher, dim=-1).mean()
 
+    def batch_index(self) -> Tensor:
+        """Indices of the next batch: drawn with replacement, or the next slice of this epoch's permutation (a new
+        permutation when fewer than a batch are left: the remainder is dropped)."""
+        batch, count = self.config.train.batch_size, self.images.shape[0]
+        if self.config.train.sampling == "replacement":
+            return torch.randint(0, count, (batch,), generator=self.generator)
+        if self.cursor + batch > self.order.shape[0]:
+            if batch > count:
+                raise ValueError(f"train.batch_size {batch} exceeds the {count} training images; lower it")
+            self.order, self.cursor = torch.randperm(count, generator=self.generator), 0
+        self.cursor += batch
+        return self.order[self.cursor - batch : self.cursor]
+
     def step(self) -> dict[str, float]:
-        """One optimisation step on a fresh batch; returns the loss terms."""
+        """One optimisation step on a fresh batch (and one step of the online probes); returns the loss terms."""
         cfg = self.config
-        index = torch.randint(0, self.images.shape[0], (cfg.train.batch_size,), generator=self.generator)
+        index = self.batch_index()
         views, params, actions = make_sequences(self.images[index], self.family, cfg.data.num_views, self.generator)
         codes = self.model.encode(views)
         targets = self.targets(views, codes)
@@ -337,19 +445,48 @@ class Trainer:
         self.scheduler.step()
         if self.teacher is not None:
             ema_update(self.teacher, self.model.encoder, cfg.loss.ema_momentum)
+        if self.probes is not None:
+            self.probes.train_step(z_inv, codes[:, 0], codes[:, 1], actions[:, 1], self.labels[index])
         return {"loss": total.item(), "pred_loss": pred_loss.item(), "rate": rate.item()}
 
-    def fit(self, log: Callable[[int, dict[str, float]], None] | None = None, log_every: int = 50) -> dict[str, Any]:
-        """Run `train.steps` steps; returns the loss history (every `log_every` steps) and the wall time."""
-        start, history = time.perf_counter(), []
+    @torch.no_grad()
+    def online_validation(self) -> dict[str, float]:
+        """The online probes' `*_test` numbers on fresh views of the validation images, the model in eval mode."""
+        (images, labels), config = self.validation, self.config
+        features = []
+        self.model.eval()
+        for chunk in images.split(config.train.batch_size):
+            views, _, actions = make_sequences(chunk, self.family, config.data.num_views, self.validation_generator)
+            codes = self.model.encode(views)
+            z_inv = self.model.aggregate(codes[:, :-1], actions[:, :-1])
+            features.append((z_inv, codes[:, 0], codes[:, 1], actions[:, 1]))
         self.model.train()
-        for step in range(self.config.train.steps):
+        columns = (torch.cat(column) for column in zip(*features, strict=True))
+        return self.probes.evaluate(*columns, labels, config.train.batch_size)
+
+    def fit(self, log: Callable[[int, dict[str, float]], None] | None = None, log_every: int = 50) -> dict[str, Any]:
+        """Run `train.steps` steps; returns the loss history (every `log_every` steps), the online probes' numbers
+        per epoch ("online", empty without them), the wall time and the part of it spent validating them."""
+        start, history, online, validating = time.perf_counter(), [], [], 0.0
+        self.model.train()
+        steps = self.config.train.steps
+        for step in range(steps):
             terms = self.step()
             if not all(math.isfinite(v) for v in terms.values()):
                 raise FloatingPointError(f"non-finite loss at step {step}: {terms}; lower train.lr or loss.lambda_rate")
-            if step % log_every == 0 or step == self.config.train.steps - 1:
+            if step % log_every == 0 or step == steps - 1:
                 history.append({"step": step, **terms})
                 if log is not None:
                     log(step, terms)
+            if self.probes is not None and ((step + 1) % self.epoch_steps == 0 or step == steps - 1):
+                begin = time.perf_counter()
+                epoch = {"epoch": math.ceil((step + 1) / self.epoch_steps), "step": step + 1}
+                online.append({**epoch, **self.probes.end_epoch(), **self.online_validation()})
+                validating += time.perf_counter() - begin
         self.model.eval()
-        return {"history": history, "train_seconds": time.perf_counter() - start}
+        return {
+            "history": history,
+            "online": online,
+            "train_seconds": time.perf_counter() - start,
+            "online_seconds": validating,
+        }

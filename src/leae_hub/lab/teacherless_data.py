@@ -15,17 +15,23 @@ Two families:
   (the scale entry is the log of the scale ratio, which composes additively like the others).
   The warp maps an output pixel at position q (pixels, from the image centre, x right, y down) to the input position
   A⁻¹(q − t) with A = s·R(θ), R(θ) = [[cos θ, −sin θ], [sin θ, cos θ]]: the content is scaled by s about the centre,
-  turned by θ (clockwise on screen, as y points down), then moved by t. Bilinear sampling, zeros outside.
+  turned by θ (clockwise on screen, as y points down), then moved by t. Bilinear sampling, zeros outside. The view
+  is then framed (`AffineFamily.frame`): optionally the centre `crop` px of the canvas, the channels repeated
+  `repeat_channels` times, and (x − mean)/std, which is how the seed author's MNIST views are made (28 px cut from a
+  40-px canvas, grey repeated to 3 channels, MNIST's mean and std: kaikun213/seq-jepa,
+  experiments/datasets_mnist_affine.py:126-161, 239-262).
 - `RotationFamily`: rotations by k·90°, k ∈ {0, 1, 2, 3} (exact, `torch.rot90`); p = (θ) with θ = kπ/2 and
   a_i = (sin(θ_i − θ_{i−1}), cos(θ_i − θ_{i−1})).
 
 Data: MNIST from the IDX gz files (`load_mnist`, digits padded to 40 px) and CIFAR-10 from the JPEG zip
-(`load_cifar10`), both read by `leae_hub.data`'s sources and returned as float tensors in [0, 1].
+(`load_cifar10`), both read by `leae_hub.data`'s sources and returned as float tensors in [0, 1]. A subset is drawn
+with numpy from the run's seed, or as the seed author draws it (`author_subset`).
 """
 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,12 +55,19 @@ class AffineFamily:
         max_shift: integer shifts per axis in U{−max_shift … max_shift} px (0 turns shifts off).
         min_scale: scale log-uniform in [min_scale, 1] (1 turns scaling off).
         jitter: colour-jitter half-width j (0 turns it off); needs RGB images.
+        crop: side of the centred square kept from the canvas after the warp (0 keeps the whole canvas).
+        repeat_channels: the view's channels repeated this many times (3 turns a grey digit into RGB).
+        mean, std: the view becomes (x − mean) / std (0 and 1 leave it as it is).
     """
 
     max_degrees: float = 75.0
     max_shift: int = 7
     min_scale: float = 0.5
     jitter: float = 0.0
+    crop: int = 0
+    repeat_channels: int = 1
+    mean: float = 0.0
+    std: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_degrees <= 180:
@@ -65,6 +78,11 @@ class AffineFamily:
             raise ValueError(f"min_scale must be in (0, 1], got {self.min_scale}")
         if not 0 <= self.jitter < 1:
             raise ValueError(f"jitter must be in [0, 1), got {self.jitter}")
+        if self.crop < 0 or self.repeat_channels < 1 or self.std <= 0:
+            raise ValueError(
+                f"crop {self.crop}, repeat_channels {self.repeat_channels} and std {self.std} must be ≥ 0, ≥ 1 and "
+                "> 0: use crop 0 for the whole canvas, repeat_channels 1 and std 1 to leave the views as they are"
+            )
 
     @property
     def param_dim(self) -> int:
@@ -135,7 +153,22 @@ class AffineFamily:
         views = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         if self.jitter:
             views = colour_jitter(views, params[:, 4], params[:, 5], params[:, 6])
-        return views
+        return self.frame(views)
+
+    def frame(self, canvas: Tensor) -> Tensor:
+        """The view shown to the model from a (warped) canvas [N, C, S, S]: the centre `crop` px, the channels
+        repeated `repeat_channels` times, then (x − mean) / std; the canvas itself with the defaults."""
+        if self.crop:
+            size = canvas.shape[-1]
+            if self.crop > size:
+                raise ValueError(f"crop {self.crop} is larger than the {size}-px canvas; use a crop of at most {size}")
+            start = (size - self.crop) // 2
+            canvas = canvas[..., start : start + self.crop, start : start + self.crop]
+        if self.repeat_channels > 1:
+            canvas = canvas.repeat(1, self.repeat_channels, 1, 1)
+        if self.mean or self.std != 1:
+            canvas = (canvas - self.mean) / self.std
+        return canvas
 
 
 def colour_jitter(images: Tensor, brightness: Tensor, contrast: Tensor, saturation: Tensor) -> Tensor:
@@ -176,6 +209,10 @@ class RotationFamily:
         delta = params - previous
         return torch.cat([delta.sin(), delta.cos()], dim=-1)
 
+    def frame(self, canvas: Tensor) -> Tensor:
+        """The images as they are (CIFAR-10 views are not framed)."""
+        return canvas
+
     def apply(self, images: Tensor, params: Tensor) -> Tensor:
         """Rotate each image by its k·90° (counter-clockwise on screen for k = 1, as `torch.rot90` on (H, W))."""
         quarters = torch.round(params[:, 0] / (math.pi / 2)).long() % 4
@@ -208,21 +245,39 @@ def make_sequences(
         dim=1,
     )
     views = family.apply(images.repeat_interleave(num_views, dim=0), params.flatten(0, 1))
-    return views.view(count, num_views, *images.shape[1:]), params, family.actions(params)
+    return views.view(count, num_views, *views.shape[1:]), params, family.actions(params)
 
 
-def _subset(count: int, limit: int | None, seed: int) -> np.ndarray:
-    """All indices in order, or a seeded random subset of `limit` of them, sorted."""
+def author_subset(count: int, limit: int | None, seed: int) -> np.ndarray:
+    """The seed author's subset of `count` indices: all of them shuffled by Python's `random.Random(seed)`, the
+    first `limit` kept in that order (kaikun213/seq-jepa, train.py:90-98 `make_subset`; the training subset takes
+    `subset_seed`, the validation subset of the test split `subset_seed + 1`, train.py:704-706). With `limit` None
+    or ≥ `count`, all indices in order (the author's code then keeps the whole split)."""
+    if limit is None or limit >= count:
+        return np.arange(count)
+    indices = list(range(count))
+    random.Random(seed).shuffle(indices)
+    return np.asarray(indices[:limit])
+
+
+def _subset(count: int, limit: int | None, seed: int, author_draw: bool = False) -> np.ndarray:
+    """All indices in order, or a seeded random subset of `limit` of them: sorted (numpy's generator), or drawn as
+    the seed author does (`author_subset`)."""
+    if author_draw:
+        return author_subset(count, limit, seed)
     if limit is not None and limit < count:
         return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False))
     return np.arange(count)
 
 
-def load_mnist(root: str | Path, split: str, limit: int | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
+def load_mnist(
+    root: str | Path, split: str, limit: int | None = None, seed: int = 0, author_draw: bool = False
+) -> tuple[Tensor, Tensor]:
     """MNIST digits padded to 40 px, [N, 1, 40, 40] in [0, 1], and labels [N] from the IDX gz files under `root`
     (read by `leae_hub.data.IdxSource`).
 
-    `split` is "train" (60,000) or "t10k" (10,000); `limit` keeps a seeded random subset.
+    `split` is "train" (60,000) or "t10k" (10,000); `limit` keeps a seeded random subset (with `author_draw`, the
+    seed author's draw, `author_subset`).
     """
     root = Path(root)
     if not (root / f"{split}-images-idx3-ubyte.gz").is_file():
@@ -231,7 +286,7 @@ def load_mnist(root: str | Path, split: str, limit: int | None = None, seed: int
             "the four MNIST IDX .gz files (`mnist-full` in `leae_hub.data.data_dir()`)"
         )
     source = IdxSource(root, "test" if split == "t10k" else split)
-    order = _subset(len(source), limit, seed)
+    order = _subset(len(source), limit, seed, author_draw)
     pixels = torch.from_numpy(source.images[order].astype(np.float32) / 255.0)[:, None]
     return F.pad(pixels, (MNIST_PAD,) * 4), torch.from_numpy(source.labels[order])
 
