@@ -247,3 +247,18 @@ def test_jepa_declares_its_decoder_probe_stage():
     ]
     with pytest.raises(ValueError, match="decoder_probe_steps must be 0 .* got -1"):
         build_recipe("jepa", decoder_probe_steps=-1)
+
+
+def test_jepa_coding_rate_is_the_seed_authors_by_default_and_the_raw_rate_on_request():
+    from leae_hub.regularizers import coding_rate
+
+    z = torch.randn(16, 2, 4, 4, generator=torch.Generator().manual_seed(0)) + 3.0  # off-centre codes
+    flat = z.flatten(1)
+    default = build_recipe("jepa", regularizer="coding-rate")
+    raw = build_recipe("jepa", regularizer="coding-rate", coding_rate_center=False, coding_rate_eps=0.0)
+    centred = flat - flat.mean(dim=0)
+    expected = torch.logdet((1 + 1e-4) * torch.eye(32) + centred.T @ centred / 16)  # log det(I + C + εI)
+    assert float(-default._regularize(z, step=0)) == pytest.approx(float(expected), rel=1e-5)
+    assert torch.equal(raw._regularize(z, step=0), -coding_rate(flat, 1.0))
+    with pytest.raises(ValueError, match="coding_rate_eps"):
+        build_recipe("jepa", regularizer="coding-rate", coding_rate_eps=-1.0)

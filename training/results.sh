@@ -39,7 +39,7 @@ declare -A RUNS=(
     # d. leAutoencoder vs the masked-MSE baseline: the zoo entries cifar10-32-masked and cifar10-32-baseline
     # e. JEPA on MNIST: EMA teacher + SIGReg vs teacherless + coding rate vs teacherless + SIGReg
     [jepa-ema-sigreg]="${MNIST[*]}"
-    [jepa-coding-rate]="${MNIST[*]} --target stop-grad --regularizer coding-rate"
+    [jepa-coding-rate]="${MNIST[*]} --target stop-grad --regularizer coding-rate --coding_rate_center false --coding_rate_eps 0"
     [jepa-sigreg]="${MNIST[*]} --target stop-grad"
 )
 

@@ -108,6 +108,9 @@ class JEPARecipe(Recipe):
         regularizer: the anti-collapse term: `sigreg`, `coding-rate`, `vicreg` or `none`.
         regularizer_weight: λ, its weight.
         coding_rate_alpha: α of the coding rate.
+        coding_rate_center: subtract the batch mean of the codes before the rate (the seed author's convention, as
+            the teacherless lab's default); false: the raw codes.
+        coding_rate_eps: ε added to the identity in the rate (the seed author's 1e-4).
         prediction_loss: `cosine` (1 − cos) or `mse`.
         sigreg_slices: random directions SIGReg projects the latents on (re-drawn every step).
         decoder_probe_steps: after the encoder, train a decoder probe on it for this many steps (0: none).
@@ -153,12 +156,19 @@ class JEPARecipe(Recipe):
         regularizer: str = "sigreg",
         regularizer_weight: float = 0.03,
         coding_rate_alpha: float = 1.0,
+        coding_rate_center: bool = True,
+        coding_rate_eps: float = 1e-4,
         prediction_loss: str = "cosine",
         sigreg_slices: int = 256,
         decoder_probe_steps: int = 0,
         seed: int = 0,
     ):
         super().__init__(seed)
+        if coding_rate_alpha < 0 or coding_rate_eps < 0:
+            raise ValueError(
+                f"coding_rate_alpha ({coding_rate_alpha}) and coding_rate_eps ({coding_rate_eps}) must be 0 or more; "
+                "e.g. 1.0 and 1e-4 (the seed author's)."
+            )
         if decoder_probe_steps < 0:
             raise ValueError(f"decoder_probe_steps must be 0 (no probe) or positive, got {decoder_probe_steps}.")
         if not (math.isfinite(regularizer_weight) and regularizer_weight >= 0):
@@ -199,6 +209,8 @@ class JEPARecipe(Recipe):
         self.regularizer = regularizer
         self.regularizer_weight = regularizer_weight
         self.coding_rate_alpha = coding_rate_alpha
+        self.coding_rate_center = coding_rate_center
+        self.coding_rate_eps = coding_rate_eps
         self.prediction_loss = prediction_loss
         self.decoder_probe_steps = decoder_probe_steps
         self.sigreg = SIGReg(num_slices=sigreg_slices, seed=seed)
@@ -254,7 +266,7 @@ class JEPARecipe(Recipe):
         if self.regularizer == "sigreg":
             return self.sigreg(z, step=step)
         if self.regularizer == "coding-rate":
-            return -coding_rate(flat, self.coding_rate_alpha)
+            return -coding_rate(flat, self.coding_rate_alpha, center=self.coding_rate_center, eps=self.coding_rate_eps)
         if self.regularizer == "vicreg":
             return vicreg_variance(flat) + vicreg_covariance(flat)
         return z.new_zeros(())
