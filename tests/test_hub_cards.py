@@ -99,6 +99,22 @@ def test_one_template_packaged_and_linked_from_model_cards():
     assert "## Recipe: `jepa`" in card.text and card.data.tags[:2] == ["leae", "jepa"]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "norms"),
+    [
+        ({"preset": "leae-cifar"}, "the latent batch norm then uses its running statistics"),
+        ({"preset": "leae-mnist", "latent_norm": "layernorm"}, "the encoder's batch norms then use their running"),
+        ({"preset": "leae-cifar", "latent_norm": "none"}, None),  # the conv encoder: no batch norm anywhere
+    ],
+)
+def test_card_says_why_eval_mode_matters_only_where_a_batch_norm_is(overrides, norms):
+    """The eval-mode note names the batch norms the model has: the latent's, the plain encoder's stages, or none."""
+    config = leae_hub.LeaeConfig.from_preset(overrides.pop("preset"), **overrides)
+    text = " ".join(hub.render_card(config, repo_id=REPO_ID, recipe="jepa").text.split())
+    assert ("eval mode" in text) == (norms is not None)
+    assert norms is None or f"Use the model in eval mode (`model.eval()`): {norms}" in text
+
+
 def test_cards_and_readme_state_the_version_floors_of_pyproject():
     """The requirements a card or the README states are the floors pyproject.toml declares (and the Space's build test
     loads a published repo at)."""

@@ -245,6 +245,32 @@ def test_decoder_probe_restores_clean_digits_from_perturbed_ones():
         build_recipe("decoder-probe", input_view="masked")
 
 
+def test_decoder_probe_perturbs_digits_like_the_seeds_setup():
+    """`digit_erosion` and `digit_affine` reach `views.perturb_digits`, as in the `jepa` recipe of the seed's setup."""
+    pytest.importorskip("skimage")
+    options = {"input_view": "digit-perturbation", "digit_erosion": "skeleton", "digit_affine": "seed"}
+    recipe = build_recipe("decoder-probe", **options)
+    x = digits(16)
+    out = recipe(mnist_model(), {"pixel_values": x}, step=3)
+    expected = V.perturb_digits(x, 1.0, recipe.generator(3), erosion="skeleton", affine="seed")
+    torch.testing.assert_close(out.images["context_view"], expected)
+    lab = V.perturb_digits(x, 1.0, recipe.generator(3))
+    assert not torch.allclose(out.images["context_view"], lab)
+    with pytest.raises(ValueError, match="digit_erosion must be one of .*got 'opening'"):
+        build_recipe("decoder-probe", digit_erosion="opening")
+    with pytest.raises(ValueError, match="digit_affine must be one of .*got 'torchvision'"):
+        build_recipe("decoder-probe", digit_affine="torchvision")
+
+
+def test_phase2_rows_use_the_perturbation_options():
+    pytest.importorskip("skimage")
+    model, x = mnist_model(), digits(8)
+    original, perturbed, reconstruction = M.reconstruction_rows(model, x, 1.0, 5, erosion="skeleton", affine="seed")
+    expected = V.perturb_digits(x, 1.0, torch.Generator().manual_seed(5), erosion="skeleton", affine="seed")
+    torch.testing.assert_close(perturbed, expected)
+    assert original is x and reconstruction.shape == x.shape
+
+
 def test_knn_predict_votes_by_euclidean_distance_and_breaks_ties_to_the_smaller_label():
     bank = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [9.0, 9.0]])
     labels = torch.tensor([1, 1, 0, 0, 2])

@@ -3,6 +3,8 @@
     python training/mnist_jepa.py evaluate --model runs/mnist-jepa/model            # JEPA vs raw pixels vs random
     python training/mnist_jepa.py curve --run runs/mnist-jepa                       # k-NN@5 of every checkpoint
     python training/mnist_jepa.py phase2 --model runs/mnist-jepa-decoder/model      # reconstructions from perturbed
+    python training/mnist_jepa.py phase2 --model runs/mnist-jepa-seed-decoder/model --digit_erosion skeleton \
+        --digit_affine seed --out docs/lab/mnist_jepa_seed                          # the seed setup's perturbation
 
 k-NN: Euclidean, k = 5, majority vote, on the flattened embeddings (128-d for leae-mnist), bank = all training digits,
 queries = all test digits of `--data` (default `mnist-full`: 60,000 / 10,000). Results go to OUT/mnist_jepa*.json
@@ -29,6 +31,7 @@ from PIL import Image  # noqa: E402
 from transformers import AutoModel  # noqa: E402
 
 from leae_hub import LeaeConfig, LeaeModel  # noqa: E402
+from leae_hub import views as V  # noqa: E402
 from leae_hub.evaluation import grid_array  # noqa: E402
 from leae_hub.lab import mnist_jepa as M  # noqa: E402
 from leae_hub.lab.runner import run_experiment, settings_from_flags, write_json, write_text  # noqa: E402
@@ -151,7 +154,9 @@ def phase2(settings: M.KnnSettings) -> dict:
     images, labels = M.load_digits(settings.data, "test", model.config.image_size)
     originals, perturbed, reconstructed = [], [], []
     for index, chunk in enumerate(images.split(1000)):
-        rows = M.reconstruction_rows(model, chunk, settings.strength, seed=settings.seed + index)
+        rows = M.reconstruction_rows(
+            model, chunk, settings.strength, settings.seed + index, settings.digit_erosion, settings.digit_affine
+        )
         originals.append(rows[0])
         perturbed.append(rows[1])
         reconstructed.append(rows[2])
@@ -167,6 +172,8 @@ def phase2(settings: M.KnnSettings) -> dict:
         "data": settings.data,
         "images": len(labels),
         "strength": settings.strength,
+        "digit_erosion": settings.digit_erosion,
+        "digit_affine": settings.digit_affine,
         "reconstruction": scores(restored),
         "perturbed input": scores(noisy),
     }
@@ -205,6 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "phase2":
             sub.add_argument(
                 "--strength", type=float, default=M.KnnSettings.strength, help="perturbation strength, in [0, 1]"
+            )
+            sub.add_argument(
+                "--digit_erosion",
+                choices=V.DIGIT_EROSIONS,
+                default=M.KnnSettings.digit_erosion,
+                help="the perturbation's erosion, as the phase-2 run's (skeleton: the seed's; needs scikit-image)",
+            )
+            sub.add_argument(
+                "--digit_affine",
+                choices=V.DIGIT_AFFINES,
+                default=M.KnnSettings.digit_affine,
+                help="the perturbation's affine map, as the phase-2 run's (seed: the seed's own)",
             )
     return parser
 

@@ -79,7 +79,7 @@ ZOO: tuple[ZooEntry, ...] = (
         twin="leae-cifar10-32-masked",
     ),
     ZooEntry("leae-cifar10-32-jepa", "CIFAR-10, 32 px, JEPA + decoder probe", "cifar10"),
-    ZooEntry("leae-mnist-jepa", "MNIST, 28 px, JEPA (the seed's run) + phase-2 decoder", "mnist-full"),
+    ZooEntry("leae-mnist-jepa", "MNIST, 28 px, JEPA (the seed's setup) + phase-2 decoder", "mnist-full"),
     ZooEntry(
         "leae-celeba-128",
         "faces, 128 px, self-teaching on full CelebA (card only, not trained)",

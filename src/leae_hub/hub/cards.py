@@ -312,11 +312,20 @@ def _limitations(config: LeaeConfig, recipe: RecipeCard, datasets_text: str, tra
         "A deterministic autoencoder, not a generative model: decoding random latents does not give natural images, "
         "and inpainting gives one answer per hole.",
         "Metrics come from a single training run and seed.",
-        "Use the model in eval mode (`model.eval()`): the latent batch norm then uses its running statistics, so a "
-        "code does not depend on the other images of the batch.",
         "Like any model trained on a fixed data set, it reproduces that data set's biases. It must not be used to "
         "identify people or to make decisions about them.",
     ]
+    if config.latent_norm == "batchnorm":
+        norms = "the latent batch norm then uses its running statistics"
+    elif config.encoder_type == "plain":  # batch norm in every stage; the latent has layer norms or none
+        norms = "the encoder's batch norms then use their running statistics"
+    elif config.encoder_backbone:
+        norms = "the timm backbone's batch norms, if it has any, then use their running statistics"
+    else:  # the conv encoder has no batch norm
+        norms = ""
+    if norms:
+        eval_mode = f"Use the model in eval mode (`model.eval()`): {norms}, so a code does not depend on the other"
+        items.insert(-1, f"{eval_mode} images of the batch.")
     if config.latent_type == "pooled":
         items.insert(1, "The pooled latent keeps few values per image, so reconstructions lose fine detail.")
     return items

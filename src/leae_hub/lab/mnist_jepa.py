@@ -33,7 +33,8 @@ SEED_KNN_ACCURACY = 0.9901
 class KnnSettings:
     """`training/mnist_jepa.py`: the data source with train/test splits, the output folder, the seed of the untrained
     encoder and of the perturbations, k; `model` (a saved model folder: `evaluate`, `phase2`), `run` (a `leae train`
-    output_dir), `config_from` and `epochs` (`curve`), `strength` (`phase2`)."""
+    output_dir), `config_from` and `epochs` (`curve`), `strength`, `digit_erosion` and `digit_affine` (`phase2`: the
+    perturbation, `views.perturb_digits` with these `erosion` and `affine` options, as the phase-2 run trained on)."""
 
     data: str = "mnist-full"
     out: str = "docs/lab"
@@ -44,6 +45,8 @@ class KnnSettings:
     config_from: str | None = None
     epochs: tuple[float, ...] | None = None
     strength: float = 1.0
+    digit_erosion: str = "min-pool"
+    digit_affine: str = "lab"
 
 
 @dataclass(frozen=True)
@@ -184,10 +187,17 @@ def checkpoint_step(checkpoint: str | Path) -> int:
 
 @torch.no_grad()
 def reconstruction_rows(
-    model: LeaeModel, images: Tensor, strength: float = 1.0, seed: int = 0
+    model: LeaeModel,
+    images: Tensor,
+    strength: float = 1.0,
+    seed: int = 0,
+    erosion: str = "min-pool",
+    affine: str = "lab",
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """(originals, perturbed views at `strength`, reconstructions D(E(perturbed))) for a figure, in eval mode."""
-    perturbed = perturb_digits(images, strength, generator=torch.Generator().manual_seed(seed))
+    """(originals, perturbed views at `strength`, reconstructions D(E(perturbed))) for a figure, in eval mode;
+    `erosion` and `affine` are `views.perturb_digits`'s options."""
+    generator = torch.Generator().manual_seed(seed)
+    perturbed = perturb_digits(images, strength, generator, erosion=erosion, affine=affine)
     was_training = model.training
     model.eval()
     try:

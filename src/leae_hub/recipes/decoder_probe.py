@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modeling_leae import LeaeModel
-from ..views import perturb_digits
+from ..views import DIGIT_AFFINES, DIGIT_EROSIONS, perturb_digits
 from .base import ObjectiveOutput, Recipe, RecipeCard, register_recipe
 
 DECODER_PROBE_INPUTS = ("clean", "digit-perturbation")
@@ -27,6 +27,10 @@ class DecoderProbeRecipe(Recipe):
     Args:
         input_view: what the frozen encoder sees: `clean` (x itself) or `digit-perturbation` (a perturbed x).
         perturbation_strength: the strength of `digit-perturbation`, in [0, 1].
+        digit_erosion: the erosion of `digit-perturbation`: `min-pool` (3×3 minimum) or `skeleton` (the seed's
+            skeletonisation; needs scikit-image), as the `jepa` option of that name.
+        digit_affine: the affine map of `digit-perturbation`: `lab` (scale 1 ± 0.2) or `seed` (the seed's own map,
+            `views.seed_affine`), as the `jepa` option of that name.
     """
 
     name = "decoder-probe"
@@ -40,14 +44,27 @@ class DecoderProbeRecipe(Recipe):
         notes="sg is the stop-gradient.",
     )
 
-    def __init__(self, input_view: str = "clean", perturbation_strength: float = 1.0, seed: int = 0):
+    def __init__(
+        self,
+        input_view: str = "clean",
+        perturbation_strength: float = 1.0,
+        digit_erosion: str = "min-pool",
+        digit_affine: str = "lab",
+        seed: int = 0,
+    ):
         super().__init__(seed)
-        if input_view not in DECODER_PROBE_INPUTS:
-            raise ValueError(f"decoder-probe input_view must be one of {DECODER_PROBE_INPUTS}, got {input_view!r}.")
+        for value, valid, field in (
+            (input_view, DECODER_PROBE_INPUTS, "input_view"),
+            (digit_erosion, DIGIT_EROSIONS, "digit_erosion"),
+            (digit_affine, DIGIT_AFFINES, "digit_affine"),
+        ):
+            if value not in valid:
+                raise ValueError(f"decoder-probe {field} must be one of {valid}, got {value!r}.")
         if not 0.0 <= perturbation_strength <= 1.0:
             raise ValueError(f"perturbation_strength must lie in [0, 1], got {perturbation_strength}.")
         self.input_view = input_view
         self.perturbation_strength = perturbation_strength
+        self.digit_options = {"erosion": digit_erosion, "affine": digit_affine}
 
     def trainable_parameters(self, model: LeaeModel) -> Iterator[nn.Parameter]:
         yield from model.decoder.parameters()
@@ -56,7 +73,7 @@ class DecoderProbeRecipe(Recipe):
         x = batch["pixel_values"]
         view = x
         if self.input_view == "digit-perturbation":
-            view = perturb_digits(x, self.perturbation_strength, generator=self.generator(step))
+            view = perturb_digits(x, self.perturbation_strength, self.generator(step), **self.digit_options)
         model.encoder.eval()  # frozen: running statistics, no updates
         with torch.no_grad():
             z = model.encoder(view)
