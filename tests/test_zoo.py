@@ -214,3 +214,18 @@ def test_a_fresh_evaluation_reproduces_the_card_psnr(folder):
         values = torch.cat([psnr(model(x).reconstruction, x) for x in (batch["pixel_values"] for batch in loader)])
     assert len(values) == evaluation["data"]["num_images"]
     assert abs(values.mean().item() - _card_metrics(folder)["psnr"]) < 0.05
+
+
+def test_hole_depth_table_of_the_results_is_its_json():
+    """The ring-by-ring table of table h, continued (docs/results.md): each row, in order, is one model of
+    docs/results/faces128-hole-depth.json (training/hole_depth.py): gain over the mean fill and share of the gradient
+    on known pixels, ring by ring."""
+    measured = json.loads((ROOT / "docs" / "results" / "faces128-hole-depth.json").read_text())["models"]
+    text = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    table = text[text.index("| model | depth 1–8 px") :].split("\n\n")[0].splitlines()[2:]
+    assert len(table) == len(measured)
+    for line, rings in zip(table, (model["rings"] for model in measured.values()), strict=True):
+        cells = [cell.strip() for cell in line.strip("|").split("|")][1:]
+        gains = [f"{r['gain_db']:+.2f}".replace("-", "−") for r in rings]
+        expected = [f"{gain}, {100 * r['known_gradient_share']:.1f} %" for gain, r in zip(gains, rings, strict=True)]
+        assert [cell.replace(" dB", "") for cell in cells] == expected, line

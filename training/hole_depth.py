@@ -2,7 +2,7 @@
 and the receptive field that bounds it.
 
     python training/hole_depth.py --model runs/faces128-baseline/model-1000steps --data utkface --split test \
-        --max_images 200 --json docs/results/faces128-inpainting/hole-depth.json
+        --max_images 200 --json docs/results/faces128-hole-depth.json
 
 A pixel's depth in the hole is its Chebyshev distance to the nearest known pixel: 1 on the rim, side/2 at the centre
 of a centred square (32 for the 64 × 64 hole of 25 % at 128 px). The hole is cut into rings `--ring` pixels deep, and
