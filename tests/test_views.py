@@ -333,5 +333,9 @@ def test_joint_view_draws_once_for_every_batch() -> None:
     masked = joint_view("patch-mask", x, x_hat, generator=_seeded(5), patch_size=4, ratio=0.5)
     for image, view in zip((x, x_hat), masked, strict=True):
         torch.testing.assert_close(view, image * (1 - mask), rtol=0, atol=0)
+    filled = joint_view("pixel-mask", x, x_hat, generator=_seeded(6), ratio=0.5, fill=0.25)
+    first, mask = pixel_mask(x, 0.5, _seeded(6), fill=0.25)
+    torch.testing.assert_close(filled[0], first, rtol=0, atol=0)  # the view itself, as the function returns it
+    torch.testing.assert_close(filled[1], x_hat * (1 - mask) + 0.25 * mask, rtol=0, atol=0)  # the same pixels, filled
     with pytest.raises(ValueError, match="generator's state"):
         joint_view("noise", x, x_hat, generator=_seeded())

@@ -91,8 +91,9 @@ def joint_view(
     name: str, *images: Tensor, generator: torch.Generator | None = None, **kwargs: object
 ) -> tuple[Tensor, ...]:
     """The view `name` of every batch in `images` from ONE draw of `generator`: the same crop boxes, the same hidden
-    pixels (zeroed), the same fixed transform. A view that shares its draw only through the generator's state is a
-    ValueError: call `build_view`'s view on each batch with generators in the same state instead."""
+    pixels (set to the view's `fill`), the same fixed transform. A view that shares its draw only through the
+    generator's state is a ValueError: call `build_view`'s view on each batch with generators in the same state
+    instead."""
     entry = registered_view(name)
     if entry.shares == "fixed":
         return tuple(entry.function(image, **kwargs) for image in images)
@@ -100,8 +101,9 @@ def joint_view(
         out = entry.function(*images, generator=generator, **kwargs)
         return out if isinstance(out, tuple) else (out,)
     if entry.shares == "mask":
-        _, mask = entry.function(images[0], generator=generator, **kwargs)
-        return tuple(image * (1 - mask) for image in images)
+        first, mask = entry.function(images[0], generator=generator, **kwargs)
+        fill = kwargs.get("fill", 0.0)
+        return (first, *(image * (1 - mask) + fill * mask for image in images[1:]))
     raise ValueError(
         f"view {name!r} shares its transform only through the generator's state; call build_view({name!r}) on each "
         "batch with generators in the same state"
