@@ -19,7 +19,7 @@ from benchmark_measure import sync
 from plain_reference import PlainStep
 
 from leae_hub import LeaeModel
-from leae_hub.evaluation import psnr
+from leae_hub.evaluation import mean_colour_psnr
 from leae_hub.recipes import Recipe
 from leae_hub.trainer import TrainArguments
 from leae_hub.trainer.loop import StepParts, evaluate_psnr, optimizer_step, prepare_step
@@ -115,10 +115,11 @@ def train_chunk(run: dict[str, Any], batches: SharedBatches, steps: int, device:
 
 def held_out_psnr(model: LeaeModel, images: torch.Tensor) -> float:
     """Mean per-image PSNR of the reconstructions D(E(x)) (eval mode): the `psnr` of `leae train`'s evaluation
-    (`evaluate_psnr`, which computes it with its baselines)."""
-    return evaluate_psnr(model, images)["psnr"]
+    (`evaluate_psnr`, without its hole)."""
+    return evaluate_psnr(model, images, hole_ratio=None)["psnr"]
 
 
 def held_out_psnr_mean_colour(images: torch.Tensor) -> float:
-    """PSNR of replacing every image by its mean colour: the floor a reconstruction has to beat."""
-    return psnr(images.mean(dim=(2, 3), keepdim=True).expand_as(images), images).mean().item()
+    """Mean PSNR of replacing every image by its mean colour (`mean_colour_psnr`): the floor a reconstruction has to
+    beat."""
+    return mean_colour_psnr(images).mean().item()

@@ -14,7 +14,8 @@ package re-exports the names of its modules:
 
 Reconstruction
     `psnr` (per image, +inf for identical images), `ssim` (Wang et al. 2004), `ms_ssim` (Wang et al. 2003, with scales
-    chosen by image size: see `ms_ssim_settings`), `hole_psnr` (PSNR inside a mask).
+    chosen by image size: see `ms_ssim_settings`), `hole_psnr` (PSNR inside a mask), `mean_colour_psnr` (the floor:
+    each image replaced by its mean colour).
 Representation
     `knn_accuracy` (cosine k-NN, majority vote), `linear_probe_accuracy` (multinomial logistic regression, L-BFGS).
 Collapse
@@ -50,6 +51,7 @@ from .reconstruction import (
     gaussian_kernel,
     hole_psnr,
     hole_ssim,
+    mean_colour_psnr,
     ms_ssim,
     ms_ssim_settings,
     psnr,
@@ -82,6 +84,7 @@ __all__ = [
     "hole_scores",
     "hole_ssim",
     "inpainting_masks",
+    "mean_colour_psnr",
     "mean_fill",
     "jsonable",
     "knn_accuracy",

@@ -40,6 +40,12 @@ def psnr(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
     return psnr_from_mse((x.double() - y.double()).square().flatten(1).mean(dim=1), data_range)
 
 
+def mean_colour_psnr(x: Tensor, data_range: float = 1.0) -> Tensor:
+    """PSNR of replacing each image by its per-channel mean colour: the floor every reconstruction has to beat (the
+    per-image-mean baseline of the evaluation, of `leae train`'s evaluation and of the benchmark); float64 [B]."""
+    return psnr(x.mean(dim=(2, 3), keepdim=True).expand_as(x), x, data_range)
+
+
 def _check_region(x: Tensor, y: Tensor, mask: Tensor, metric: str) -> Tensor:
     """Check an image pair and its region mask [B, 1, H, W] (non-empty in every image); the region's areas [B]."""
     _check_pair(x, y)

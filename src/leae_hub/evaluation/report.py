@@ -17,7 +17,7 @@ from .batches import image_batches, raw_pixel_features
 from .features import KNN_KS, feature_std, knn_accuracy, linear_probe_accuracy, rankme, sigreg_value
 from .holes import HOLE_KINDS, RANDOM_HOLE_MAX_AREA, hole_masks, hole_scores, inpainting_masks, mean_fill
 from .optional_metrics import FIDMetric, LPIPSMetric, compute_optional, fid_status, load_optional, lpips_status
-from .reconstruction import MSSSIMSettings, hole_psnr, ms_ssim, ms_ssim_settings, psnr, ssim
+from .reconstruction import MSSSIMSettings, hole_psnr, mean_colour_psnr, ms_ssim, ms_ssim_settings, psnr, ssim
 from .results import Unavailable, jsonable, split_unavailable
 
 
@@ -185,7 +185,7 @@ def _score_reconstruction(reconstruction: Tensor, x: Tensor, scorers: _Scorers, 
         sums["ms_ssim"].append(ms_ssim(reconstruction, x, settings=scorers.ms_settings).cpu())
     sums["mse"].append((reconstruction - x).double().square().flatten(1).mean(dim=1).cpu())
     sums["error"].append((reconstruction - x).double().mean(dim=(2, 3)).cpu())  # [B, C]
-    sums["baseline"].append(psnr(x.mean(dim=(2, 3), keepdim=True).expand_as(x), x).cpu())
+    sums["baseline"].append(mean_colour_psnr(x).cpu())
     if scorers.lpips is not None:
         scorers.lpips.update(x, reconstruction)
     if scorers.fid is not None:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, get_scheduler
 
 from ..data import build_dataset, first_readable, readable_items
-from ..evaluation import grid_array, hole_psnr, mean_fill, psnr
+from ..evaluation import grid_array, hole_psnr, mean_colour_psnr, mean_fill, psnr
 from ..hardware import choose_mixed_precision, cpu_isa
 from ..hub import publish, resolve_token, write_atomically
 from ..image_processing_leae import LeaeImageProcessor
@@ -98,24 +98,26 @@ def save_sample_grid(grid: np.ndarray, path: Path) -> None:
 
 @torch.inference_mode()
 def evaluate_psnr(
-    model: LeaeModel, images: torch.Tensor, batch_size: int = 128, hole_ratio: float = 0.25
+    model: LeaeModel, images: torch.Tensor, batch_size: int = 128, hole_ratio: float | None = 0.25
 ) -> dict[str, float]:
     """Mean PSNR of the reconstructions and of the per-image-mean baseline (each image replaced by its mean colour),
     and inside a centred square hole of `hole_ratio` of the area: `model.inpaint`'s fill (`hole_psnr`) against the
-    visible pixels' mean colour (`hole_baseline_psnr`), the floor any inpainter must beat."""
+    visible pixels' mean colour (`hole_baseline_psnr`), the floor any inpainter must beat. `hole_ratio=None` skips
+    the hole (and its inpainting pass)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    sums: dict[str, list[torch.Tensor]] = {"psnr": [], "baseline_psnr": [], "hole_psnr": [], "hole_baseline_psnr": []}
+    names = ("psnr", "baseline_psnr") + (("hole_psnr", "hole_baseline_psnr") if hole_ratio is not None else ())
+    sums: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     for start in range(0, images.shape[0], batch_size):
         x = images[start : start + batch_size].to(device)
         reconstruction = model.decoder(model.encoder(x)).float()
-        mean = x.mean(dim=(2, 3), keepdim=True).expand_as(x)
-        mask = centred_hole_mask(x.shape[0], x.shape[2], x.shape[3], hole_ratio).to(device, x.dtype)
         sums["psnr"].append(psnr(reconstruction, x))
-        sums["baseline_psnr"].append(psnr(mean, x))
-        sums["hole_psnr"].append(hole_psnr(model.inpaint(x, mask).float(), x, mask))
-        sums["hole_baseline_psnr"].append(hole_psnr(mean_fill(x, mask), x, mask))
+        sums["baseline_psnr"].append(mean_colour_psnr(x))
+        if hole_ratio is not None:
+            mask = centred_hole_mask(x.shape[0], x.shape[2], x.shape[3], hole_ratio).to(device, x.dtype)
+            sums["hole_psnr"].append(hole_psnr(model.inpaint(x, mask).float(), x, mask))
+            sums["hole_baseline_psnr"].append(hole_psnr(mean_fill(x, mask), x, mask))
     model.train(was_training)
     return {name: torch.cat(values).mean().item() for name, values in sums.items()}
 
