@@ -354,17 +354,20 @@ class PairwiseJepa(EmaMethod):
 
 class MaskedJepa(EmaMethod):
     """Masked JEPA (I-JEPA, Assran et al. 2023, arXiv:2301.08243, in 2-D): L = ‖ĝ(f(m ⊙ x)) − f̂'(x)‖², one coordinate
-    masked (chosen at random each step), a predictor g (4→128→128→4) predicting the full point's target embedding."""
+    masked (chosen at random each step), a predictor g (`dim`→128→128→`dim`, 4 by default) predicting the full
+    point's target embedding, each prediction against its own point's target (`compare = alignment_loss`)."""
 
-    def __init__(self, noise_std: float = 0.1, decay: float = 0.99) -> None:
-        super().__init__(noise_std, decay)
-        self.predictor = mlp(4, 128, 128, 4)
+    compare = staticmethod(alignment_loss)
+
+    def __init__(self, noise_std: float = 0.1, decay: float = 0.99, dim: int = 4) -> None:
+        super().__init__(noise_std, decay, dim)
+        self.predictor = mlp(dim, 128, 128, dim)
 
     def loss(self, x: Tensor, generator: torch.Generator) -> Tensor:
         coord = int(torch.randint(0, 2, (1,), generator=generator))
         with torch.no_grad():
             z_target = self.target(x)
-        return alignment_loss(self.predictor(self.encoder(mask_coordinate(x, coord))), z_target)
+        return self.compare(self.predictor(self.encoder(mask_coordinate(x, coord))), z_target)
 
     def masked_embed(self, x: Tensor, coord: int) -> Tensor:
         return self.predictor(self.encoder(mask_coordinate(x, coord)))
@@ -398,24 +401,16 @@ def barlow_twins_loss(z1: Tensor, z2: Tensor, off_diagonal_weight: float = 5e-3)
     return (diagonal - 1).pow(2).sum() + off_diagonal_weight * (cross.pow(2).sum() - diagonal.pow(2).sum())
 
 
-class SeedMaskedPairwise(EmaMethod):
+class SeedMaskedPairwise(MaskedJepa):
     """The seed's masked JEPA as jepa_predict.py runs it: one coordinate of x zeroed for the online side, the target
     f' (EMA, 0.99) sees the whole point, and the loss is `pairwise_alignment_loss(ĝ(f(m ⊙ x)), f̂'(x))`: every
     prediction against every target of the batch, other points (and other mixture components) included. Encoder
     2→128→128→64, predictor g 64→128→128→64, no noise (the script draws x̃ but never uses it)."""
 
+    compare = staticmethod(pairwise_alignment_loss)
+
     def __init__(self, decay: float = 0.99, dim: int = 64) -> None:
         super().__init__(noise_std=0.0, decay=decay, dim=dim)
-        self.predictor = mlp(dim, 128, 128, dim)
-
-    def loss(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        coord = int(torch.randint(0, 2, (1,), generator=generator))
-        with torch.no_grad():
-            z_target = self.target(x)
-        return pairwise_alignment_loss(self.predictor(self.encoder(mask_coordinate(x, coord))), z_target)
-
-    def masked_embed(self, x: Tensor, coord: int) -> Tensor:
-        return self.predictor(self.encoder(mask_coordinate(x, coord)))
 
 
 class SeedBarlowTwins(Method):
