@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .common import r2_score
+
 HIDDEN = 1024  # the author's equivariance probe, train.py:787-793
 
 
@@ -37,12 +39,9 @@ def author_r2(target: Tensor, predicted: Tensor) -> float:
     where a column without variance scores 1 if predicted exactly and 0 otherwise. So constant action entries (the
     shifts and scale of the rotation-only data) count as 0 and pull the average down: with 3 of 5 entries constant,
     R² ≤ 0.4."""
-    target, predicted = target.double(), predicted.double()
-    residual = (target - predicted).square().sum(dim=0)
-    total = (target - target.mean(dim=0)).square().sum(dim=0)
-    constant = total == 0
-    scores = torch.where(constant, (residual == 0).double(), 1 - residual / torch.where(constant, 1.0, total))
-    return float(scores.mean())
+    scores = r2_score(target.double(), predicted.double())  # NaN for a column without variance
+    exact = (target == predicted).all(dim=0).double()
+    return float(torch.where(scores.isnan(), exact, scores).mean())
 
 
 class _Tally:
