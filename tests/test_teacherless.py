@@ -339,7 +339,7 @@ def test_author_budget_configs_state_every_setting(path: Path) -> None:
     assert config.eval.online_probes and config.eval.probe_lr == 1e-3
     assert data.mode == ("rotation" if "-rot-" in config.name else "affine")
     if "-resnet-" in config.name:
-        assert (config.model.encoder, config.model.resnet_width, config.model.embed_dim) == ("resnet18", 16, 128)
+        assert (config.model.encoder, config.model.resnet_width, config.model.embed_dim) == ("resnet18", 8, 64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -517,6 +517,40 @@ def test_untrained_baseline_and_pixel_floors() -> None:
     floors = script.pixel_floors(trainer, (images[:24], labels[:24]), (images[24:], labels[24:]), 3, 0)
     assert set(floors) == {"pixels_class_acc_identity", "pixels_class_acc_view"}
     assert all(0 <= value <= 1 for value in floors.values())
+
+
+def test_time_subcommand_times_each_config_and_each_resnet_width(tmp_path: Path, monkeypatch) -> None:
+    """`time`: one row per config, a ResNet config once per width asked for (its code 8 × width), a minute estimate
+    that is the timed step scaled to the config's steps, and a table row per measurement."""
+    spec = importlib.util.spec_from_file_location("teacherless_script", ROOT / "training" / "teacherless.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    conv = _tiny_config(target="ema")
+    resnet = dataclasses.replace(
+        conv,
+        name="tiny-resnet",
+        model=dataclasses.replace(conv.model, encoder="resnet18", resnet_width=2, embed_dim=16),
+    )
+    paths = []
+    for config in (conv, resnet):
+        paths.append(tmp_path / f"{config.name}.yaml")
+        paths[-1].write_text(yaml.safe_dump(config.to_dict()))
+    monkeypatch.setattr(
+        script, "load_data", lambda config, seed: {"train": (_digits(32), torch.arange(32) % 4), "validation": None}
+    )
+    rows = script.time_steps([str(p) for p in paths], steps=2, widths=[2, 1], warmup=1)
+    assert [(row["config"], row["resnet_width"]) for row in rows] == [
+        ("tiny", None),
+        ("tiny-resnet", 2),
+        ("tiny-resnet", 1),
+    ]
+    assert rows[2]["encoder_parameters"] == sum(p.numel() for p in CifarResNet18(1, 1).parameters())
+    assert rows[1]["encoder_parameters"] == sum(p.numel() for p in CifarResNet18(1, 2).parameters())
+    for row in rows:
+        assert row["seconds_per_step"] > 0 and row["steps_timed"] == 2
+        assert row["run_minutes"] == pytest.approx(row["seconds_per_step"] * conv.train.steps / 60)
+    table = script.timing_table(rows).splitlines()
+    assert len(table) == 5 and "resnet18, width 1" in table[-1] and table[2].startswith("| `tiny` | conv |")
 
 
 # ---- the real data -------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     python training/teacherless.py run training/configs/teacherless/mnist-*.yaml --seeds 0 1 2
     python training/teacherless.py run training/configs/teacherless/mnist-A.yaml --untrained --seeds 0 1 2
     python training/teacherless.py summarise [--out docs/teacherless]
+    python training/teacherless.py time training/configs/teacherless/author-mf-resnet-ref.yaml --resnet-widths 16 8 6
 
 `run` trains each config for each seed and writes OUT/runs/<name>/seed<k>.json (config, loss history, metrics; the
 figure data for seed 0 only); a run whose JSON exists is skipped, so an interrupted batch resumes where it stopped.
@@ -10,7 +11,8 @@ figure data for seed 0 only); a run whose JSON exists is skipped, so an interrup
 the class probe on raw pixels: of the identity view and of one transformed view. With `eval.online_probes`, the
 record also holds the online probes' numbers of every epoch ("online") and those of the last epoch among the metrics.
 `summarise` reads every run JSON, writes OUT/summary.json (mean and population std over seeds), OUT/tables.md and the
-figures under OUT/figures/. One intra-op thread (set OMP_NUM_THREADS=1 and run under nice on a shared machine).
+figures under OUT/figures/. `time` measures seconds per training step of each config (at each ResNet width given) and
+writes OUT/timing.json. One intra-op thread (set OMP_NUM_THREADS=1 and run under nice on a shared machine).
 See docs/teacherless.md.
 """
 
@@ -323,6 +325,62 @@ def run_batch(batch: RunBatch) -> None:
             print(f"{config.name} seed {seed}: {json.dumps(shown)}", flush=True)
 
 
+def time_steps(paths: list[str], steps: int, widths: list[int], warmup: int = 2) -> list[dict[str, Any]]:
+    """Wall seconds per training step (online probes' updates included; their per-epoch validation and the final
+    evaluation not) of each config at seed 0, timed over `steps` steps after `warmup`; a ResNet config once per width
+    in `widths` (embed_dim = 8 × width), or at its own width when none is given. "run_minutes" scales the mean step to
+    the config's `train.steps`."""
+    rows = []
+    for path in paths:
+        config = load_config(Path(path))
+        variants = [config]
+        if config.model.encoder == "resnet18" and widths:
+            variants = [
+                dataclasses.replace(config, model=dataclasses.replace(config.model, resnet_width=w, embed_dim=8 * w))
+                for w in widths
+            ]
+        for variant in variants:
+            data = load_data(variant, 0)
+            images, labels = data["train"]
+            trainer = Trainer(variant, images, 0, labels=labels, validation=data["validation"])
+            trainer.model.train()
+            for _ in range(warmup):
+                trainer.step()
+            start = time.perf_counter()
+            for _ in range(steps):
+                trainer.step()
+            seconds = (time.perf_counter() - start) / steps
+            rows.append(
+                {
+                    "config": variant.name,
+                    "encoder": variant.model.encoder,
+                    "resnet_width": variant.model.resnet_width if variant.model.encoder == "resnet18" else None,
+                    "encoder_parameters": sum(p.numel() for p in trainer.model.encoder.parameters()),
+                    "steps_timed": steps,
+                    "seconds_per_step": seconds,
+                    "run_minutes": seconds * variant.train.steps / 60,
+                    "threads": torch.get_num_threads(),
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def timing_table(rows: list[dict[str, Any]]) -> str:
+    """The rows of `time_steps` as a markdown table."""
+    lines = [
+        "| config | encoder | encoder parameters | s / step | training only, the config's steps (min) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        encoder = row["encoder"] + (f", width {row['resnet_width']}" if row["resnet_width"] else "")
+        lines.append(
+            f"| `{row['config']}` | {encoder} | {row['encoder_parameters']:,} | {row['seconds_per_step']:.3f} "
+            f"| {row['run_minutes']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -334,8 +392,17 @@ def main(argv: list[str] | None = None) -> None:
     p_run.add_argument("--untrained", action="store_true", help="evaluate the models as initialised (0 steps)")
     p_sum = sub.add_parser("summarise", help="tables and figures from the run JSON")
     p_sum.add_argument("--out", type=Path, default=ROOT / RunBatch.out)
+    p_time = sub.add_parser("time", help="seconds per training step of each config")
+    p_time.add_argument("configs", nargs="+")
+    p_time.add_argument("--steps", type=int, default=12, help="steps timed, after 2 warm-up steps")
+    p_time.add_argument("--resnet-widths", nargs="*", type=int, default=[], help="time a ResNet config at each width")
+    p_time.add_argument("--out", type=Path, default=ROOT / RunBatch.out)
     args = parser.parse_args(argv)
-    if args.command == "summarise":
+    if args.command == "time":
+        rows = time_steps(args.configs, args.steps, args.resnet_widths)
+        write_json(args.out / "timing.json", rows)
+        print(timing_table(rows))
+    elif args.command == "summarise":
         print(tables(run_experiment(lambda: summarise(args.out))))
     else:
         run_batch(settings_from_flags(RunBatch, args))
