@@ -553,6 +553,41 @@ def test_time_subcommand_times_each_config_and_each_resnet_width(tmp_path: Path,
     assert len(table) == 5 and "resnet18, width 1" in table[-1] and table[2].startswith("| `tiny` | conv |")
 
 
+def test_author_table_sets_our_runs_under_the_authors_logged_numbers() -> None:
+    """The author-budget table: the author's epoch-20 numbers first, then our `author-*` runs of that mode (small
+    encoder, ResNet, untrained) as mean ± std, the raw-pixel floor last; other runs and empty modes left out."""
+    spec = importlib.util.spec_from_file_location("teacherless_script", ROOT / "training" / "teacherless.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    def entry(encoder: str, seeds: int, **metrics: tuple[float, float]) -> dict:
+        model = {"encoder": encoder, "resnet_width": 8}
+        stats = {key: {"mean": mean, "std": std} for key, (mean, std) in metrics.items()}
+        return {"seeds": list(range(seeds)), "config": {"data": {"mode": "affine"}, "model": model}, "metrics": stats}
+
+    summary = {
+        "author-mf-resnet-A": entry("resnet18", 3, online_linacc_test=(40.0, 2.0), class_acc_inv=(0.5, 0.01)),
+        "author-mf-ref-untrained": entry("conv", 3, class_acc_inv=(0.3, 0.0), pixels_class_acc_identity=(0.9, 0.0)),
+        "author-mf-A": entry("conv", 2, online_linacc_test=(20.0, 1.0), online_r2_test=(0.5, 0.1)),
+        "mnist-A": entry("conv", 3, online_linacc_test=(99.0, 0.0)),
+    }
+    lines = script.author_tables(summary)
+    assert lines[0] == "### the seed author's budget: MNIST / affine" and not any("rotation" in line for line in lines)
+    rows = [line.split(" | ") for line in lines if line.startswith("| ") and not line.startswith("| ---")]
+    assert [row[0] for row in rows] == [
+        "| run",
+        "| the seed author's A, epoch 20",
+        "| author-mf-A",
+        "| author-mf-resnet-A",
+        "| author-mf-ref-untrained",
+        "| raw pixels, identity view",
+    ]
+    assert rows[1][3:6] == ["16.2", "0.466", "55.4"]
+    assert rows[2][1:5] == ["conv", "2", "20.0 ± 1.0", "0.500 ± 0.100"]
+    assert rows[3][1] == "ResNet-18, width 8" and rows[3][6] == "50.0 ± 1.0"
+    assert rows[5][6] == "90.0 ± 0.0" and rows[5][3] == "–"
+
+
 # ---- the real data -------------------------------------------------------------------------------------------------
 
 

@@ -59,6 +59,21 @@ ONLINE_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("online_linacc_train", "online class acc. z_inv % (train)", 1),
     ("online_r2_train", "online action R² (train)", 1),
 )
+AUTHOR_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("online_linacc_test", "online class acc. z_inv % (val)", 1),
+    ("online_r2_test", "online action R² (val)", 1),
+    ("leakage_linacc_test", "online class acc. z_0 % (val)", 1),
+    ("class_acc_inv", "offline class acc. z_inv %", 100),
+    ("action_r2_mean", "offline action R² (mean)", 1),
+)
+# The seed author's logged numbers at epoch 20 of their only MNIST runs (experiment A, ResNet-18 of width 64, one run
+# per mode), by data mode: kaikun213/seq-jepa at 780107d, docs/experiments/step-2-mnist-subspace.md:22-36 (the online
+# probes on the validation digits) and :89 (the class leakage into z_0, logged as "leakage_linacc" without saying
+# whether of the training batches or the validation digits).
+AUTHOR_LOGGED: dict[str, dict[str, float]] = {
+    "affine": {"online_linacc_test": 16.2, "online_r2_test": 0.466, "leakage_linacc_test": 55.4},
+    "rotation": {"online_linacc_test": 35.0, "online_r2_test": 0.033},
+}
 FACTOR_PREFIXES: tuple[tuple[str, str, int], ...] = (
     ("group_r2.", "group R²", 1),
     ("delta_variance_share.", "Δz var. in top-k %", 100),
@@ -229,7 +244,42 @@ def tables(summary: dict[str, Any]) -> str:
         lines.append("")
         lines += factor_table(summary, sorted(names))
         lines += online_table(summary, sorted(names))
-    return "\n".join(lines)
+    return "\n".join(lines + author_tables(summary))
+
+
+def author_tables(summary: dict[str, Any]) -> list[str]:
+    """Per MNIST mode, the `author-*` runs (mean ± std over seeds) under the seed author's logged numbers: the online
+    probes as they report them and the offline probes, the untrained models and the raw identity-view pixels below."""
+    lines: list[str] = []
+    for mode, logged in AUTHOR_LOGGED.items():
+        names = sorted(
+            (n for n, e in summary.items() if n.startswith("author-") and e["config"]["data"]["mode"] == mode),
+            key=lambda n: (n.endswith("-untrained"), "-resnet-" in n, n),
+        )
+        if not names:
+            continue
+        header = ["run", "encoder", "seeds", *(label for _, label, _ in AUTHOR_COLUMNS)]
+        lines += [f"### the seed author's budget: MNIST / {mode}", ""]
+        lines += ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+        cells = [f"{logged[key]:g}" if key in logged else "–" for key, _, _ in AUTHOR_COLUMNS]
+        lines.append("| " + " | ".join(["the seed author's A, epoch 20", "ResNet-18, width 64", "1", *cells]) + " |")
+        for name in names:
+            model = summary[name]["config"]["model"]
+            encoder = (
+                f"ResNet-18, width {model['resnet_width']}" if model["encoder"] == "resnet18" else model["encoder"]
+            )
+            metrics = summary[name]["metrics"]
+            cells = [cell(metrics.get(key), scale) for key, _, scale in AUTHOR_COLUMNS]
+            lines.append("| " + " | ".join([name, encoder, str(len(summary[name]["seeds"])), *cells]) + " |")
+        floors = [summary[n] for n in names if "pixels_class_acc_identity" in summary[n]["metrics"]]
+        if floors:
+            pixels = {"class_acc_inv": cell(floors[0]["metrics"]["pixels_class_acc_identity"], 100)}
+            cells = [pixels.get(key, "–") for key, _, _ in AUTHOR_COLUMNS]
+            lines.append(
+                "| " + " | ".join(["raw pixels, identity view", "–", str(len(floors[0]["seeds"])), *cells]) + " |"
+            )
+        lines.append("")
+    return lines
 
 
 def online_table(summary: dict[str, Any], names: list[str]) -> list[str]:
