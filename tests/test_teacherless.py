@@ -573,6 +573,10 @@ def test_author_table_sets_our_runs_under_the_authors_logged_numbers() -> None:
     }
     lines = script.author_tables(summary)
     assert lines[0] == "### the seed author's budget: MNIST / affine" and not any("rotation" in line for line in lines)
+    rotation = entry("conv", 3, online_linacc_test=(50.0, 1.0))
+    rotation["config"]["data"]["mode"] = "rotation"
+    rotation_lines = script.author_tables({"author-rot-A": rotation})
+    assert rotation_lines[0].endswith("MNIST / rotation") and "| 1 | 35.0 | 0.033 | – |" in rotation_lines[4]
     rows = [line.split(" | ") for line in lines if line.startswith("| ") and not line.startswith("| ---")]
     assert [row[0] for row in rows] == [
         "| run",
@@ -582,7 +586,7 @@ def test_author_table_sets_our_runs_under_the_authors_logged_numbers() -> None:
         "| author-mf-ref-untrained",
         "| raw pixels, identity view",
     ]
-    assert rows[1][3:6] == ["16.2", "0.466", "55.4"]
+    assert rows[1][3:6] == ["16.2", "0.466", "55.4"] and lines[-2].startswith("| raw pixels")
     assert rows[2][1:5] == ["conv", "2", "20.0 ± 1.0", "0.500 ± 0.100"]
     assert rows[3][1] == "ResNet-18, width 8" and rows[3][6] == "50.0 ± 1.0"
     assert rows[5][6] == "90.0 ± 0.0" and rows[5][3] == "–"

@@ -261,7 +261,9 @@ def author_tables(summary: dict[str, Any]) -> list[str]:
         header = ["run", "encoder", "seeds", *(label for _, label, _ in AUTHOR_COLUMNS)]
         lines += [f"### the seed author's budget: MNIST / {mode}", ""]
         lines += ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-        cells = [f"{logged[key]:g}" if key in logged else "–" for key, _, _ in AUTHOR_COLUMNS]
+        cells = [
+            f"{logged[key]:.{1 if logged[key] >= 10 else 3}f}" if key in logged else "–" for key, *_ in AUTHOR_COLUMNS
+        ]
         lines.append("| " + " | ".join(["the seed author's A, epoch 20", "ResNet-18, width 64", "1", *cells]) + " |")
         for name in names:
             model = summary[name]["config"]["model"]
