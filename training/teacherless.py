@@ -217,11 +217,16 @@ def summarise(out: Path) -> dict[str, Any]:
     return summary
 
 
+def digits(mean: float, scale: int) -> int:
+    """Decimals a table shows for a value: one for percentages and values of 10 or more, else three."""
+    return 1 if scale == 100 or mean >= 10 else 3
+
+
 def cell(stats: dict[str, float] | None, scale: int) -> str:
     if stats is None or not math.isfinite(stats["mean"]):
         return "–"
-    digits = 1 if scale == 100 or stats["mean"] >= 10 else 3
-    return f"{scale * stats['mean']:.{digits}f} ± {scale * stats['std']:.{digits}f}"
+    places = digits(stats["mean"], scale)
+    return f"{scale * stats['mean']:.{places}f} ± {scale * stats['std']:.{places}f}"
 
 
 def tables(summary: dict[str, Any]) -> str:
@@ -261,9 +266,7 @@ def author_tables(summary: dict[str, Any]) -> list[str]:
         header = ["run", "encoder", "seeds", *(label for _, label, _ in AUTHOR_COLUMNS)]
         lines += [f"### the seed author's budget: MNIST / {mode}", ""]
         lines += ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-        cells = [
-            f"{logged[key]:.{1 if logged[key] >= 10 else 3}f}" if key in logged else "–" for key, *_ in AUTHOR_COLUMNS
-        ]
+        cells = [f"{logged[key]:.{digits(logged[key], 1)}f}" if key in logged else "–" for key, *_ in AUTHOR_COLUMNS]
         lines.append("| " + " | ".join(["the seed author's A, epoch 20", "ResNet-18, width 64", "1", *cells]) + " |")
         for name in names:
             model = summary[name]["config"]["model"]
