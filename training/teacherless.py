@@ -394,9 +394,9 @@ def time_steps(paths: list[str], steps: int, widths: list[int], warmup: int = 2)
                 dataclasses.replace(config, model=dataclasses.replace(config.model, resnet_width=w, embed_dim=8 * w))
                 for w in widths
             ]
+        data = load_data(config, 0)  # the variants differ in their model only
+        images, labels = data["train"]
         for variant in variants:
-            data = load_data(variant, 0)
-            images, labels = data["train"]
             trainer = Trainer(variant, images, 0, labels=labels, validation=data["validation"])
             trainer.model.train()
             for _ in range(warmup):
