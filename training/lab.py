@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from leae_hub.lab import mog, noisy_tv  # noqa: E402
-from leae_hub.lab.runner import run_experiment, settings_from_flags, write_text  # noqa: E402
+from leae_hub.lab.runner import markdown_table, run_experiment, settings_from_flags, write_text  # noqa: E402
 
 MOG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("final_loss", "final loss"),
@@ -57,8 +57,7 @@ def summarise(per_seed: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    return "\n".join(markdown_table(header, rows))
 
 
 def run_mog(sweep: mog.MogSweep) -> dict:

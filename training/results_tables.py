@@ -39,6 +39,7 @@ from leae_hub.evaluation.schema import (
     Metric,
     hole_metric,
 )
+from leae_hub.lab.runner import markdown_table
 
 OPTION_KEYS = ("recipe", "views", "judge", "judge_norm", "hole_ratio", "target", "regularizer", "mixed_precision")
 # The test-split metrics of a row (its keys, in the order of the rows' JSON), and the order of their columns.
@@ -101,15 +102,15 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     shown_train = [key for key in train_keys if any(key in row["train"] for row in rows)]
     header = ["run", *varying, "seed", "steps", "wall s", *(f"train {k}" for k in shown_train)]
     header += [EVALUATION[key].short for key in COLUMNS]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    table = []
     for row in rows:
         steps = str(row["steps"]) + (f" + {row['probe_steps']}" if "probe_steps" in row else "")
         wall = f"{row['wall_s']:.0f}" + (f" + {row['probe_wall_s']:.0f}" if "probe_wall_s" in row else "")
         cells = [row["run"], *(_fmt(row[k]) for k in varying), str(row["seed"]), steps, wall]
         cells += [_fmt(row["train"].get(k), 3) for k in shown_train]
         cells += [_fmt(row[key], EVALUATION[key].table_decimals) for key in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.append(cells)
+    return "\n".join(markdown_table(header, table))
 
 
 def holes_markdown(folders: list[Path]) -> str:
@@ -117,7 +118,7 @@ def holes_markdown(folders: list[Path]) -> str:
     header = ["model", f"clean {PSNR.short}", f"clean {SSIM.short}"]
     for kind in HOLE_KINDS:
         header += [f"{kind}: {HOLE_SCORES[0].short}", *(score.short for score in HOLE_SCORES[1:])]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    table = []
     evaluations = [(folder.name, json.loads((folder / "eval.json").read_text())) for folder in folders]
     rows = [(name, evaluation, "model") for name, evaluation in evaluations]
     rows.append(("mean-colour fill (floor)", evaluations[0][1], "mean_fill"))
@@ -129,8 +130,8 @@ def holes_markdown(folders: list[Path]) -> str:
         for kind in HOLE_KINDS:
             scores = (hole_metric(kind, fill, score) for score in HOLE_SCORES)
             cells += [_fmt(_value(evaluation, item), item.table_decimals) for item in scores]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.append(cells)
+    return "\n".join(markdown_table(header, table))
 
 
 def curves_markdown(folders: list[Path]) -> str:
@@ -144,15 +145,15 @@ def curves_markdown(folders: list[Path]) -> str:
     steps = sorted(set().union(*curves.values()))
     first = curves[folders[0].name]
     header = ["step", *(f"{name}: clean / hole PSNR" for name in curves), "mean-colour fill: hole PSNR"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    table = []
     for step in steps:
         cells = [str(step)]
         for curve in curves.values():
             row = curve.get(step, {})
             cells.append(f"{_fmt(row.get('eval_psnr'))} / {_fmt(row.get('eval_hole_psnr'))}")
         cells.append(_fmt(first.get(step, {}).get("eval_hole_baseline_psnr")))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.append(cells)
+    return "\n".join(markdown_table(header, table))
 
 
 def main() -> None:

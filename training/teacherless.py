@@ -34,7 +34,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from leae_hub.evaluation import linear_probe_accuracy  # noqa: E402
-from leae_hub.lab.runner import run_experiment, settings_from_flags, write_json, write_text  # noqa: E402
+from leae_hub.lab.runner import markdown_table, run_experiment, settings_from_flags, write_json, write_text  # noqa: E402
 from leae_hub.lab.teacherless import ExperimentConfig, RunBatch, Trainer  # noqa: E402
 from leae_hub.lab.teacherless_data import load_cifar10, load_mnist, make_sequences  # noqa: E402
 from leae_hub.lab.teacherless_metrics import evaluate  # noqa: E402
@@ -239,14 +239,17 @@ def tables(summary: dict[str, Any]) -> str:
     for group, names in groups.items():
         lines += [f"### {group}", ""]
         header = ["config", "seeds", "steps", "λ", *(label for _, label, _ in COLUMNS)]
-        lines += ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-        for name in sorted(names):
-            entry = summary[name]
-            row = [name, str(len(entry["seeds"])), str(entry["config"]["train"]["steps"])]
-            row.append(f"{entry['config']['loss']['lambda_rate']:g}")
-            row += [cell(entry["metrics"].get(key), scale) for key, _, scale in COLUMNS]
-            lines.append("| " + " | ".join(row) + " |")
-        lines.append("")
+        rows = [
+            [
+                name,
+                str(len(summary[name]["seeds"])),
+                str(summary[name]["config"]["train"]["steps"]),
+                f"{summary[name]['config']['loss']['lambda_rate']:g}",
+                *(cell(summary[name]["metrics"].get(key), scale) for key, _, scale in COLUMNS),
+            ]
+            for name in sorted(names)
+        ]
+        lines += [*markdown_table(header, rows), ""]
         lines += factor_table(summary, sorted(names))
         lines += online_table(summary, sorted(names))
     return "\n".join(lines + author_tables(summary))
@@ -264,10 +267,8 @@ def author_tables(summary: dict[str, Any]) -> list[str]:
         if not names:
             continue
         header = ["run", "encoder", "seeds", *(label for _, label, _ in AUTHOR_COLUMNS)]
-        lines += [f"### the seed author's budget: MNIST / {mode}", ""]
-        lines += ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
         cells = [f"{logged[key]:.{digits(logged[key], 1)}f}" if key in logged else "–" for key, *_ in AUTHOR_COLUMNS]
-        lines.append("| " + " | ".join(["the seed author's A, epoch 20", "ResNet-18, width 64", "1", *cells]) + " |")
+        rows = [["the seed author's A, epoch 20", "ResNet-18, width 64", "1", *cells]]
         for name in names:
             model = summary[name]["config"]["model"]
             encoder = (
@@ -275,15 +276,13 @@ def author_tables(summary: dict[str, Any]) -> list[str]:
             )
             metrics = summary[name]["metrics"]
             cells = [cell(metrics.get(key), scale) for key, _, scale in AUTHOR_COLUMNS]
-            lines.append("| " + " | ".join([name, encoder, str(len(summary[name]["seeds"])), *cells]) + " |")
+            rows.append([name, encoder, str(len(summary[name]["seeds"])), *cells])
         floors = [summary[n] for n in names if "pixels_class_acc_identity" in summary[n]["metrics"]]
         if floors:
             pixels = {"class_acc_inv": cell(floors[0]["metrics"]["pixels_class_acc_identity"], 100)}
             cells = [pixels.get(key, "–") for key, _, _ in AUTHOR_COLUMNS]
-            lines.append(
-                "| " + " | ".join(["raw pixels, identity view", "–", str(len(floors[0]["seeds"])), *cells]) + " |"
-            )
-        lines.append("")
+            rows.append(["raw pixels, identity view", "–", str(len(floors[0]["seeds"])), *cells])
+        lines += [f"### the seed author's budget: MNIST / {mode}", "", *markdown_table(header, rows), ""]
     return lines
 
 
@@ -293,11 +292,10 @@ def online_table(summary: dict[str, Any], names: list[str]) -> list[str]:
     if not names:
         return []
     header = ["config", *(label for _, label, _ in ONLINE_COLUMNS)]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    for name in names:
-        cells = [cell(summary[name]["metrics"].get(key), scale) for key, _, scale in ONLINE_COLUMNS]
-        lines.append("| " + " | ".join([name, *cells]) + " |")
-    return [*lines, ""]
+    rows = [
+        [name, *(cell(summary[name]["metrics"].get(key), scale) for key, _, scale in ONLINE_COLUMNS)] for name in names
+    ]
+    return [*markdown_table(header, rows), ""]
 
 
 def factor_table(summary: dict[str, Any], names: list[str]) -> list[str]:
@@ -309,11 +307,8 @@ def factor_table(summary: dict[str, Any], names: list[str]) -> list[str]:
         if key.startswith(prefix)
     ]
     header = ["config", *(label for _, label, _ in keys)]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    for name in names:
-        cells = [cell(summary[name]["metrics"].get(key), scale) for key, _, scale in keys]
-        lines.append("| " + " | ".join([name, *cells]) + " |")
-    return [*lines, ""]
+    rows = [[name, *(cell(summary[name]["metrics"].get(key), scale) for key, _, scale in keys)] for name in names]
+    return [*markdown_table(header, rows), ""]
 
 
 def plot(records: dict[str, list[dict[str, Any]]], folder: Path) -> None:

@@ -5,7 +5,8 @@ results written atomically.
 every key and type, and `settings_from_flags` reads the command line's flags (argparse) into one; `run_experiment`
 sets the threads, seeds torch when asked, runs the experiment and writes its JSON; `write_json` and `write_text` are
 the atomic writers (`leae_hub.hub.write_atomically`: a reader sees the old file or the new one, never a part), so an
-interrupted sweep never leaves a half-written result that a resume would take for a finished one.
+interrupted sweep never leaves a half-written result that a resume would take for a finished one; `markdown_table`
+lays out the tables they write.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import dataclasses
 import json
 import os
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,6 +81,15 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` to `path` atomically, making its folder first."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, text)
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a markdown table: the header, its rule, then one line per row of cells (already formatted)."""
+    return [_markdown_row(header), _markdown_row(["---"] * len(header)), *(_markdown_row(row) for row in rows)]
+
+
+def _markdown_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
 def write_json(path: str | os.PathLike, payload: Any, indent: int = 1) -> None:
