@@ -424,12 +424,46 @@ def test_utkface_gender_labels_from_file_names(tmp_path):
         build_dataset(str(tmp_path), max_shapes=3)
 
 
+def test_image_folder_crop_keeps_a_box_of_each_image(tmp_path, monkeypatch):
+    """`crop` keeps (left, top, right, bottom) fractions of each image before the resize; the `celeba-half-face`
+    shortcut is `celeba-half`'s zip with its face box as the default crop."""
+    pixels = np.zeros((109, 89, 3), np.uint8)
+    pixels[:, 45:] = (0, 0, 255)  # left half black, right half blue
+    (tmp_path / "test" / "face").mkdir(parents=True)
+    Image.fromarray(pixels).save(tmp_path / "test" / "face" / "a.png")
+    right = build_dataset(str(tmp_path), split="test", image_size=8, crop=(0.6, 0.1, 1.0, 0.9))[0]["pixel_values"]
+    assert torch.allclose(right, torch.tensor([0.0, 0.0, 1.0])[:, None, None].expand(3, 8, 8), atol=1e-6)
+    whole = build_dataset(str(tmp_path), split="test", image_size=8)[0]["pixel_values"]
+    assert whole[2, :, 0].max() < 0.1 and whole[2, :, -1].min() > 0.9  # no crop: both halves
+    for box in [(0.5, 0.1, 0.4, 0.9), (0.0, 0.0, 1.2, 1.0), (0.1, 0.2, 0.9)]:
+        with pytest.raises(ValueError, match=re.escape(repr(box))):
+            build_dataset(str(tmp_path), split="test", crop=box)
+
+    with zipfile.ZipFile(tmp_path / "celeba-9k-half.zip", "w") as archive:
+        archive.write(tmp_path / "test" / "face" / "a.png", "test/face/a.png")
+    monkeypatch.setenv("LEAE_DATA_DIR", str(tmp_path))
+    face = build_dataset("celeba-half-face", split="test", image_size=89)
+    left, top, right_edge, bottom = face.crop
+    assert face.crop == SHORTCUTS["celeba-half-face"].crop and SHORTCUTS["celeba-half"].crop is None
+    assert round((right_edge - left) * 89) == round((bottom - top) * 109) == 56  # a square of the 89x109 image
+    loose = build_dataset("celeba-half", split="test", image_size=89)[0]["pixel_values"]
+    assert not torch.equal(face[0]["pixel_values"], loose)
+    assert torch.equal(
+        build_dataset("celeba-half-face", split="test", image_size=89, crop=None)[0]["pixel_values"],
+        face[0]["pixel_values"],
+    )  # None: the shortcut's own box
+
+
 @pytest.mark.parametrize(
     ("spec", "sizes", "native"),
-    [("celeba-half", (8_468, 500), (89, 109)), ("utkface", (22_317, 1_000), (128, 128))],
+    [
+        ("celeba-half", (8_468, 500), (89, 109)),
+        ("celeba-half-face", (8_468, 500), (89, 109)),
+        ("utkface", (22_317, 1_000), (128, 128)),
+    ],
 )
 def test_real_face_zips(spec, sizes, native):
-    path = data_dir() / {"celeba-half": "celeba-9k-half.zip", "utkface": "utkface-128.zip"}[spec]
+    path = data_dir() / SHORTCUTS[spec].location
     if not path.is_file():
         pytest.skip(f"{path} not found (the face sets live beside the checkout; set LEAE_DATA_DIR)")
     train, test = build_dataset(spec, image_size=64), build_dataset(spec, split="test", image_size=64)

@@ -4,8 +4,10 @@
 # "-l512" (leae-36m). For each model of a pair: evaluate.py on the UTKFace test split (all 1,000 faces, the hole
 # kinds of table h, gender probes on 1,000 training faces) into docs/results/faces128-inpainting/utkface-<recipe>...
 # and on the CelebA half-resolution test split (a seeded 250 of its 500 faces, another data set it never saw) into
-# .../celeba-half-<recipe>... (batches of 32: on this CPU a batch of 256 took about 2.4 s an image under load, batches
-# of 32 about 1.4 s); an evaluation whose JSON is already there is kept (each JSON names the weights it measured,
+# .../celeba-half-<recipe>..., as CelebA frames its faces (the face about half the side) and cropped to the face as
+# UTKFace frames them (`celeba-half-face`) into .../celeba-half-face-<recipe>... (batches of 32: on this CPU a batch
+# of 256 took about 2.4 s an image under load, batches of 32 about 1.4 s); an evaluation whose JSON is already there
+# is kept (each JSON names the weights it measured,
 # and staging refuses an eval.json of other weights); the UTKFace one is the run's eval.json.
 # Then stage it (training/stage_zoo.sh) with its sample grid and the pair's inpainting figure (input, centred hole,
 # leAutoencoder, baseline) on the Space's example faces, and print table h (training/results_tables.py --holes).
@@ -28,11 +30,14 @@ for suffix in "$@"; do
     walls=("${MASKED_WALL_TIME_S:-}" "${BASELINE_WALL_TIME_S:-}")
     for i in 0 1; do
         run=${runs[$i]} recipe=${recipes[$i]}
-        utkface=$out/utkface-$recipe$suffix$TAG.json celeba=$out/celeba-half-$recipe$suffix$TAG.json
+        utkface=$out/utkface-$recipe$suffix$TAG.json
         [[ -f $utkface ]] || "$PYTHON" training/evaluate.py --model "$run/model" --data utkface --split test \
             --json "$utkface" --max_train_images 1000 --batch_size 32
-        [[ -f $celeba ]] || "$PYTHON" training/evaluate.py --model "$run/model" --data celeba-half --split test \
-            --no_representation --max_images 250 --batch_size 32 --json "$celeba"
+        for celeba in celeba-half celeba-half-face; do
+            json=$out/$celeba-$recipe$suffix$TAG.json
+            [[ -f $json ]] || "$PYTHON" training/evaluate.py --model "$run/model" --data $celeba --split test \
+                --no_representation --max_images 250 --batch_size 32 --json "$json"
+        done
         cp "$utkface" "$run/eval.json"
     done
     # The pair's figure (input, hole, leAutoencoder, baseline), in both cards; each card's own sample grid.

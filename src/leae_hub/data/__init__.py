@@ -15,6 +15,8 @@ spec                                             source
 ``mnist-full``                                   ``$LEAE_DATA_DIR/mnist-full`` (all 60,000 / 10,000 digits)
 ``celeba-half`` / ``utkface``                    ``$LEAE_DATA_DIR/celeba-9k-half.zip`` / ``utkface-128.zip`` (faces,
                                                  non-commercial research only)
+``celeba-half-face``                             ``celeba-half`` cropped to the face, framed like UTKFace (option
+                                                 ``crop``)
 ``fashion-mnist``                                ``/usr/share/datasets/fashion-mnist`` (``apt-get install
                                                  dataset-fashion-mnist``)
 ``hf:<org/name>`` / ``<org/name>``               a Hugging Face Hub dataset, ``datasets.load_dataset(id, split=...)``
@@ -31,9 +33,12 @@ sorted class-folder names (the union over all splits, so ids agree between split
 folder (or in the root) have label -1. A single wrapper folder (``data/train/...``, typical of zips) is looked through.
 The face sets (``celeba-half``, ``utkface``) hold one class folder, ``face``: a single class is no label (evaluation
 reports "no labels"); the ``utkface`` shortcut labels each image with the gender in its file name instead (option
-``labels``). IDX directories map ``train`` to files named ``train*`` and ``test`` to ``t10k*``/``test*``. A
-Parquet/Arrow *directory* takes splits from its file names like the Hub does; a single file or glob, like a saved
-``Dataset`` (not a ``DatasetDict``), serves every split.
+``labels``). An image folder or zip keeps a box of each image with the option ``crop`` (left, top, right, bottom in
+fractions of the width and height), before the resize; ``celeba-half-face`` is ``celeba-half`` with the box of the face
+(a square of 0.63 of the width, centred 0.546 down: the aligned CelebA face framed as UTKFace frames its chips).
+IDX directories map ``train`` to files named ``train*`` and ``test`` to ``t10k*``/``test*``. A Parquet/Arrow
+*directory* takes splits from its file names like the Hub does; a single file or glob, like a saved ``Dataset`` (not a
+``DatasetDict``), serves every split.
 
 Images are converted by ``to_pixel_values``: any PIL mode or numpy array, resized (bicubic, antialiased) so the shorter
 side is ``image_size`` and centre-cropped to a square. Images with transparency are composited on white.
@@ -55,7 +60,7 @@ spec, and the shortcuts) and ``spec`` (``build_dataset``, ``make_dataloader``). 
 
 from __future__ import annotations
 
-from .folders import IMAGE_EXTENSIONS, LABELS_FROM_NAMES, ImageFolderSource
+from .folders import IMAGE_EXTENSIONS, LABELS_FROM_NAMES, CropBox, ImageFolderSource, check_crop
 from .hf import HFSource, HFStreamingSource, load_hf_dataset
 from .idx import MAX_IDX_BYTES, IdxSource
 from .images import MAX_MEMBER_BYTES, UnreadableImageError, first_readable, readable_items, to_pixel_values
@@ -74,6 +79,7 @@ from .sources import (
 from .spec import build_dataset, make_dataloader
 
 __all__ = [
+    "CropBox",
     "DATA_DIR_ENV",
     "DATA_SOURCES",
     "HFSource",
@@ -93,6 +99,7 @@ __all__ = [
     "SyntheticShapes",
     "UnreadableImageError",
     "build_dataset",
+    "check_crop",
     "data_dir",
     "first_readable",
     "load_hf_dataset",

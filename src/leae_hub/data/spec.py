@@ -45,7 +45,8 @@ def build_dataset(
     ``options`` go to the source: ``max_shapes`` (synthetic-shapes); ``components``, ``radius``, ``std`` (mog-2d);
     ``hf_image_column``, ``hf_label_column`` and ``hf_load_kwargs`` (a dict for ``datasets.load_dataset``, e.g.
     ``{"name": ..., "revision": ..., "cache_dir": ...}``) for Hugging Face sources; ``labels`` for image folders
-    and zips (``LABELS_FROM_NAMES``: ``"folder"``, or ``"utkface-gender"``, the default of the ``utkface`` shortcut).
+    and zips (``LABELS_FROM_NAMES``: ``"folder"``, or ``"utkface-gender"``, the default of the ``utkface`` shortcut)
+    and ``crop`` (a box of each image kept before the resize, ``check_crop``; the default of ``celeba-half-face``).
     """
     kind, target = _resolve(spec)
     source = SOURCES[kind]
