@@ -12,6 +12,7 @@ from conftest import tiny_config
 
 import leae_hub.speedups as speedups
 from leae_hub import LeaeConfig, LeaeModel, hardware, regularizers
+from leae_hub.evaluation import ssim
 from leae_hub.recipes import build_recipe
 from leae_hub.regularizers import _CharacteristicSums
 from leae_hub.speedups import disable_fast_path, enable_fast_path, encode_groups, fast_path, fast_path_enabled
@@ -172,7 +173,7 @@ def test_characteristic_sums_match_the_direct_formula(knots, block_values, monke
 
 sys.path.insert(0, str(ROOT / "training"))
 import benchmark  # noqa: E402
-from plain_reference import PlainStep, plain_sigreg  # noqa: E402
+from plain_reference import PlainStep, plain_sigreg, plain_ssim  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -242,6 +243,24 @@ def test_plain_sigreg_is_sigreg_from_its_formula():
     assert plain_sigreg(shipped.double(), z, step=3).item() == pytest.approx(shipped(z, step=3).item(), rel=1e-9)
     collapsed = torch.zeros(16, 8, dtype=torch.float64)
     assert plain_sigreg(shipped, collapsed, step=0).item() == pytest.approx(shipped(collapsed, step=0).item())
+
+
+def test_plain_ssim_is_the_evaluations_ssim():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 3, 24, 20, generator=generator)
+    y = (x + 0.2 * torch.randn(x.shape, generator=generator)).clamp(0, 1)
+    assert torch.allclose(plain_ssim(x, y), ssim(x, y), rtol=0, atol=1e-12)
+    assert torch.allclose(plain_ssim(x, x, kernel_size=7), torch.ones(3, dtype=torch.float64))
+
+
+def test_ssim_benchmark_times_both_forms_on_the_same_images(tmp_path, capsys):
+    report = benchmark.main(["--ssim", "16", "--batch", "2", "--steps", "2", "--json", str(tmp_path / "s.json")])
+    (result,) = report["ssim"]
+    assert result["images"] == [2, 3, 16, 16] and result["max_abs_difference"] < 1e-12
+    assert result["shipped_ms"] <= result["shipped_ms_median"] and result["plain_ms"] <= result["plain_ms_median"]
+    assert result["speedup_over_plain"] == pytest.approx(result["plain_ms_median"] / result["shipped_ms_median"])
+    assert json.loads((tmp_path / "s.json").read_text())["ssim"] == report["ssim"]
+    assert "| 2×3×16×16 |" in capsys.readouterr().out
 
 
 def test_sigreg_benchmark_times_both_forms_on_the_setup_latents(tmp_path, capsys):

@@ -65,12 +65,18 @@ its plain formula, alternating call by call:
 
     python training/benchmark.py --sigreg celeba64 cifar32 utkface128 --steps 10 --threads 1 --json sigreg.json
 
+`--ssim SIZE [SIZE ...]` times the evaluation's SSIM (float64, its window a matrix product) on `--batch` image pairs
+(default 32) of each size against its plain form (the window a depthwise convolution), alternating call by call:
+
+    python training/benchmark.py --ssim 32 64 128 --steps 10 --threads 1 --json ssim.json
+
 On a GPU the step runs in bf16 autocast by default and the case adds `mfu`, the FLOP rate over the GPU's bf16 matmul
 rate measured in the same run (and over the nominal dense bf16 peak where the GPU is known).
 
 The modes live in their own modules next to this one: `benchmark_step` (the cases and the table), `benchmark_inference`,
-`benchmark_data`, `benchmark_quality`, `benchmark_time_to_psnr`, `benchmark_sigreg`; `benchmark_trainer` builds and
-takes the trainer's step, `benchmark_measure` holds the rates, FLOP counts and helpers they share.
+`benchmark_data`, `benchmark_quality`, `benchmark_time_to_psnr`, `benchmark_sigreg`, `benchmark_ssim`;
+`benchmark_trainer` builds and takes the trainer's step, `benchmark_measure` holds the rates, FLOP counts and helpers
+they share.
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import benchmark_quality  # noqa: E402
 import benchmark_sigreg  # noqa: E402
+import benchmark_ssim  # noqa: E402
 import benchmark_step  # noqa: E402
 import benchmark_time_to_psnr  # noqa: E402
 from benchmark_measure import conv_gflops, write_report  # noqa: E402
@@ -135,17 +142,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--warmup_steps", type=int, default=None, help="linear warm-up steps (--quality: 20; --time_to_psnr: config's)"
     )
-    for mode in (benchmark_step, benchmark_quality, benchmark_time_to_psnr, benchmark_sigreg):
+    for mode in (benchmark_step, benchmark_quality, benchmark_time_to_psnr, benchmark_sigreg, benchmark_ssim):
         mode.add_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the mode the flags ask for (`--sigreg`, `--time_to_psnr`, `--quality`, else the step benchmark), print its
-    table, write its JSON report (`--json`) and return the report."""
+    """Run the mode the flags ask for (`--sigreg`, `--ssim`, `--time_to_psnr`, `--quality`, else the step benchmark),
+    print its table, write its JSON report (`--json`) and return the report."""
     args = parse_args(argv)
     for enabled, run, render in (
         (args.sigreg, benchmark_sigreg.run_sigreg, benchmark_sigreg.format_sigreg),
+        (args.ssim, benchmark_ssim.run_ssim, benchmark_ssim.format_ssim),
         (args.time_to_psnr, benchmark_time_to_psnr.run_time_to_psnr, benchmark_time_to_psnr.format_time_to_psnr),
         (args.quality, benchmark_quality.run_quality, benchmark_quality.format_quality),
     ):

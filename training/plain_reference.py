@@ -1,4 +1,5 @@
-"""The plain reference formulation of each recipe's training step, for measuring what the shipped step gains.
+"""The plain reference formulation of each recipe's training step, for measuring what the shipped step gains (and of
+the evaluation's SSIM: `plain_ssim`, its Gaussian window as a depthwise convolution).
 
 Written the way a reader of the method would write it: the plain `LeaeModel` (no `leae_hub.speedups` fast path),
 fp32, one encoder call per judged batch, judge crops resized back to the full image size (upstream's view), and SIGReg
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from leae_hub import views as V
+from leae_hub.evaluation import SSIM_K1, SSIM_K2, gaussian_kernel
 from leae_hub.modeling_leae import LeaeModel
 from leae_hub.recipes import ObjectiveOutput, Recipe
 from leae_hub.regularizers import SIGReg
@@ -48,6 +50,33 @@ def plain_sigreg(sigreg: SIGReg, z: Tensor, step: int) -> Tensor:
     cos_mean, sin_mean = t_u.cos().mean(dim=-3), t_u.sin().mean(dim=-3)  # [..., S, K]
     error = (cos_mean - torch.exp(-knots.square() / 2)).square() + sin_mean.square()
     return (z.shape[-2] * (error @ weights)).mean()
+
+
+def plain_ssim(x: Tensor, y: Tensor, data_range: float = 1.0, kernel_size: int = 11, sigma: float = 1.5) -> Tensor:
+    r"""SSIM of each image pair (Wang, Bovik, Sheikh & Simoncelli 2004), float64 [B], with the Gaussian window as a
+    separable depthwise convolution (`F.conv2d`, groups = channels: a row pass, then a column pass):
+
+        SSIM = ((2 μx μy + C1)(2 σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2)),
+
+    at every position where the window fits, averaged over positions and channels; what `leae_hub.evaluation.ssim`
+    computes with the window as a matrix product.
+    """
+    channels = x.shape[1]
+    kernel = gaussian_kernel(kernel_size, sigma)
+    rows = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, kernel_size)
+    cols = kernel.view(1, 1, -1, 1).expand(channels, 1, kernel_size, 1)
+
+    def blur(image: Tensor) -> Tensor:
+        return F.conv2d(F.conv2d(image, rows, groups=channels), cols, groups=channels)
+
+    x, y = x.double(), y.double()
+    mu_x, mu_y = blur(x), blur(y)
+    var_x, var_y, cov_xy = blur(x * x) - mu_x.square(), blur(y * y) - mu_y.square(), blur(x * y) - mu_x * mu_y
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    ssim_map = (
+        (2 * mu_x * mu_y + c1) * (2 * cov_xy + c2) / ((mu_x.square() + mu_y.square() + c1) * (var_x + var_y + c2))
+    )
+    return ssim_map.mean(dim=(1, 2, 3))
 
 
 def judge_mse(recipe: Recipe, model: LeaeModel, prediction: Tensor, target: Tensor) -> Tensor:
