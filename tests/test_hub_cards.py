@@ -279,6 +279,7 @@ def test_committed_celeba_card_is_current(tmp_path, monkeypatch):
     [
         ("utkface", "Zhang, Song, Qi 2017", "22,317 aligned and cropped face photos"),
         ("celeba-half", "Liu, Luo, Wang, Tang 2015", "8,468 `img_align_celeba` face images"),
+        ("celeba-half-face", "Liu, Luo, Wang, Tang 2015", "cropped to the face before the resize"),
     ],
 )
 def test_face_data_cards_say_non_commercial_research_only(data, source, what, tmp_path):

@@ -12,10 +12,10 @@
 # Before: `python training/evaluate.py --model RUN_DIR/model --data DATA --split test --json RUN_DIR/eval.json
 # --sample_grid RUN_DIR/samples.png`. RUN_DIR/inpainting.png, when there (an inpainting pair's figure), is staged and
 # shown in the card with the pair's repo names. REPO_NAME must be in leae_hub.zoo.ZOO with the same DATA. DATA is one of
-# leae_hub.zoo.DATA_SOURCES (cifar10, mnist, utkface, celeba-half, flwrlabs/celeba): the card's training-data text,
-# Hub ids and terms of use come from there (UTKFace, CelebA: non-commercial research use only). The command defaults to
-# `accelerate launch training/train.py --config CONFIG`. The card's repo id is leae_hub.zoo.repo_id(REPO_NAME)
-# (leae-hub/REPO_NAME unless LEAE_HUB_ORG is set). Steps, wall time and seed come from RUN_DIR/final_metrics.json (plus
+# leae_hub.zoo.DATA_SOURCES (cifar10, mnist, utkface, celeba-half, celeba-half-face, flwrlabs/celeba): the card's
+# training-data text, Hub ids and terms of use come from there (UTKFace, CelebA: non-commercial research use only). The
+# command defaults to `accelerate launch training/train.py --config CONFIG`. The card's repo id is
+# leae_hub.zoo.repo_id(REPO_NAME) (leae-hub/REPO_NAME unless LEAE_HUB_ORG is set). Steps, wall time and seed come from RUN_DIR/final_metrics.json (plus
 # RUN_DIR/jepa/final_metrics.json for a JEPA run with a decoder probe); the hardware line from this machine (stage on
 # the machine that trained; a GPU if torch sees one), the run's process count (metrics.jsonl), its precision as
 # trained (final_metrics.json, what `auto` chose; train_config.yaml for older runs) and OMP_NUM_THREADS if set;

@@ -172,6 +172,17 @@ DATA_SOURCES: dict[str, DataSource] = {
             non_commercial=True,
         ),
         DataSource(
+            "celeba-half-face",
+            "a CelebA subset, cropped to the face",
+            "the images of `celeba-half` (a subset of CelebA, Liu, Luo, Wang, Tang 2015: 8,468 `img_align_celeba` "
+            "face images from files 000033–009000 at half resolution, 89×109 RGB, `celeba-9k-half.zip`; 500 more held "
+            "out as the test split), each cropped to the face before the resize: the square of 0.63 of the width "
+            "centred 0.546 down, the face framed as UTKFace frames its chips (data spec `celeba-half-face`)",
+            ("flwrlabs/celeba",),
+            terms=_CELEBA_TERMS,
+            non_commercial=True,
+        ),
+        DataSource(
             "flwrlabs/celeba",
             "CelebA",
             "CelebA (Liu, Luo, Wang, Tang 2015) through the Hub dataset `flwrlabs/celeba`: the 162,770 training "

@@ -377,8 +377,9 @@ def render_card(
         eval_dataset: the Hub id for the model-index; default: the evaluated spec if it is a Hub id, else the first
             Hub id of `datasets`, else the evaluated spec.
         data: the training data spec, one of `leae_hub.zoo.DATA_SOURCES` (`cifar10`, `mnist`, `utkface`,
-            `celeba-half`, `flwrlabs/celeba`): the card then says exactly what the model was (or will be) trained on,
-            lists its Hub ids, and states its terms of use at the top (UTKFace, CelebA: non-commercial research only).
+            `celeba-half`, `celeba-half-face`, `flwrlabs/celeba`): the card then says exactly what the model was (or
+            will be) trained on, lists its Hub ids, and states its terms of use at the top (UTKFace, CelebA:
+            non-commercial research only).
         inpainting_figure: path inside the repo of an inpainting figure (`training/sample_grid.py --compare`: inputs,
             inputs with a centred hole of 25 % of the area, then one row per model of `inpainting_figure_models`).
         inpainting_figure_models: the repo names of the figure's model rows, top to bottom.
