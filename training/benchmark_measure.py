@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -140,6 +141,38 @@ def fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def alternate(calls: dict[str, Callable[[], Any]], steps: int) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Call each of `calls` in turn, `steps` timed rounds after one untimed round, so that both sides of a comparison
+    meet the same machine load: each call's times in seconds, and its last result."""
+    timings: dict[str, list[float]] = {name: [] for name in calls}
+    results: dict[str, Any] = {}
+    for index in range(steps + 1):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            results[name] = call()
+            if index:
+                timings[name].append(time.perf_counter() - start)
+    return timings, results
+
+
+def shipped_and_plain_ms(timings: dict[str, list[float]]) -> dict[str, float]:
+    """The best and median milliseconds of the `shipped` and `plain` timings of `alternate`, named as in reports."""
+    return {
+        "shipped_ms": 1e3 * min(timings["shipped"]),
+        "plain_ms": 1e3 * min(timings["plain"]),
+        "shipped_ms_median": 1e3 * statistics.median(timings["shipped"]),
+        "plain_ms_median": 1e3 * statistics.median(timings["plain"]),
+    }
+
+
+def shipped_and_plain_cells(row: dict[str, Any]) -> str:
+    """The `shipped ms (median) | plain ms (median)` cells of a report row of `shipped_and_plain_ms`."""
+    return (
+        f"| {row['shipped_ms']:.1f} ({row['shipped_ms_median']:.1f}) | {row['plain_ms']:.1f} "
+        f"({row['plain_ms_median']:.1f}) "
+    )
 
 
 def write_report(path: Path | None, report: dict[str, Any]) -> None:

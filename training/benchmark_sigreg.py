@@ -4,17 +4,22 @@ its plain formula (training/plain_reference.py), alternating call by call."""
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
+from benchmark_measure import alternate, shipped_and_plain_cells, shipped_and_plain_ms
 from benchmark_time_to_psnr import TIME_TO_PSNR_SETUPS, load_setup
 from plain_reference import plain_sigreg
 
 from leae_hub import LeaeConfig, LeaeModel
 from leae_hub.hardware import cpu_isa
 from leae_hub.recipes import build_recipe
+
+
+def _forward_backward(loss: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -> None:
+    loss(z.clone().requires_grad_()).backward()
 
 
 def run_sigreg(args: argparse.Namespace) -> dict[str, Any]:
@@ -30,25 +35,17 @@ def run_sigreg(args: argparse.Namespace) -> dict[str, Any]:
         batch = args.batch or setup["batch"]
         z = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(0))
         sigreg = build_recipe(setup["recipe"], **setup["options"]).sigreg  # the setup's own SIGReg
-        timings: dict[str, list[float]] = {"shipped": [], "plain": []}
-        for index in range(args.steps + 1):
-            for form in timings:
-                latents = z.clone().requires_grad_()
-                start = time.perf_counter()
-                (sigreg(latents, step=0) if form == "shipped" else plain_sigreg(sigreg, latents, 0)).backward()
-                if index:
-                    timings[form].append(time.perf_counter() - start)
-        best = {form: min(times) for form, times in timings.items()}
-        median = {form: statistics.median(times) for form, times in timings.items()}
+        calls = {
+            "shipped": partial(_forward_backward, partial(sigreg, step=0), z),
+            "plain": partial(_forward_backward, partial(plain_sigreg, sigreg, step=0), z),
+        }
+        times = shipped_and_plain_ms(alternate(calls, args.steps)[0])
         results.append(
             {
                 "setup": name,
                 "latents": [batch, *shape],
-                "shipped_ms": 1e3 * best["shipped"],
-                "plain_ms": 1e3 * best["plain"],
-                "shipped_ms_median": 1e3 * median["shipped"],
-                "plain_ms_median": 1e3 * median["plain"],
-                "speedup_over_plain": best["plain"] / best["shipped"],
+                **times,
+                "speedup_over_plain": times["plain_ms"] / times["shipped_ms"],
             }
         )
     return {"sigreg": results, "cpu_isa": cpu_isa(), "threads": torch.get_num_threads(), "torch": torch.__version__}
@@ -63,9 +60,7 @@ def format_sigreg(report: dict[str, Any]) -> str:
     ]
     for r in report["sigreg"]:
         lines.append(
-            f"| {r['setup']} | {'×'.join(map(str, r['latents']))} "
-            f"| {r['shipped_ms']:.1f} ({r['shipped_ms_median']:.1f}) "
-            f"| {r['plain_ms']:.1f} ({r['plain_ms_median']:.1f}) "
+            f"| {r['setup']} | {'×'.join(map(str, r['latents']))} {shipped_and_plain_cells(r)}"
             f"| {r['speedup_over_plain']:.2f}× |"
         )
     return "\n".join(lines)

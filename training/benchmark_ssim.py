@@ -5,11 +5,11 @@ convolution), alternating call by call on the same seeded image pairs."""
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+from functools import partial
 from typing import Any
 
 import torch
+from benchmark_measure import alternate, shipped_and_plain_cells, shipped_and_plain_ms
 from plain_reference import plain_ssim
 
 from leae_hub.evaluation import ssim
@@ -28,24 +28,13 @@ def run_ssim(args: argparse.Namespace) -> dict[str, Any]:
         generator = torch.Generator().manual_seed(0)
         x = torch.rand(batch, 3, size, size, generator=generator)
         y = (x + 0.1 * torch.randn(x.shape, generator=generator)).clamp(0, 1)
-        forms = {"shipped": ssim, "plain": plain_ssim}
-        timings: dict[str, list[float]] = {form: [] for form in forms}
-        values = {}
-        for index in range(args.steps + 1):
-            for form, function in forms.items():
-                start = time.perf_counter()
-                values[form] = function(x, y)
-                if index:
-                    timings[form].append(time.perf_counter() - start)
-        median = {form: statistics.median(times) for form, times in timings.items()}
+        timings, values = alternate({"shipped": partial(ssim, x, y), "plain": partial(plain_ssim, x, y)}, args.steps)
+        times = shipped_and_plain_ms(timings)
         results.append(
             {
                 "images": [batch, 3, size, size],
-                "shipped_ms": 1e3 * min(timings["shipped"]),
-                "plain_ms": 1e3 * min(timings["plain"]),
-                "shipped_ms_median": 1e3 * median["shipped"],
-                "plain_ms_median": 1e3 * median["plain"],
-                "speedup_over_plain": median["plain"] / median["shipped"],
+                **times,
+                "speedup_over_plain": times["plain_ms_median"] / times["shipped_ms_median"],
                 "max_abs_difference": float((values["shipped"] - values["plain"]).abs().max()),
             }
         )
@@ -61,9 +50,7 @@ def format_ssim(report: dict[str, Any]) -> str:
     ]
     for r in report["ssim"]:
         lines.append(
-            f"| {'×'.join(map(str, r['images']))} "
-            f"| {r['shipped_ms']:.1f} ({r['shipped_ms_median']:.1f}) "
-            f"| {r['plain_ms']:.1f} ({r['plain_ms_median']:.1f}) "
+            f"| {'×'.join(map(str, r['images']))} {shipped_and_plain_cells(r)}"
             f"| {r['speedup_over_plain']:.2f}× | {r['max_abs_difference']:.1e} |"
         )
     return "\n".join(lines)
