@@ -289,6 +289,7 @@ TRAIN_CASES = [
     ("negative grad norm", ["--max_grad_norm", "-1"], ValueError, "max_grad_norm must be 0 (no clipping) or more"),
     ("negative warmup", ["--warmup_steps", "-1"], ValueError, "warmup_steps must be 0 or more, got -1"),
     ("negative workers", ["--num_workers", "-1"], ValueError, "num_workers must be 0 or more, got -1"),
+    ("image_crop outside", ["--image_crop", "0.2", "0", "1.5", "1"], ValueError, "image_crop: crop must be (left"),
     ("image_size 0", ["--image_size", "0"], ValueError, "positive"),
     ("unknown tracker", ["--report_to", "nosuchtracker"], ValueError, "report_to 'nosuchtracker' is not installed"),
     (

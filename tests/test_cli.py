@@ -72,6 +72,9 @@ def test_evaluate_writes_the_metrics(tmp_path, capsys):
     assert cli.main(["evaluate", *args, "--no_representation", "--json", str(tmp_path / "eval.json")]) == 0
     assert json.loads((tmp_path / "eval.json").read_text())["data"]["num_images"] == 16
     assert "PSNR (dB)" in capsys.readouterr().out
+    crop = ["--image_crop", "0.1", "0.1", "0.9", "0.9"]
+    assert cli.main(["evaluate", *args, *crop, "--json", str(tmp_path / "c.json")]) != 0
+    assert "synthetic-shapes: procedural data takes no crop box" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["card", "publish"])

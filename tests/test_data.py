@@ -531,6 +531,24 @@ def test_parquet_arrow_and_disk_sources(tmp_path, hf_images):
         assert streamed[index]["labels"] == parquet[index]["labels"]
 
 
+def test_hf_sources_take_a_crop_box_like_folders(tmp_path, hf_images):
+    images, hf_dataset = hf_images
+    hf_dataset.to_parquet(str(tmp_path / "images.parquet"))
+    spec, cache, box = (
+        f"parquet:{tmp_path / 'images.parquet'}",
+        {"cache_dir": str(tmp_path / "cache")},
+        (0.25, 0, 1, 0.5),
+    )
+    cropped = build_dataset(spec, image_size=8, hf_load_kwargs=cache, crop=box)
+    streamed = list(build_dataset(spec, image_size=8, streaming=True, hf_load_kwargs=cache, crop=box))
+    for index in range(3):
+        expected = to_pixel_values(images[index].crop((3, 0, 12, 5)), 8, channels=3)  # 12×10 px: x 3–12, y 0–5
+        torch.testing.assert_close(cropped[index]["pixel_values"], expected)
+        torch.testing.assert_close(streamed[index]["pixel_values"], expected)
+    with pytest.raises(ValueError, match=re.escape("got (0, 0, 0, 1)")):
+        build_dataset(spec, image_size=8, hf_load_kwargs=cache, crop=(0, 0, 0, 1))
+
+
 def test_hf_splits_from_file_names_and_dataset_dict(tmp_path, hf_images):
     images, hf_dataset = hf_images
     (tmp_path / "parquet").mkdir()

@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from fakehub import FakeHub, fake_hub_fixture  # noqa: F401  (fake_hub_fixture registers `fake_hub`)
+from PIL import Image
 from safetensors.torch import load_file
 from transformers import AutoModel
 
@@ -30,11 +32,24 @@ RESUME = ("--resume_from_checkpoint", "latest")
 def _tiny_args(config: Path, output_dir: Path, steps: int, *extra: str) -> list[str]:
     args = ["--config", str(config), *TINY, "--output_dir", str(output_dir), "--max_steps", str(steps)]
     args += ["--image_size", "32"] if "celeba" in config.name else []
+    if "image_crop" in yaml.safe_load(config.read_text()):  # a crop box needs photos: a small folder of them
+        args += ["--data", str(_photo_folder(output_dir.with_name(output_dir.name + "-photos")))]
     if "jepa" in config.name:
         args += ["--decoder_probe_steps", "2", "--predictor_hidden", "32"]
     if "celeba" in config.name or "mnist" in config.name:
         args += ["--preset", "leae-cifar"] if "celeba" in config.name else []
     return [*args, *extra]
+
+
+def _photo_folder(root: Path) -> Path:
+    """16 training and 16 test photos of 36×44 px (random pixels, seeded) in the `<split>/<class>/` layout."""
+    generator = np.random.default_rng(0)
+    for split in ("train", "test"):
+        (root / split / "face").mkdir(parents=True, exist_ok=True)
+        for index in range(16):
+            pixels = generator.integers(0, 256, (44, 36, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / split / "face" / f"{index}.png")
+    return root
 
 
 @pytest.mark.slow
@@ -49,6 +64,8 @@ def test_every_config_parses_and_runs_a_few_steps(tmp_path, config):
     assert (tmp_path / "model" / "preprocessor_config.json").exists()
     assert (tmp_path / "metrics.jsonl").read_text().count("\n") >= 2
     assert list((tmp_path / "samples").glob("step-*.png"))
+    recorded = yaml.safe_load((tmp_path / "train_config.yaml").read_text())
+    assert recorded["image_crop"] == yaml.safe_load(config.read_text()).get("image_crop")
 
 
 def test_default_config_is_shapes_quick(tmp_path, monkeypatch):

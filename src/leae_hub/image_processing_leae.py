@@ -235,11 +235,16 @@ def _side(size: dict[str, int] | int | None, name: str) -> int | None:
 
 
 def image_to_pixel_values(
-    image: Any, image_size: int, num_channels: int | None = None, resample: str = "bicubic"
+    image: Any,
+    image_size: int,
+    num_channels: int | None = None,
+    resample: str = "bicubic",
+    box: tuple[float, float, float, float] | None = None,
 ) -> torch.Tensor:
     """One image (PIL, numpy or tensor) → float32 `[C, image_size, image_size]` in [0, 1]: the conversion shared by
-    [`LeaeImageProcessor`] and the training data. `num_channels` None keeps the image's own count (1 or 3)."""
-    return _convert(image, num_channels, resample, shortest_edge=image_size, crop=image_size, rescale=True)
+    [`LeaeImageProcessor`] and the training data. `num_channels` None keeps the image's own count (1 or 3). `box`
+    (left, top, right, bottom in fractions of the width and height) keeps that part of the image before the resize."""
+    return _convert(image, num_channels, resample, shortest_edge=image_size, crop=image_size, rescale=True, box=box)
 
 
 def _convert(
@@ -250,10 +255,16 @@ def _convert(
     crop: int | None,
     rescale: bool,
     layout: str | None = None,
+    box: tuple[float, float, float, float] | None = None,
 ) -> torch.Tensor:
-    """Decode, convert channels, resize the shorter side, centre-crop: `[C, H, W]` float32 in [0, 1]. `layout`
-    ("channels_first" / "channels_last") says how a 3-d array or tensor is laid out (None: guess)."""
+    """Decode, convert channels, keep `box` (fractions of the width and height; None: all), resize the shorter side,
+    centre-crop: `[C, H, W]` float32 in [0, 1]. `layout` ("channels_first" / "channels_last") says how a 3-d array or
+    tensor is laid out (None: guess)."""
     array = _to_float_hwc(image, rescale, layout=layout)
+    if box is not None:
+        rows, columns = array.shape[:2]
+        top, left = round(box[1] * rows), round(box[0] * columns)
+        array = array[top : max(round(box[3] * rows), top + 1), left : max(round(box[2] * columns), left + 1)]
     channels = num_channels or (1 if array.shape[-1] in (1, 2) else 3)
     pixels = torch.from_numpy(_convert_channels(array, channels)).permute(2, 0, 1)[None]  # [1, C, H, W]
     height, width = pixels.shape[-2:]

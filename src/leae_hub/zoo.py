@@ -186,7 +186,8 @@ DATA_SOURCES: dict[str, DataSource] = {
             "flwrlabs/celeba",
             "CelebA",
             "CelebA (Liu, Luo, Wang, Tang 2015) through the Hub dataset `flwrlabs/celeba`: the 162,770 training "
-            "images, aligned and cropped, 178×218 RGB, resized and centre-cropped to the model's size (the official "
+            "images, aligned and cropped, 178×218 RGB, each cut to its central 128×128 as upstream does (the "
+            "config's `image_crop`), then sized to the model's input (the official "
             "CelebA site https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html serves the same `img_align_celeba` images)",
             ("flwrlabs/celeba",),
             terms=_CELEBA_TERMS,

@@ -31,6 +31,14 @@ def parse_evaluate_args(argv: Sequence[str] | None = None, prog: str | None = No
         "--max_train_images", type=int, default=10_000, help="a seeded subset of the train split; 0 = all (10000)"
     )
     parser.add_argument("--hole_ratio", type=float, default=0.35, help="area of the inpainting hole")
+    parser.add_argument(
+        "--image_crop",
+        type=float,
+        nargs=4,
+        default=None,
+        metavar=("LEFT", "TOP", "RIGHT", "BOTTOM"),
+        help="keep this box of each image before the resize, in fractions of its width and height (as in training)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="subset, masks, random-init encoder, SIGReg directions")
     parser.add_argument("--no_representation", action="store_true", help="skip k-NN / linear probe (no train split)")
     parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
@@ -122,6 +130,8 @@ def evaluate_main(argv: Sequence[str] | None = None, prog: str | None = None) ->
     model = AutoModel.from_pretrained(args.model, revision=args.revision).to(device).eval()
     config = model.config
     options = {"image_size": config.image_size, "channels": config.in_channels, "seed": args.seed}
+    if args.image_crop:
+        options["crop"] = args.image_crop
     test = build_dataset(args.data, split=args.split, **options)
     train = None if args.no_representation else build_dataset(args.data, split=args.train_split, **options)
     if train is not None:

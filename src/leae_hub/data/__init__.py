@@ -33,8 +33,9 @@ sorted class-folder names (the union over all splits, so ids agree between split
 folder (or in the root) have label -1. A single wrapper folder (``data/train/...``, typical of zips) is looked through.
 The face sets (``celeba-half``, ``utkface``) hold one class folder, ``face``: a single class is no label (evaluation
 reports "no labels"); the ``utkface`` shortcut labels each image with the gender in its file name instead (option
-``labels``). An image folder or zip keeps a box of each image with the option ``crop`` (left, top, right, bottom in
-fractions of the width and height), before the resize; ``celeba-half-face`` is ``celeba-half`` with the box of the face
+``labels``). An image folder, zip or Hugging Face source keeps a box of each image with the option ``crop`` (left,
+top, right, bottom in fractions of the width and height; ``check_crop``), before the resize: a training config's
+``image_crop``, ``leae evaluate --image_crop``; ``celeba-half-face`` is ``celeba-half`` with the box of the face
 (a square of 0.63 of the width, centred 0.546 down: the aligned CelebA face framed as UTKFace frames its chips).
 IDX directories map ``train`` to files named ``train*`` and ``test`` to ``t10k*``/``test*``. A Parquet/Arrow
 *directory* takes splits from its file names like the Hub does; a single file or glob, like a saved ``Dataset`` (not a
@@ -60,10 +61,18 @@ spec, and the shortcuts) and ``spec`` (``build_dataset``, ``make_dataloader``). 
 
 from __future__ import annotations
 
-from .folders import IMAGE_EXTENSIONS, LABELS_FROM_NAMES, CropBox, ImageFolderSource, check_crop
+from .folders import IMAGE_EXTENSIONS, LABELS_FROM_NAMES, ImageFolderSource
 from .hf import HFSource, HFStreamingSource, load_hf_dataset
 from .idx import MAX_IDX_BYTES, IdxSource
-from .images import MAX_MEMBER_BYTES, UnreadableImageError, first_readable, readable_items, to_pixel_values
+from .images import (
+    MAX_MEMBER_BYTES,
+    CropBox,
+    UnreadableImageError,
+    check_crop,
+    first_readable,
+    readable_items,
+    to_pixel_values,
+)
 from .procedural import MixtureOfGaussians2D, SyntheticShapes
 from .sources import (
     DATA_DIR_ENV,

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from .images import MAX_MEMBER_BYTES, _decode, _ImageSource, _read_regular_file
+from .images import MAX_MEMBER_BYTES, CropBox, _decode, _ImageSource, _read_regular_file, check_crop
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
 _SPLIT_ALIASES = {
@@ -26,23 +26,6 @@ LABELS_FROM_NAMES: dict[str, str] = {
     "folder": "the class folder (<split>/<class>/<image>); none for images directly in the split folder",
     "utkface-gender": "gender from UTKFace file names age_gender_race_date.jpg (0 male, 1 female; -1 if absent)",
 }
-
-
-CropBox = tuple[float, float, float, float]
-
-
-def check_crop(crop: CropBox | None) -> CropBox | None:
-    """`crop` as a tuple of floats, or a ValueError naming it: a box (left, top, right, bottom) in fractions of an
-    image's width and height, with 0 <= left < right <= 1 and 0 <= top < bottom <= 1 (None: the whole image)."""
-    if crop is None:
-        return None
-    box = tuple(float(value) for value in crop)
-    if len(box) != 4 or not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
-        raise ValueError(
-            f"crop must be (left, top, right, bottom) in fractions of the width and height with 0 <= left < right "
-            f"<= 1 and 0 <= top < bottom <= 1, got {crop!r}; e.g. (0.1, 0.2, 0.9, 0.8)"
-        )
-    return box  # type: ignore[return-value]
 
 
 def _utkface_gender(name: str) -> int:
@@ -98,17 +81,9 @@ class ImageFolderSource(_ImageSource):
         return {**self.__dict__, "_archive": None, "_archive_pid": -1}
 
     def _read(self, index: int) -> tuple[Image.Image, int]:
-        image = self._decoded(self.files[index])
-        if self.crop is not None:
-            left, top, right, bottom = self.crop
-            width, height = image.size
-            x0, y0 = round(left * width), round(top * height)
-            image = image.crop((x0, y0, max(round(right * width), x0 + 1), max(round(bottom * height), y0 + 1)))
-        return image, self.labels[index]
-
-    def _decoded(self, name: str) -> Image.Image:
+        name = self.files[index]
         if not self.is_zip:
-            return _decode(_read_regular_file(self.path / name))
+            return _decode(_read_regular_file(self.path / name)), self.labels[index]
         if self._archive is None or self._archive_pid != os.getpid():  # first read in this process
             self._archive, self._archive_pid = _open_zip(self.path), os.getpid()
         chunks, size = [], 0
@@ -118,7 +93,7 @@ class ImageFolderSource(_ImageSource):
                 if size > MAX_MEMBER_BYTES:
                     raise ValueError(f"it inflates to more than MAX_MEMBER_BYTES ({MAX_MEMBER_BYTES} bytes)")
                 chunks.append(chunk)
-        return _decode(b"".join(chunks))
+        return _decode(b"".join(chunks)), self.labels[index]
 
     def _name(self, index: int) -> str:
         return self.files[index]

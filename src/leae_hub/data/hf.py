@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch.utils.data import IterableDataset
 
-from .images import _UNREADABLE, _ImageSource, _item, _SkipsUnreadable, to_pixel_values
+from .images import _UNREADABLE, CropBox, _ImageSource, _item, _SkipsUnreadable, check_crop, to_pixel_values
 
 if TYPE_CHECKING:
     import datasets
@@ -117,8 +117,16 @@ class _HFRows:
 class HFSource(_ImageSource):
     """A map-style ``datasets.Dataset`` (Hub or local) with auto-detected image and label columns."""
 
-    def __init__(self, rows: _HFRows, spec: str, split: str, image_size: int, channels: int | None) -> None:
-        self.rows = rows
+    def __init__(
+        self,
+        rows: _HFRows,
+        spec: str,
+        split: str,
+        image_size: int,
+        channels: int | None,
+        crop: CropBox | None = None,
+    ) -> None:
+        self.rows, self.crop = rows, check_crop(crop)
         super().__init__(spec, split, image_size, 3 if channels is None else channels, len(rows.dataset))
 
     def _read(self, index: int) -> tuple[Any, int]:
@@ -131,14 +139,22 @@ class HFStreamingSource(_SkipsUnreadable, IterableDataset):
     In DataLoader workers the underlying stream shards itself across workers.
     """
 
-    def __init__(self, rows: _HFRows, spec: str, split: str, image_size: int, channels: int | None) -> None:
+    def __init__(
+        self,
+        rows: _HFRows,
+        spec: str,
+        split: str,
+        image_size: int,
+        channels: int | None,
+        crop: CropBox | None = None,
+    ) -> None:
         self.rows, self.spec, self.split, self.image_size = rows, spec, split, image_size
-        self.channels = 3 if channels is None else channels
+        self.channels, self.crop = 3 if channels is None else channels, check_crop(crop)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         for position, row in enumerate(self.rows.dataset):
             try:
                 image, label = self.rows.example(row)
-                yield _item(to_pixel_values(image, self.image_size, self.channels), label)
+                yield _item(to_pixel_values(image, self.image_size, self.channels, self.crop), label)
             except _UNREADABLE as error:
                 self._skipped(f"item {position}", error)

@@ -27,22 +27,42 @@ MAX_MEMBER_BYTES = 64 * 2**20  # the largest image file read from a folder or a 
 _UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, zlib.error, zipfile.BadZipFile, Image.DecompressionBombError)
 
 
+CropBox = tuple[float, float, float, float]
+
+
+def check_crop(crop: CropBox | list[float] | None) -> CropBox | None:
+    """`crop` as a tuple of floats, or a ValueError naming it: a box (left, top, right, bottom) in fractions of an
+    image's width and height, with 0 <= left < right <= 1 and 0 <= top < bottom <= 1 (None: the whole image)."""
+    if crop is None:
+        return None
+    box = tuple(float(value) for value in crop)
+    if len(box) != 4 or not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+        raise ValueError(
+            f"crop must be (left, top, right, bottom) in fractions of the width and height with 0 <= left < right "
+            f"<= 1 and 0 <= top < bottom <= 1, got {crop!r}; e.g. (0.1, 0.2, 0.9, 0.8)"
+        )
+    return box  # type: ignore[return-value]
+
+
 class UnreadableImageError(ValueError):
     """An image of a data source could not be read or decoded (`dataset[i]`); DataLoaders skip such images."""
 
 
-def to_pixel_values(image: Image.Image | np.ndarray, image_size: int, channels: int | None = None) -> torch.Tensor:
+def to_pixel_values(
+    image: Image.Image | np.ndarray, image_size: int, channels: int | None = None, crop: CropBox | None = None
+) -> torch.Tensor:
     """Convert an image to ``pixel_values``: float32 ``[C, image_size, image_size]`` in [0, 1].
 
     The conversion of ``LeaeImageProcessor`` (``image_processing_leae.image_to_pixel_values``), so a model sees the
     same tensor for a file in training and at inference: any PIL mode (alpha composited on white; 16-bit and "I"
     greys scaled by 65535, "F" taken as [0, 1]) or an array ``[H, W]`` / ``[H, W, C]`` / ``[C, H, W]`` (uint8, uint16,
     bool or float in [0, 1]); the shorter side resized to ``image_size`` (bicubic, antialiased), the centre cropped.
-    ``channels`` forces 1 (ITU-R 601 luma) or 3 (grey repeated); None keeps the image's own count (1 or 3).
+    ``channels`` forces 1 (ITU-R 601 luma) or 3 (grey repeated); None keeps the image's own count (1 or 3). ``crop``
+    (`check_crop`) keeps a box of the image before the resize.
     """
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None, got {channels}")
-    return image_to_pixel_values(image, image_size, channels)
+    return image_to_pixel_values(image, image_size, channels, box=crop)
 
 
 def _split_key(split: str) -> int:
@@ -77,7 +97,10 @@ class _SkipsUnreadable:
 
 
 class _ImageSource(_SkipsUnreadable, Dataset):
-    """Base of the map-style image sources: subclasses implement ``_read(i) -> (image, label)``."""
+    """Base of the map-style image sources: subclasses implement ``_read(i) -> (image, label)``; ``crop``, when a
+    subclass sets it, is the box of each image kept before the resize (`check_crop`)."""
+
+    crop: CropBox | None = None
 
     def __init__(self, spec: str, split: str, image_size: int, channels: int | None, length: int) -> None:
         if length == 0:
@@ -91,7 +114,7 @@ class _ImageSource(_SkipsUnreadable, Dataset):
         index = _check_index(index, self.length)
         try:
             image, label = self._read(index)
-            return _item(to_pixel_values(image, self.image_size, self.channels), label)
+            return _item(to_pixel_values(image, self.image_size, self.channels, self.crop), label)
         except _UNREADABLE as error:
             raise UnreadableImageError(f"{self.spec}: {self._name(index)} is unreadable: {error}") from error
 

@@ -19,9 +19,10 @@ from typing import Any, ClassVar, TypeVar
 
 from torch.utils.data import Dataset, IterableDataset
 
-from .folders import CropBox, ImageFolderSource
+from .folders import ImageFolderSource
 from .hf import HFSource, HFStreamingSource, _HFRows, load_hf_dataset
 from .idx import IdxSource
+from .images import CropBox
 from .procedural import MixtureOfGaussians2D, SyntheticShapes
 
 DATA_DIR_ENV = "LEAE_DATA_DIR"
@@ -109,6 +110,10 @@ class ProceduralSource(Source):
     @classmethod
     def build(cls, request: SourceRequest, options: dict[str, Any]) -> Dataset:
         r = request
+        if "crop" in options:
+            raise TypeError(
+                f"{r.spec}: procedural data takes no crop box (`crop` is for photos: folders, zips, Hub data)"
+            )
         if r.target and not r.target.replace("_", "").isdigit():
             raise ValueError(f"{r.spec}: the length after ':' must be a whole number, e.g. {r.kind}:1000")
         length = int(r.target) if r.target else None
@@ -241,8 +246,8 @@ class ShortcutSource(Source):
 @register_source
 class DatasetsSource(Source):
     """What `datasets` reads: a Hub dataset, local Parquet / Arrow files (a path, a glob or a folder), a folder written
-    by ``Dataset.save_to_disk``; options ``hf_image_column``, ``hf_label_column`` and ``hf_load_kwargs``; streamed from
-    the files with ``streaming=True``."""
+    by ``Dataset.save_to_disk``; options ``hf_image_column``, ``hf_label_column``, ``hf_load_kwargs`` and ``crop``;
+    streamed from the files with ``streaming=True``."""
 
     kinds, streams = ("hf", "parquet", "arrow", "disk"), True
     forms = {
@@ -255,13 +260,14 @@ class DatasetsSource(Source):
     def build(cls, request: SourceRequest, options: dict[str, Any]) -> Dataset | IterableDataset:
         options = dict(options)
         load_kwargs = options.pop("hf_load_kwargs", None) or {}
-        unexpected = sorted(set(options) - {"hf_image_column", "hf_label_column"})
+        unexpected = sorted(set(options) - {"hf_image_column", "hf_label_column", "crop"})
         if unexpected:
             raise TypeError(
                 f"{request.spec}: unexpected options {unexpected} (Hugging Face sources take hf_image_column, "
-                "hf_label_column and hf_load_kwargs)"
+                "hf_label_column, hf_load_kwargs and crop)"
             )
         r = request
         hf_dataset = load_hf_dataset(r.kind, r.target, r.split, r.streaming, **load_kwargs)
         rows = _HFRows.prepare(hf_dataset, options.get("hf_image_column"), options.get("hf_label_column"))
-        return (HFStreamingSource if r.streaming else HFSource)(rows, r.spec, r.split, r.image_size, r.channels)
+        source = HFStreamingSource if r.streaming else HFSource
+        return source(rows, r.spec, r.split, r.image_size, r.channels, crop=options.get("crop"))

@@ -46,8 +46,8 @@ def build_dataset(
     ``hf_image_column``, ``hf_label_column`` and ``hf_load_kwargs`` (a dict for ``datasets.load_dataset``, e.g.
     ``{"name": ..., "revision": ..., "cache_dir": ...}``) for Hugging Face sources; ``labels`` for image folders
     and zips (``LABELS_FROM_NAMES``: ``"folder"``, or ``"utkface-gender"``, the default of the ``utkface`` shortcut)
-    and ``crop`` (a box of each image kept before the resize, ``check_crop``; the default of ``celeba-half-face``).
-    """
+    and, for those and Hugging Face sources, ``crop`` (a box of each image kept before the resize, ``check_crop``;
+    ``celeba-half-face`` has one by default)."""
     kind, target = _resolve(spec)
     source = SOURCES[kind]
     request = SourceRequest(spec, kind, target, split, image_size, channels, seed, streaming)

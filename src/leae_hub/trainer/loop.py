@@ -238,11 +238,12 @@ def _read_data(config: RunConfig, processes: int) -> tuple[Dataset, torch.Tensor
     data, seed = config.data, config.train.seed
     architecture = config.model.model_config()
     channels = architecture.in_channels if config.model.init_from else None
-    dataset = build_dataset(data.data, data.train_split, architecture.image_size, channels, seed=seed)
+    crop = {"crop": data.image_crop} if data.image_crop else {}  # a source without the option is never asked
+    dataset = build_dataset(data.data, data.train_split, architecture.image_size, channels, seed=seed, **crop)
     check_data_size(len(dataset), config.train.batch_size, processes, data.train_split)
     in_channels = channels or int(first_readable(dataset)["pixel_values"].shape[0])
     eval_source = build_dataset(
-        data.eval_data or data.data, data.eval_split, architecture.image_size, in_channels, seed=seed
+        data.eval_data or data.data, data.eval_split, architecture.image_size, in_channels, seed=seed, **crop
     )
     eval_count = min(data.eval_images, len(eval_source))
     eval_items = readable_items(eval_source, range(eval_count))

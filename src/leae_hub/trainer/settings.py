@@ -20,6 +20,7 @@ from accelerate.tracking import get_available_trackers
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from ..configuration_leae import PRESETS, LeaeConfig
+from ..data import check_crop
 from ..hub import repo_name
 from ..recipes import RECIPES, RecipeOption, build_recipe, check_options
 
@@ -63,6 +64,14 @@ class DataArguments:
     eval_split: str = "test"
     eval_images: int = field(default=256, metadata={"help": "held-out images for the periodic evaluation"})
     num_workers: int = 0
+    image_crop: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "left top right bottom: the box of each training and held-out image kept before the resize, in "
+            "fractions of its width and height (e.g. upstream's CelebA framing, CenterCrop(128) of 178x218 photos: "
+            "0.140449 0.206422 0.859551 0.793578)"
+        },
+    )
 
     _argument_group_name = "data"
 
@@ -353,6 +362,10 @@ def validate(config: RunConfig) -> None:
         raise ValueError(f"weight_decay must be 0 or more, got {train.weight_decay}; e.g. --weight_decay 0.01.")
     if train.max_grad_norm is not None and not (math.isfinite(train.max_grad_norm) and train.max_grad_norm >= 0):
         raise ValueError(f"max_grad_norm must be 0 (no clipping) or more, got {train.max_grad_norm}; e.g. 1.0.")
+    try:
+        check_crop(config.data.image_crop)
+    except ValueError as error:
+        raise ValueError(f"image_crop: {error}") from None
     for name, value in (("warmup_steps", train.warmup_steps), ("num_workers", config.data.num_workers)):
         if value < 0:
             raise ValueError(f"{name} must be 0 or more, got {value}.")
