@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from .images import MAX_MEMBER_BYTES, CropBox, _decode, _ImageSource, _read_regular_file, check_crop
+from .images import MAX_MEMBER_BYTES, CropBox, _decode, _ImageSource, _read_regular_file
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
 _SPLIT_ALIASES = {
@@ -72,10 +72,9 @@ class ImageFolderSource(_ImageSource):
         if labels == "utkface-gender":
             self.labels, self.classes = [_utkface_gender(name) for name in self.files], ["male", "female"]
         self.label_description = LABELS_FROM_NAMES[labels]
-        self.crop = check_crop(crop)
         self._archive: zipfile.ZipFile | None = None
         self._archive_pid = -1
-        super().__init__(str(self.path), split, image_size, 3 if channels is None else channels, len(self.files))
+        super().__init__(str(self.path), split, image_size, 3 if channels is None else channels, len(self.files), crop)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_archive": None, "_archive_pid": -1}

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch.utils.data import IterableDataset
 
-from .images import _UNREADABLE, CropBox, _ImageSource, _item, _SkipsUnreadable, check_crop, to_pixel_values
+from .images import _UNREADABLE, CropBox, _ImageSource, _item, _SourceBase, to_pixel_values
 
 if TYPE_CHECKING:
     import datasets
@@ -126,14 +126,14 @@ class HFSource(_ImageSource):
         channels: int | None,
         crop: CropBox | None = None,
     ) -> None:
-        self.rows, self.crop = rows, check_crop(crop)
-        super().__init__(spec, split, image_size, 3 if channels is None else channels, len(rows.dataset))
+        self.rows = rows
+        super().__init__(spec, split, image_size, 3 if channels is None else channels, len(rows.dataset), crop)
 
     def _read(self, index: int) -> tuple[Any, int]:
         return self.rows.example(self.rows.dataset[index])
 
 
-class HFStreamingSource(_SkipsUnreadable, IterableDataset):
+class HFStreamingSource(_SourceBase, IterableDataset):
     """A streamed ``datasets.IterableDataset`` converted like ``HFSource``; unreadable images are skipped.
 
     In DataLoader workers the underlying stream shards itself across workers.
@@ -148,8 +148,8 @@ class HFStreamingSource(_SkipsUnreadable, IterableDataset):
         channels: int | None,
         crop: CropBox | None = None,
     ) -> None:
-        self.rows, self.spec, self.split, self.image_size = rows, spec, split, image_size
-        self.channels, self.crop = 3 if channels is None else channels, check_crop(crop)
+        self.rows = rows
+        super().__init__(spec, split, image_size, 3 if channels is None else channels, crop)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         for position, row in enumerate(self.rows.dataset):

@@ -80,11 +80,16 @@ def _check_index(index: int, length: int) -> int:
     return index % length
 
 
-class _SkipsUnreadable:
-    """Counts unreadable images and warns when the count reaches a power of two."""
+class _SourceBase:
+    """What every image source holds: its spec (for messages), split, output size and channels, and the box of each
+    image kept before the resize (``crop``, `check_crop`; None keeps the whole image). Unreadable images it skips are
+    counted, with a warning each time the count reaches a power of two."""
 
-    spec: str
     num_skipped: int = 0
+
+    def __init__(self, spec: str, split: str, image_size: int, channels: int, crop: CropBox | None = None) -> None:
+        self.spec, self.split, self.image_size, self.channels = spec, split, image_size, channels
+        self.crop = check_crop(crop)
 
     def _skipped(self, where: str, error: Exception) -> None:
         self.num_skipped += 1
@@ -96,16 +101,16 @@ class _SkipsUnreadable:
             )
 
 
-class _ImageSource(_SkipsUnreadable, Dataset):
-    """Base of the map-style image sources: subclasses implement ``_read(i) -> (image, label)``; ``crop``, when a
-    subclass sets it, is the box of each image kept before the resize (`check_crop`)."""
+class _ImageSource(_SourceBase, Dataset):
+    """Base of the map-style image sources: subclasses implement ``_read(i) -> (image, label)``."""
 
-    crop: CropBox | None = None
-
-    def __init__(self, spec: str, split: str, image_size: int, channels: int | None, length: int) -> None:
+    def __init__(
+        self, spec: str, split: str, image_size: int, channels: int, length: int, crop: CropBox | None = None
+    ) -> None:
         if length == 0:
             raise ValueError(f"{spec}: no images found for split {split!r}")
-        self.spec, self.split, self.image_size, self.channels, self.length = spec, split, image_size, channels, length
+        super().__init__(spec, split, image_size, channels, crop)
+        self.length = length
 
     def __len__(self) -> int:
         return self.length
