@@ -16,7 +16,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-from leae_hub import cli, trainer
+from leae_hub import cli, hub, trainer
 from leae_hub.recipes import RECIPES, ObjectiveOutput, Recipe, Stage, register_recipe
 from leae_hub.trainer import checkpoints, loop, run_folder, settings
 
@@ -193,6 +193,23 @@ def test_push_to_hub_publishes_one_commit(tmp_path, fake_hub):
     pulled = AutoModel.from_pretrained("org/leae-shapes")
     expected = load_file(tmp_path / "run" / "model" / "model.safetensors")
     assert all(torch.equal(tensor, pulled.state_dict()[key]) for key, tensor in expected.items())
+
+
+def test_a_model_over_the_shard_size_is_saved_in_shards_that_load_and_publish(tmp_path, fake_hub, monkeypatch):
+    from leae_hub.space import catalogue  # imports gradio: only here
+
+    monkeypatch.setattr(loop, "MAX_SHARD_SIZE", "20KB")  # as leae-36m's 145 MB against the 80 MB limit
+    shapes = ROOT / "training" / "configs" / "shapes-quick.yaml"
+    cli.train_main(_tiny_args(shapes, tmp_path / "run", 2, "--push_to_hub", "org/leae-shapes"))
+    folder = tmp_path / "run" / "model"
+    shards = hub.weight_files(folder)
+    assert len(shards) > 1 and not (folder / "model.safetensors").exists(), shards
+    assert (folder / "model.safetensors.index.json").is_file()
+    assert catalogue.local_models([tmp_path / "run"]) == [str(folder)]  # the Space offers a sharded folder
+    saved = {key: tensor for shard in shards for key, tensor in load_file(shard).items()}
+    for model in (AutoModel.from_pretrained(folder), AutoModel.from_pretrained("org/leae-shapes")):
+        assert saved.keys() == model.state_dict().keys()
+        assert all(torch.equal(tensor, model.state_dict()[key]) for key, tensor in saved.items())
 
 
 def test_push_to_hub_without_token_fails_before_training(tmp_path, monkeypatch):

@@ -50,8 +50,11 @@ if zoo.data != data or not zoo.trained:
 out, repo = Path(cards) / name, repo_id(name)
 shutil.rmtree(out, ignore_errors=True)
 out.mkdir(parents=True)
-for file in ("config.json", "model.safetensors", "preprocessor_config.json"):
-    shutil.copyfile(run / "model" / file, out / file)
+weights = hub.weight_files(run / "model")  # model.safetensors, or its shards and their index
+if len(weights) > 1:
+    weights.append(run / "model" / "model.safetensors.index.json")
+for path in [run / "model" / "config.json", run / "model" / "preprocessor_config.json", *weights]:
+    shutil.copyfile(path, out / path.name)
 for file in ("eval.json", "samples.png"):
     shutil.copyfile(run / file, out / file)
 figure = []  # an inpainting pair's figure (training/faces_inpainting.sh): leAutoencoder's row first, then its twin's

@@ -56,6 +56,7 @@ from .publishing import (
     CONFIG_AUTO_MAP,
     CUSTOM_PIPELINES,
     IGNORE_PATTERNS,
+    MAX_SHARD_SIZE,
     PACKAGE_DIR,
     PROCESSOR_AUTO_MAP,
     RECOGNISED_FILES,
@@ -68,6 +69,7 @@ from .publishing import (
     resolve_token,
     retarget_card,
     sha256_of_files,
+    weight_files,
     weights_sha256,
 )
 
@@ -80,6 +82,7 @@ __all__ = [
     "LIBRARY_NAME",
     "LICENSE_FILE",
     "LICENSE_TEXTS",
+    "MAX_SHARD_SIZE",
     "MODEL_INDEX_METRICS",
     "NON_COMMERCIAL_LICENSE",
     "NOT_TRAINED",
@@ -104,6 +107,7 @@ __all__ = [
     "retarget_card",
     "sha256_of_files",
     "template_path",
+    "weight_files",
     "weights_sha256",
     "write_atomically",
     "write_card",

@@ -48,6 +48,10 @@ RECOGNISED_FILES = (
     "model-*-of-*.safetensors",
     LICENSE_FILE,
 )
+MAX_SHARD_SIZE = "80MB"
+"""The largest weights file `leae train` saves (`save_pretrained(max_shard_size=...)`): under the 100 MB per file that
+git hosts such as GitHub accept, so a staged model folder can be committed (the Hub stores any size); a model with
+more weights (leae-36m: 145 MB) is saved as shards, which `from_pretrained` and `publish` take as they are."""
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the package, whose remote-code files publish copies
 REMOTE_CODE_FILES = ("configuration_leae.py", "modeling_leae.py", "image_processing_leae.py", "pipeline_leae.py")
 CONFIG_AUTO_MAP = {"AutoConfig": "configuration_leae.LeaeConfig", "AutoModel": "modeling_leae.LeaeModel"}
@@ -91,16 +95,23 @@ def repo_files(model_dir: str | os.PathLike) -> list[str]:
     return sorted(f for f in files if _matches(f, ALLOW_PATTERNS) and not _matches(f, IGNORE_PATTERNS))
 
 
-def weights_sha256(model_dir: str | os.PathLike) -> str:
-    """SHA-256 of a model folder's weights: `model.safetensors`, or its shards `model-*-of-*.safetensors` in name
-    order. `leae evaluate` records it in eval.json (`model.weights_sha256`) and `publish` checks it, so an eval.json
-    cannot be published beside weights it did not measure."""
+def weight_files(model_dir: str | os.PathLike) -> list[Path]:
+    """The weights a model folder holds as `save_pretrained` writes them: `[model.safetensors]`, or its shards
+    `model-*-of-*.safetensors` in name order (beside their `model.safetensors.index.json`); `[]` when it has none."""
     folder = Path(model_dir)
-    names = ["model.safetensors"] if (folder / "model.safetensors").is_file() else []
-    names = names or sorted(path.name for path in folder.glob("model-*-of-*.safetensors"))
-    if not names:
-        raise FileNotFoundError(f"{folder} holds no model.safetensors (nor shards of it)")
-    return sha256_of_files([folder / name for name in names])
+    if (folder / "model.safetensors").is_file():
+        return [folder / "model.safetensors"]
+    return sorted(folder.glob("model-*-of-*.safetensors"))
+
+
+def weights_sha256(model_dir: str | os.PathLike) -> str:
+    """SHA-256 of a model folder's weights (`weight_files`, one after another). `leae evaluate` records it in eval.json
+    (`model.weights_sha256`) and `publish` checks it, so an eval.json cannot be published beside weights it did not
+    measure."""
+    files = weight_files(model_dir)
+    if not files:
+        raise FileNotFoundError(f"{model_dir} holds no model.safetensors (nor shards of it)")
+    return sha256_of_files(files)
 
 
 def sha256_of_files(paths: Sequence[str | os.PathLike]) -> str:

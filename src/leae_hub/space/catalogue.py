@@ -16,6 +16,7 @@ import gradio as gr
 
 import leae_hub
 from leae_hub import zoo
+from leae_hub.hub import weight_files
 from leae_hub.space.uploads import shape_text
 
 logger = logging.getLogger("leae-demo")
@@ -39,13 +40,13 @@ def _zoo_rank(name: str) -> int:
 
 
 def local_models(card_dirs: list[Path]) -> list[str]:
-    """Folders `*/` of `card_dirs` holding a saved model (config.json + model.safetensors), in zoo order (faces
-    first): these work offline. Cards without weights are left out."""
+    """Folders `*/` of `card_dirs` holding a saved model (config.json + model.safetensors or its shards), in zoo order
+    (faces first): these work offline. Cards without weights are left out."""
     found: list[str] = []
     for root in card_dirs:
         if root.is_dir():
             for folder in root.iterdir():
-                if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+                if (folder / "config.json").is_file() and weight_files(folder):
                     found.append(str(folder))
     return sorted(found, key=lambda path: (_zoo_rank(Path(path).name), Path(path).name))
 

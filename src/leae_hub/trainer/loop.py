@@ -27,7 +27,7 @@ from transformers import AutoModel, get_scheduler
 from ..data import build_dataset, first_readable, readable_items
 from ..evaluation import grid_array, hole_psnr, mean_colour_psnr, mean_fill, psnr
 from ..hardware import choose_mixed_precision, cpu_isa
-from ..hub import publish, resolve_token, write_atomically
+from ..hub import MAX_SHARD_SIZE, publish, resolve_token, write_atomically
 from ..image_processing_leae import LeaeImageProcessor
 from ..modeling_leae import LeaeModel
 from ..recipes import RECIPES, ObjectiveOutput, Recipe, Stage, build_recipe
@@ -510,13 +510,14 @@ def finish(
     wall_time: float,
     mixed_precision: str,
 ) -> dict[str, Any]:
-    """Save the model (float32) and its processor, measure the held-out PSNR, write the card draft, maybe publish.
-    `final_metrics.json` records `mixed_precision` as trained ("no", "bf16", "fp16": what `auto` chose)."""
+    """Save the model (float32; in shards of at most `MAX_SHARD_SIZE`) and its processor, measure the held-out PSNR,
+    write the card draft, maybe publish. `final_metrics.json` records `mixed_precision` as trained ("no", "bf16",
+    "fp16": what `auto` chose)."""
     model_dir = output_dir / "model"
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     model = model.float()
-    model.save_pretrained(model_dir)
+    model.save_pretrained(model_dir, max_shard_size=MAX_SHARD_SIZE)
     processor = LeaeImageProcessor(image_size=model.config.image_size, num_channels=model.config.in_channels)
     processor.save_pretrained(model_dir)
     result = evaluate_psnr(model, eval_images)
