@@ -62,6 +62,12 @@ ZOO: tuple[ZooEntry, ...] = (
         holes=True,
         twin="leae-faces-128-masked",
     ),
+    ZooEntry(
+        "leae-faces-128-baseline-l512",
+        "faces, 128 px, masked-MSE baseline, pooled latent 512 (96×; inpaints; UTKFace)",
+        "utkface",
+        holes=True,
+    ),
     ZooEntry("leae-celeba-64", "faces, 64 px, self-teaching (CelebA subset)", "celeba-half"),
     ZooEntry("leae-cifar10-32-self-teaching", "CIFAR-10, 32 px, self-teaching", "cifar10"),
     ZooEntry(
