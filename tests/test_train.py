@@ -195,6 +195,7 @@ def test_push_to_hub_publishes_one_commit(tmp_path, fake_hub):
     assert all(torch.equal(tensor, pulled.state_dict()[key]) for key, tensor in expected.items())
 
 
+@pytest.mark.slow
 def test_a_model_over_the_shard_size_is_saved_in_shards_that_load_and_publish(tmp_path, fake_hub, monkeypatch):
     from leae_hub.space import catalogue  # imports gradio: only here
 
