@@ -63,10 +63,18 @@ ZOO: tuple[ZooEntry, ...] = (
         twin="leae-faces-128-masked",
     ),
     ZooEntry(
+        "leae-faces-128-masked-l512",
+        "faces, 128 px, leAutoencoder, pooled latent 512 (96×; masked: inpaints, no pixel loss; UTKFace)",
+        "utkface",
+        holes=True,
+        twin="leae-faces-128-baseline-l512",
+    ),
+    ZooEntry(
         "leae-faces-128-baseline-l512",
         "faces, 128 px, masked-MSE baseline, pooled latent 512 (96×; inpaints; UTKFace)",
         "utkface",
         holes=True,
+        twin="leae-faces-128-masked-l512",
     ),
     ZooEntry("leae-celeba-64", "faces, 64 px, self-teaching (CelebA subset)", "celeba-half"),
     ZooEntry("leae-cifar10-32-self-teaching", "CIFAR-10, 32 px, self-teaching", "cifar10"),
