@@ -19,7 +19,7 @@
 #   MASKED_WALL_TIME_S, BASELINE_WALL_TIME_S   each run's training wall time for its card (stage_zoo.sh's
 #                   WALL_TIME_S: the sum of the parts of a resumed run)
 #   TRAIN_FLAGS     the flags both runs were trained with beyond their configs (e.g. "--max_steps 1000 --warmup_steps
-#                   100 --eval_every 110 --sample_every 110"), for the cards' training command
+#                   100 --eval_every 110 --sample_every 110"), for the cards' training command (stage_zoo.sh's)
 #   MASKED_HARDWARE, BASELINE_HARDWARE   each run's hardware line for its card (stage_zoo.sh's HARDWARE), where a
 #                   model was trained on another machine than the one staging it (default: this machine's)
 set -euo pipefail
@@ -55,10 +55,8 @@ for suffix in "$@"; do
             --output "${runs[$i]}/samples.png"
     done
     for i in 0 1; do
-        config=training/configs/faces128-${recipes[$i]}$suffix.yaml
         WALL_TIME_S=${walls[$i]} HARDWARE=${hardware[$i]} PYTHON=$PYTHON bash training/stage_zoo.sh "${runs[$i]}" \
-            "leae-faces-128-${recipes[$i]}$suffix" "${recipes[$i]}" utkface "$config" \
-            "accelerate launch training/train.py --config $config${TRAIN_FLAGS:+ $TRAIN_FLAGS}"
+            "leae-faces-128-${recipes[$i]}$suffix" "${recipes[$i]}" utkface "training/configs/faces128-${recipes[$i]}$suffix.yaml"
     done
     "$PYTHON" training/results_tables.py --holes "${runs[@]}"
 done

@@ -14,7 +14,8 @@
 # shown in the card with the pair's repo names. REPO_NAME must be in leae_hub.zoo.ZOO with the same DATA. DATA is one of
 # leae_hub.zoo.DATA_SOURCES (cifar10, mnist, utkface, celeba-half, celeba-half-face, flwrlabs/celeba): the card's
 # training-data text, Hub ids and terms of use come from there (UTKFace, CelebA: non-commercial research use only). The
-# command defaults to `accelerate launch training/train.py --config CONFIG`. The card's repo id is
+# command defaults to `accelerate launch training/train.py --config CONFIG` and TRAIN_FLAGS, the flags the run was
+# trained with beyond its config (e.g. "--max_steps 1000 --warmup_steps 100"), when set. The card's repo id is
 # leae_hub.zoo.repo_id(REPO_NAME) (leae-hub/REPO_NAME unless LEAE_HUB_ORG is set). Steps, wall time and seed come from RUN_DIR/final_metrics.json (plus
 # RUN_DIR/jepa/final_metrics.json for a JEPA run with a decoder probe); the hardware line from this machine (stage on
 # the machine that trained; a GPU if torch sees one), the run's process count (metrics.jsonl), its precision as
@@ -28,7 +29,7 @@ if (($# < 5)); then
     exit 2
 fi
 run=$1 name=$2 recipe=$3 data=$4 config=$5
-command=${6:-"accelerate launch training/train.py --config $config"}
+command=${6:-"accelerate launch training/train.py --config $config${TRAIN_FLAGS:+ $TRAIN_FLAGS}"}
 exec "${PYTHON:-.venv/bin/python}" - "$run" "$name" "$recipe" "$data" "$command" "${MODEL_CARDS:-model_cards}" <<'EOF'
 import json, os, platform, shutil, sys, tempfile
 from pathlib import Path
